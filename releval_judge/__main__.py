@@ -1,0 +1,3 @@
+from releval_judge.cli import main
+
+raise SystemExit(main())

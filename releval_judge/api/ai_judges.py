@@ -1,0 +1,108 @@
+"""AI judges: create, list, get, patch, delete. API keys go in encrypted and never come out."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from releval_judge.api.body import read_model, read_query
+from releval_judge.api.params import PageParams
+from releval_judge.api.responses import model_response
+from releval_judge.api.services import Services, services
+from releval_judge.errors import ValidationFailed
+from releval_judge.models import AiJudgeCreate, AiJudgePatch, JudgeConfig
+from releval_judge.prompt import TemplateError, compile_template
+
+
+def _check_template(template: str | None) -> None:
+    if template is None:
+        return
+    try:
+        compile_template(template)
+    except TemplateError as exc:
+        raise ValidationFailed(
+            f"prompt_template does not compile: {exc}",
+            details=[{"loc": ["body", "prompt_template"], "msg": exc.message, "line": exc.line}],
+        ) from exc
+
+
+def _check_key_source(api_key_set: bool, api_key_env: str | None) -> None:
+    if api_key_set and api_key_env:
+        raise ValidationFailed(
+            "give either api_key or api_key_env, not both",
+            details=[{"loc": ["body", "api_key_env"]}],
+        )
+
+
+def _config(svc: Services, body: AiJudgeCreate) -> JudgeConfig:
+    _check_key_source(body.api_key is not None, body.api_key_env)
+    _check_template(body.prompt_template)
+    data = body.model_dump(exclude={"api_key"})
+    data["api_key_encrypted"] = svc.secrets.encrypt(body.api_key) if body.api_key else None
+    return JudgeConfig.model_validate(data)
+
+
+async def create_judge(request: Request) -> Response:
+    svc = services(request)
+    body = await read_model(request, AiJudgeCreate, svc.settings.max_body_bytes)
+    judge = await svc.store.create_judge(_config(svc, body))
+    return model_response(judge, 201)
+
+
+async def list_judges(request: Request) -> Response:
+    params = read_query(request, PageParams)
+    page = await services(request).store.list_judges(limit=params.limit, cursor=params.cursor)
+    return model_response(page)
+
+
+async def get_judge(request: Request) -> Response:
+    judge = await services(request).store.get_judge(request.path_params["judge_id"])
+    return model_response(judge)
+
+
+async def patch_judge(request: Request) -> Response:
+    """Fields present in the body replace the stored ones (``null`` clears nullable ones).
+
+    Judging runs already created keep the configuration they started with.
+    """
+    svc = services(request)
+    judge_id = request.path_params["judge_id"]
+    patch = await read_model(request, AiJudgePatch, svc.settings.max_body_bytes)
+    current = await svc.store.get_judge_config(judge_id)
+    changes = patch.model_dump(include=patch.model_fields_set)
+    required = {
+        "name",
+        "provider",
+        "model",
+        "batch_size",
+        "concurrency",
+        "temperature",
+        "request_timeout_s",
+        "max_retries",
+    }
+    nulled = sorted(k for k in required if k in changes and changes[k] is None)
+    if nulled:
+        raise ValidationFailed(
+            f"{', '.join(nulled)} cannot be null",
+            details=[{"loc": ["body", k], "msg": "cannot be null"} for k in nulled],
+        )
+    merged = current.model_copy(update={k: v for k, v in changes.items() if k != "api_key"})
+    if "api_key" in changes:
+        key = changes["api_key"]
+        merged = merged.model_copy(
+            update={"api_key_encrypted": svc.secrets.encrypt(key) if key else None}
+        )
+        if key and "api_key_env" not in changes:
+            merged = merged.model_copy(update={"api_key_env": None})
+    elif changes.get("api_key_env"):
+        merged = merged.model_copy(update={"api_key_encrypted": None})
+    _check_key_source(merged.api_key_encrypted is not None, merged.api_key_env)
+    if "prompt_template" in changes:
+        _check_template(merged.prompt_template)
+    judge = await svc.store.update_judge(judge_id, merged)
+    return model_response(judge)
+
+
+async def delete_judge(request: Request) -> Response:
+    await services(request).store.delete_judge(request.path_params["judge_id"])
+    return Response(status_code=204)

@@ -1,0 +1,54 @@
+"""AI judging runs: start one on an evaluation run, list, get, cancel, list failures."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from releval_judge.api.body import read_model, read_query
+from releval_judge.api.params import PageParams
+from releval_judge.api.responses import model_response
+from releval_judge.api.services import services
+from releval_judge.models import JudgingRunCreate
+
+
+async def start_judging_run(request: Request) -> Response:
+    """Queue a judging run (prerequisites checked in one transaction) and start its task."""
+    svc = services(request)
+    body = await read_model(request, JudgingRunCreate, svc.settings.max_body_bytes)
+    active = await svc.store.create_judging_run(
+        request.path_params["run_id"],
+        body.ai_judge_id,
+        max_active=svc.settings.max_active_runs_per_evaluation,
+    )
+    svc.runner.start(active)
+    return model_response(active.run, 201)
+
+
+async def list_judging_runs(request: Request) -> Response:
+    params = read_query(request, PageParams)
+    page = await services(request).store.list_judging_runs(
+        request.path_params["run_id"], limit=params.limit, cursor=params.cursor
+    )
+    return model_response(page)
+
+
+async def get_judging_run(request: Request) -> Response:
+    run = await services(request).store.get_judging_run(request.path_params["judging_run_id"])
+    return model_response(run)
+
+
+async def cancel_judging_run(request: Request) -> Response:
+    """Stop new provider calls first, then record the cancellation; 409 once ended."""
+    svc = services(request)
+    judging_run_id = request.path_params["judging_run_id"]
+    run = await svc.runner.cancel(judging_run_id)
+    return model_response(run)
+
+
+async def list_failures(request: Request) -> Response:
+    params = read_query(request, PageParams)
+    page = await services(request).store.list_failures(
+        request.path_params["judging_run_id"], limit=params.limit, cursor=params.cursor
+    )
+    return model_response(page)

@@ -1,0 +1,25 @@
+"""What handlers reach through ``request.app.state.services``: built by the lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from releval_judge.config import Settings
+from releval_judge.engine.runner import Runner
+from releval_judge.secrets import SecretBox
+from releval_judge.store.store import Store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    runner: Runner
+    secrets: SecretBox
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc

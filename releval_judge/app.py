@@ -1,0 +1,163 @@
+"""create_app(settings): routes, middleware and the lifespan that owns every resource."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import structlog
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from releval_judge.api.errors import EXCEPTION_HANDLERS
+from releval_judge.api.middleware import BearerAuthMiddleware, RequestIdMiddleware
+from releval_judge.api.openapi import build_openapi, openapi
+from releval_judge.api.routes import ROUTES
+from releval_judge.api.services import Services
+from releval_judge.config import Settings
+from releval_judge.engine.judging import ProviderFactory
+from releval_judge.engine.runner import Runner
+from releval_judge.providers import make_provider
+from releval_judge.secrets import (
+    SecretBox,
+    constant_time_in,
+    hash_token,
+    local_secret_key,
+    new_token,
+)
+from releval_judge.store.database import (
+    EmbeddedPostgres,
+    apply_schema,
+    create_pool,
+    wait_for_database,
+)
+from releval_judge.store.store import Store
+
+log = structlog.get_logger(__name__)
+
+TOKEN_CACHE_S = 30.0
+
+
+class TokenChecker:
+    """Static tokens (constant-time compare) and stored token hashes (cached briefly)."""
+
+    def __init__(self, static_tokens: list[str]) -> None:
+        self.static_tokens = static_tokens
+        self.store: Store | None = None
+        self._known: dict[str, float] = {}
+
+    async def __call__(self, token: str) -> bool:
+        if self.static_tokens and constant_time_in(token, self.static_tokens):
+            return True
+        if self.store is None:
+            return False
+        digest = hash_token(token)
+        now = time.monotonic()
+        if self._known.get(digest, 0.0) > now:
+            return True
+        if await self.store.api_token_exists(digest):
+            self._known[digest] = now + TOKEN_CACHE_S
+            return True
+        return False
+
+
+def development_token(data_dir: Path) -> str:
+    """A token kept in ``data_dir/dev-token`` for when RELEVAL_API_TOKENS is not set."""
+    path = data_dir / "dev-token"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = new_token()
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return token
+
+
+def create_app(
+    settings: Settings,
+    *,
+    provider_factory: ProviderFactory = make_provider,
+    announce_dev_token: bool = False,
+) -> Starlette:
+    """The ASGI app. Nothing is started until the lifespan runs."""
+    static_tokens = settings.static_tokens
+    if not static_tokens:
+        token = development_token(settings.data_dir)
+        static_tokens = [token]
+        if announce_dev_token:
+            print(
+                f"\n  releval-judge development token (RELEVAL_API_TOKENS is not set):\n"
+                f"    export TOKEN={token}\n",
+                file=sys.stderr,
+                flush=True,
+            )
+    checker = TokenChecker(static_tokens)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        embedded: EmbeddedPostgres | None = None
+        url = settings.database_url
+        if url is None:
+            embedded = EmbeddedPostgres(settings.data_dir)
+            url = await asyncio.to_thread(embedded.start)
+        await wait_for_database(url)
+        pool = await create_pool(url, size=settings.db_pool_size)
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300),
+        )
+        runner: Runner | None = None
+        try:
+            await apply_schema(pool)
+            store = Store(pool)
+            checker.store = store
+            secret = (
+                settings.secret_key.get_secret_value()
+                if settings.secret_key is not None
+                else local_secret_key(settings.data_dir)
+            )
+            secrets = SecretBox(secret)
+            runner = Runner(
+                store=store,
+                session=session,
+                secrets=secrets,
+                max_provider_calls=settings.max_provider_calls,
+                outage_batches=settings.outage_batches,
+                provider_factory=provider_factory,
+            )
+            app.state.services = Services(
+                settings=settings, store=store, runner=runner, secrets=secrets
+            )
+            resumed = await runner.resume()
+            log.info("service_started", resumed_runs=resumed, embedded_database=bool(embedded))
+            yield
+        finally:
+            if runner is not None:
+                await runner.shutdown(settings.shutdown_grace_s)
+            await session.close()
+            await pool.close()
+            if embedded is not None:
+                embedded.stop()
+            log.info("service_stopped")
+
+    routes = [
+        Route(spec.path, spec.handler, methods=[spec.method], name=spec.handler.__name__)
+        for spec in ROUTES
+    ]
+    routes.append(Route("/openapi.json", openapi, methods=["GET"], name="openapi"))
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(BearerAuthMiddleware, check=checker),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.openapi = build_openapi(settings.root_path)
+    return app

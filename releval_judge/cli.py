@@ -1,0 +1,203 @@
+"""The ``releval-judge`` command: serve, import, token, sim (and demo, see demo.py)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import aiohttp
+
+from releval_judge.config import Settings, SettingsError, load_settings
+from releval_judge.logs import configure_logging
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="releval-judge", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("serve", help="serve the REST API (settings from RELEVAL_* variables)")
+
+    imp = commands.add_parser(
+        "import", help="import a TREC run file (+ queries TSV, documents JSONL) over the API"
+    )
+    imp.add_argument(
+        "--run", type=Path, required=True, help="TREC run: qid Q0 docid rank score tag"
+    )
+    imp.add_argument("--queries", type=Path, required=True, help="TSV: query_id<TAB>text")
+    imp.add_argument("--docs", type=Path, help="JSONL: doc_id/id, title, text, other fields")
+    imp.add_argument(
+        "--evaluation-run", help="append to this evaluation run instead of creating one"
+    )
+    imp.add_argument("--name", help="name of the evaluation run to create (default: run file name)")
+    imp.add_argument("--scale-min", type=int, default=0)
+    imp.add_argument("--scale-max", type=int, default=3)
+    imp.add_argument("--labels", help='JSON object of grade labels, e.g. \'{"0": "irrelevant"}\'')
+    _client_options(imp)
+
+    token = commands.add_parser("token", help="manage API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    create = token_commands.add_parser("create", help="create a token (printed once)")
+    create.add_argument("--name", required=True)
+
+    sim = commands.add_parser("sim", help="run the provider simulator (OpenAI/Anthropic shapes)")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8090)
+    sim.add_argument("--config", help="SimConfig as JSON (latency_ms, requests_per_minute, …)")
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            return serve(load_settings())
+        if args.command == "import":
+            return asyncio.run(import_files(args))
+        if args.command == "token":
+            return asyncio.run(create_token(load_settings(), args.name))
+        if args.command == "sim":
+            return run_sim(args)
+    except SettingsError as exc:
+        print(f"releval-judge: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+def _client_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("RELEVAL_URL", "http://127.0.0.1:8080"),
+        help="service URL (RELEVAL_URL)",
+    )
+    parser.add_argument(
+        "--token", default=os.environ.get("RELEVAL_TOKEN"), help="API token (RELEVAL_TOKEN)"
+    )
+
+
+def serve(settings: Settings) -> int:
+    import uvicorn
+
+    from releval_judge.app import create_app
+
+    configure_logging(settings.log_format, settings.log_level)
+    app = create_app(settings, announce_dev_token=True)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        root_path=settings.root_path,
+        proxy_headers=True,
+        forwarded_allow_ips="*",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
+    )
+    return 0
+
+
+async def create_token(settings: Settings, name: str) -> int:
+    from releval_judge.secrets import hash_token, new_token
+    from releval_judge.store.database import (
+        EmbeddedPostgres,
+        apply_schema,
+        create_pool,
+    )
+    from releval_judge.store.store import Store
+
+    configure_logging("console", "warning")
+    embedded = None
+    url = settings.database_url
+    if url is None:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        url = await asyncio.to_thread(embedded.start)
+    pool = await create_pool(url, size=2)
+    try:
+        await apply_schema(pool)
+        token = new_token()
+        await Store(pool).create_api_token(name, hash_token(token))
+    finally:
+        await pool.close()
+    print(token)
+    print(f"(token {name!r} created; it is shown only this once)", file=sys.stderr)
+    return 0
+
+
+async def import_files(args: argparse.Namespace) -> int:
+    from releval_judge.importer import ImportFileError, candidate_lines
+
+    if not args.token:
+        print("releval-judge import: set RELEVAL_TOKEN or pass --token", file=sys.stderr)
+        return 2
+    headers = {"Authorization": f"Bearer {args.token}"}
+    base = args.url.rstrip("/") + "/api/v1"
+    async with aiohttp.ClientSession(headers=headers) as session:
+        run_id = args.evaluation_run
+        if run_id is None:
+            labels = json.loads(args.labels) if args.labels else {}
+            body = {
+                "name": args.name or args.run.stem,
+                "status": "completed",
+                "scale": {"min": args.scale_min, "max": args.scale_max, "labels": labels},
+            }
+            async with session.post(f"{base}/evaluations/runs", json=body) as resp:
+                created = await resp.json()
+                if resp.status != 201:
+                    print(f"releval-judge import: {created['error']['message']}", file=sys.stderr)
+                    return 1
+                run_id = created["id"]
+
+        async def lines() -> AsyncIterator[bytes]:
+            chunk: list[str] = []
+            for line in candidate_lines(args.run, args.queries, args.docs):
+                chunk.append(json.dumps(line))
+                if len(chunk) == 1000:
+                    yield ("\n".join(chunk) + "\n").encode()
+                    chunk = []
+            if chunk:
+                yield ("\n".join(chunk) + "\n").encode()
+
+        try:
+            async with session.post(
+                f"{base}/evaluations/runs/{run_id}/candidates",
+                data=lines(),
+                headers={"Content-Type": "application/x-ndjson"},
+            ) as resp:
+                result = await resp.json()
+        except ImportFileError as exc:
+            print(f"releval-judge import: {exc}", file=sys.stderr)
+            return 1
+        if resp.status != 201:
+            print(f"releval-judge import: {result['error']['message']}", file=sys.stderr)
+            return 1
+    print(
+        json.dumps(
+            {
+                "evaluation_run_id": run_id,
+                "imported": result["imported"],
+                "queries_added": result["queries_added"],
+            }
+        )
+    )
+    return 0
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    from releval_judge.sim import SimConfig, serve_forever
+
+    config = SimConfig.model_validate_json(args.config) if args.config else SimConfig()
+    print(
+        f"provider simulator on http://{args.host}:{args.port} "
+        f"(OpenAI base_url http://{args.host}:{args.port}/v1)",
+        file=sys.stderr,
+    )
+    serve_forever(config, args.host, args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""Settings: environment variables read once at start-up and passed explicitly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; see the settings table in README.md."""
+
+    model_config = SettingsConfigDict(env_prefix="RELEVAL_", extra="ignore", frozen=True)
+
+    database_url: str | None = Field(
+        None, validation_alias=AliasChoices("RELEVAL_DATABASE_URL", "DATABASE_URL")
+    )
+    data_dir: Path = Path(".releval")
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    root_path: str = ""
+    api_tokens: SecretStr = SecretStr("")
+    secret_key: SecretStr | None = None
+    max_provider_calls: int = Field(512, ge=1, le=100_000)
+    outage_batches: int = Field(3, ge=1, le=1000)
+    log_format: Literal["json", "console"] | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    max_active_runs_per_evaluation: int = Field(8, ge=1, le=1000)
+    shutdown_grace_s: float = Field(30.0, ge=0)
+    db_pool_size: int = Field(20, ge=2, le=500)
+
+    @field_validator("root_path")
+    @classmethod
+    def _normalise_root_path(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith("/"):
+            raise ValueError("must start with '/' (e.g. /releval)")
+        return value.rstrip("/")
+
+    @property
+    def static_tokens(self) -> list[str]:
+        raw = self.api_tokens.get_secret_value()
+        return [t.strip() for t in raw.split(",") if t.strip()]
+
+
+def load_settings() -> Settings:
+    """Read the environment; a bad value raises SettingsError naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            variable = field if field.isupper() else f"RELEVAL_{field.upper()}"
+            problems.append(f"{variable}: {error['msg']}")
+        raise SettingsError("bad setting: " + "; ".join(problems)) from exc

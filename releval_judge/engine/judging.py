@@ -1,0 +1,369 @@
+"""One AI judging run: stream candidates, batch them, call the provider, write outcomes.
+
+The dispatcher is a loop over batches guarded by two semaphores (the judge's concurrency
+and the process-wide provider-call limit) and a halt event, checked before each batch is
+dispatched and before each provider attempt. Each batch's judgments, failures and counter
+increments are written in one transaction, so a crash never leaves counters ahead of rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import aiohttp
+import asyncpg
+import jinja2
+import structlog
+
+from releval_judge.engine.batching import BatchBuilder
+from releval_judge.errors import EvaluationRunLocked
+from releval_judge.models import JudgeConfig
+from releval_judge.parse import excerpt, parse_answer
+from releval_judge.prompt import (
+    PromptCandidate,
+    TemplateError,
+    compile_template,
+    default_template,
+    render_prompt,
+)
+from releval_judge.providers import (
+    BadRequest,
+    Provider,
+    ProviderConfig,
+    ProviderError,
+    make_provider,
+)
+from releval_judge.providers.retry import CallCancelled, RetriesExhausted, call_with_retries
+from releval_judge.scale import Scale
+from releval_judge.secrets import SecretBox
+from releval_judge.store.store import (
+    ActiveRun,
+    BatchOutcome,
+    FailureWrite,
+    JudgmentWrite,
+    PendingCandidate,
+    Store,
+)
+
+log = structlog.get_logger(__name__)
+
+PAGE_SIZE = 1000
+DB_WRITE_ATTEMPTS = 5
+
+ProviderFactory = Callable[[ProviderConfig, aiohttp.ClientSession], Provider]
+HaltReason = Literal["cancelled", "failed", "shutdown"]
+
+
+class RunFailed(Exception):
+    """Stops the whole run; the message becomes the run's ``error``."""
+
+
+@dataclass
+class RunControl:
+    """Shared between the runner (cancel, shutdown) and the run's task."""
+
+    halt: asyncio.Event = field(default_factory=asyncio.Event)
+    reason: HaltReason | None = None
+    error: str | None = None
+
+    def stop(self, reason: HaltReason, error: str | None = None) -> None:
+        """The first reason wins: a run that failed stays failed when cancelled later."""
+        if self.reason is None:
+            self.reason = reason
+            self.error = error
+        self.halt.set()
+
+
+def provider_config(config: JudgeConfig, secrets: SecretBox) -> ProviderConfig:
+    """The judge's provider settings with its API key decrypted (or read from the env)."""
+    key: str | None = None
+    if config.api_key_encrypted is not None:
+        try:
+            key = secrets.decrypt(config.api_key_encrypted)
+        except ValueError as exc:
+            raise RunFailed(str(exc)) from exc
+    elif config.api_key_env:
+        key = os.environ.get(config.api_key_env)
+        if not key:
+            raise RunFailed(
+                f"api_key_env {config.api_key_env} is not set in the service's environment"
+            )
+    return ProviderConfig.model_validate(
+        {
+            "provider": config.provider,
+            "model": config.model,
+            "base_url": config.base_url,
+            "api_key": key,
+            "temperature": config.temperature,
+            "max_output_tokens": config.max_output_tokens,
+            "request_timeout_s": config.request_timeout_s,
+        }
+    )
+
+
+class JudgingRunTask:
+    """Runs one judging run to its end (or until halted for shutdown)."""
+
+    def __init__(
+        self,
+        *,
+        active: ActiveRun,
+        store: Store,
+        session: aiohttp.ClientSession,
+        secrets: SecretBox,
+        control: RunControl,
+        process_calls: asyncio.Semaphore,
+        outage_batches: int,
+        provider_factory: ProviderFactory = make_provider,
+    ) -> None:
+        self.run = active.run
+        self.seq = active.seq
+        self.config = active.config
+        self.store = store
+        self.session = session
+        self.secrets = secrets
+        self.control = control
+        self.process_calls = process_calls
+        self.outage_batches = outage_batches
+        self.provider_factory = provider_factory
+        self._consecutive_outages = 0
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    @property
+    def run_id(self) -> str:
+        return self.run.id
+
+    async def execute(self) -> None:
+        structlog.contextvars.bind_contextvars(judging_run_id=self.run_id)
+        started = await self.store.mark_running(self.run_id)
+        if started is None:
+            log.info("judging_run_not_started", reason="ended before it started")
+            return
+        log.info(
+            "judging_run_started",
+            total=started.total,
+            judge=self.config.name,
+            model=self.config.model,
+            resumed=started.judged + started.failed > 0,
+        )
+        try:
+            provider, template, scale = await self._prepare()
+            await self._dispatch(provider, template, scale)
+        except RunFailed as exc:
+            self.control.stop("failed", str(exc))
+        finally:
+            if self._in_flight:
+                await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self._finish()
+
+    async def _prepare(self) -> tuple[Provider, jinja2.Template, Scale]:
+        provider = self.provider_factory(provider_config(self.config, self.secrets), self.session)
+        try:
+            template = (
+                compile_template(self.config.prompt_template)
+                if self.config.prompt_template
+                else default_template()
+            )
+        except TemplateError as exc:
+            raise RunFailed(f"prompt_template does not compile: {exc}") from exc
+        evaluation = await self.store.get_evaluation_run(self.run.evaluation_run_id)
+        return provider, template, evaluation.scale
+
+    async def _dispatch(self, provider: Provider, template: jinja2.Template, scale: Scale) -> None:
+        run_slots = asyncio.Semaphore(self.config.concurrency)
+        halt = self.control.halt
+        async for batch in self._batches():
+            if halt.is_set():
+                return
+            await run_slots.acquire()
+            try:
+                await self.process_calls.acquire()
+            except BaseException:
+                run_slots.release()
+                raise
+            if halt.is_set():
+                self.process_calls.release()
+                run_slots.release()
+                return
+            task = asyncio.create_task(
+                self._guarded_batch(provider, template, scale, batch),
+                name=f"judging-run-{self.run_id}-batch",
+            )
+            self._in_flight.add(task)
+
+            def done(t: asyncio.Task[None]) -> None:
+                self._in_flight.discard(t)
+                self.process_calls.release()
+                run_slots.release()
+
+            task.add_done_callback(done)
+
+    async def _batches(self) -> AsyncIterator[list[PendingCandidate]]:
+        builder: BatchBuilder[PendingCandidate] = BatchBuilder(self.config.batch_size)
+        after: tuple[str, int, object] | None = None
+        while not self.control.halt.is_set():
+            page = await self.store.pending_candidates(
+                self.run.evaluation_run_id,
+                self.run_id,
+                after=after,  # type: ignore[arg-type]
+                limit=PAGE_SIZE,
+            )
+            for candidate in page:
+                closed = builder.add(candidate)
+                if closed is not None:
+                    yield closed
+            if len(page) < PAGE_SIZE:
+                break
+            last = page[-1]
+            after = (last.query_id, last.rank, last.id)
+        rest = builder.flush()
+        if rest is not None:
+            yield rest
+
+    async def _guarded_batch(
+        self,
+        provider: Provider,
+        template: jinja2.Template,
+        scale: Scale,
+        batch: list[PendingCandidate],
+    ) -> None:
+        try:
+            await self._judge_batch(provider, template, scale, batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # A bug must not leave the run looking alive: fail it, keep the traceback.
+            log.exception("batch_crashed")
+            self.control.stop("failed", f"internal error: {type(exc).__name__}: {exc}")
+
+    async def _judge_batch(
+        self,
+        provider: Provider,
+        template: jinja2.Template,
+        scale: Scale,
+        batch: list[PendingCandidate],
+    ) -> None:
+        ordinals = {str(i + 1): c for i, c in enumerate(batch)}
+        try:
+            prompt = render_prompt(
+                template,
+                query=batch[0].query,
+                scale=scale,
+                candidates=[
+                    PromptCandidate(
+                        id=o,
+                        rank=c.rank,
+                        doc_id=c.doc_id,
+                        title=c.title,
+                        text=c.text,
+                        fields=c.fields,
+                    )
+                    for o, c in ordinals.items()
+                ],
+            )
+        except TemplateError as exc:
+            await self._write(_all_failed(batch, f"prompt template failed: {exc}", ""))
+            return
+        try:
+            completion = await call_with_retries(
+                provider,
+                prompt,
+                max_retries=self.config.max_retries,
+                stop=self.control.halt,
+            )
+        except CallCancelled:
+            return  # halted before (another) attempt: these candidates stay pending
+        except RetriesExhausted as exc:
+            await self._write(_all_failed(batch, f"provider unavailable: {exc}", ""))
+            self._consecutive_outages += 1
+            if self._consecutive_outages >= self.outage_batches:
+                self.control.stop("failed", f"provider outage: {exc}")
+            return
+        except BadRequest as exc:
+            await self._write(_all_failed(batch, f"provider rejected the batch: {exc.message}", ""))
+            return
+        except ProviderError as exc:
+            # Authentication, missing model, exhausted quota: every later call would fail too.
+            log.warning("provider_failed_run", error=exc.message, status=exc.status)
+            self.control.stop("failed", exc.message)
+            return
+        self._consecutive_outages = 0
+        parsed = parse_answer(completion.text, list(ordinals), scale)
+        raw = excerpt(completion.text)
+        outcome = BatchOutcome(
+            judgments=[
+                JudgmentWrite(candidate_id=ordinals[o].id, grade=j.grade, reasoning=j.reasoning)
+                for o, j in parsed.judgments.items()
+            ],
+            failures=[
+                FailureWrite(candidate_id=ordinals[o].id, reason=reason, raw_excerpt=raw)
+                for o, reason in parsed.failures.items()
+            ],
+            input_tokens=completion.input_tokens,
+            output_tokens=completion.output_tokens,
+        )
+        await self._write(outcome)
+        log.debug("batch_judged", judged=len(outcome.judgments), failed=len(outcome.failures))
+
+    async def _write(self, outcome: BatchOutcome) -> None:
+        """Write a batch (shielded: a shutdown never half-writes it), retrying a lost
+        database connection a few times before failing the run."""
+        for attempt in range(1, DB_WRITE_ATTEMPTS + 1):
+            try:
+                await asyncio.shield(
+                    self.store.record_batch(
+                        evaluation_run_id=self.run.evaluation_run_id,
+                        judging_run_id=self.run_id,
+                        run_seq=self.seq,
+                        judge_name=self.config.name,
+                        outcome=outcome,
+                    )
+                )
+                return
+            except EvaluationRunLocked:
+                self.control.stop(
+                    "failed",
+                    f"evaluation run {self.run.evaluation_run_id} was locked during the judging "
+                    "run; a locked run rejects every judgment change (unlock it and start a "
+                    "new judging run to fill in the gaps)",
+                )
+                return
+            except (asyncpg.PostgresConnectionError, OSError) as exc:
+                if attempt == DB_WRITE_ATTEMPTS:
+                    self.control.stop("failed", f"database unavailable: {exc}")
+                    return
+                log.warning("batch_write_retried", attempt=attempt, error=str(exc))
+                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+
+    async def _finish(self) -> None:
+        reason = self.control.reason
+        if reason == "shutdown":
+            log.info("judging_run_paused", reason="service stopping; resumes at next start")
+            return
+        if reason == "failed":
+            run = await self.store.finish_judging_run(self.run_id, "failed", self.control.error)
+        else:
+            run = await self.store.finish_judging_run(self.run_id, "completed", None)
+        log.info(
+            "judging_run_finished",
+            status=run.status,
+            judged=run.judged,
+            failed=run.failed,
+            total=run.total,
+            input_tokens=run.input_tokens,
+            output_tokens=run.output_tokens,
+            error=run.error,
+        )
+
+
+def _all_failed(batch: list[PendingCandidate], reason: str, raw: str) -> BatchOutcome:
+    return BatchOutcome(
+        judgments=[],
+        failures=[FailureWrite(candidate_id=c.id, reason=reason, raw_excerpt=raw) for c in batch],
+        input_tokens=0,
+        output_tokens=0,
+    )

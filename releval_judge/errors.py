@@ -1,0 +1,110 @@
+"""Domain errors: each carries the data a user needs and maps to one HTTP error code.
+
+The HTTP mapping lives in ``api/errors.py``; the store and the engine raise these.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base: ``code`` is the stable machine-readable error code of the contract."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(DomainError):
+    status_code = 404
+    code = "not_found"
+
+    def __init__(self, resource: str, identifier: str) -> None:
+        super().__init__(f"{resource} {identifier!r} not found")
+        self.resource = resource
+        self.identifier = identifier
+
+
+class EvaluationRunNotCompleted(DomainError):
+    status_code = 409
+    code = "evaluation_run_not_completed"
+
+    def __init__(self, evaluation_run_id: str, status: str) -> None:
+        super().__init__(
+            f"evaluation run {evaluation_run_id} is {status}; AI judging needs a completed run "
+            "(wait for it to finish)"
+        )
+        self.status = status
+
+
+class EvaluationRunLocked(DomainError):
+    status_code = 409
+    code = "evaluation_run_locked"
+
+    def __init__(self, evaluation_run_id: str) -> None:
+        super().__init__(
+            f"evaluation run {evaluation_run_id} is locked; a locked run rejects every "
+            'judgment change (unlock it with PATCH {"locked": false})'
+        )
+        self.evaluation_run_id = evaluation_run_id
+
+
+class JudgingRunEnded(DomainError):
+    status_code = 409
+    code = "judging_run_ended"
+
+    def __init__(self, judging_run_id: str, status: str) -> None:
+        super().__init__(f"AI judging run {judging_run_id} already ended ({status})")
+        self.status = status
+
+
+class JudgeInUse(DomainError):
+    status_code = 409
+    code = "judge_in_use"
+
+    def __init__(self, judge_id: str, active_runs: int) -> None:
+        super().__init__(
+            f"AI judge {judge_id} is used by {active_runs} queued or running judging run(s); "
+            "cancel them or wait for them to end"
+        )
+
+
+class TooManyActiveRuns(DomainError):
+    status_code = 409
+    code = "too_many_active_runs"
+
+    def __init__(self, evaluation_run_id: str, limit: int) -> None:
+        super().__init__(
+            f"evaluation run {evaluation_run_id} already has {limit} queued or running AI "
+            "judging runs (the limit); wait for one to end or cancel one"
+        )
+
+
+class ValidationFailed(DomainError):
+    """Input that parsed but does not make sense (422)."""
+
+    status_code = 422
+    code = "validation_error"
+
+
+class InvalidJson(DomainError):
+    status_code = 400
+    code = "invalid_json"
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+    code = "payload_too_large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body larger than {limit} bytes")
+
+
+class Unauthorized(DomainError):
+    status_code = 401
+    code = "unauthorized"

@@ -1,0 +1,259 @@
+"""Prompt templates: compile a judge's Jinja2 template and render one batch into a prompt.
+
+Templates run in Jinja2's immutable sandbox with autoescaping, so nothing a template
+author or a document writes can reach Python internals, and document text can never
+forge a ``<candidate>`` answer block. Everything here is pure: no I/O, no global state
+that changes after import.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+from collections.abc import Sequence
+from typing import Any
+
+import jinja2
+from jinja2 import nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
+from pydantic import BaseModel, Field
+
+from releval_judge.scale import Scale
+
+__all__ = [
+    "DEFAULT_TEMPLATE",
+    "PromptCandidate",
+    "TemplateError",
+    "compile_template",
+    "default_template",
+    "render_prompt",
+]
+
+
+class PromptCandidate(BaseModel):
+    """One candidate as a template sees it; ``id`` is its ordinal in the batch ("1", "2", …)."""
+
+    id: str
+    rank: int
+    doc_id: str
+    title: str | None = None
+    text: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class TemplateError(ValueError):
+    """A prompt template that cannot be compiled or rendered.
+
+    ``message`` is Jinja2's explanation, ``line`` the 1-based template line when known;
+    ``str()`` reads ``line 3: unexpected '}'``.
+    """
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        self.message = message
+        self.line = line
+        super().__init__(message if line is None else f"line {line}: {message}")
+
+
+def _escape_text(value: Any) -> Any:
+    """Output hook: escape only ``& < >`` in plain strings and render ``None`` as nothing.
+
+    Escaping ``<`` is what stops document text from forging answer blocks; leaving
+    quotes alone keeps ``don't`` readable for the model and cheap in tokens, where
+    Jinja2's own escaping would send ``don&#39;t``. The ``Markup`` result tells
+    autoescaping that the value is already safe.
+    """
+    if value is None:
+        return ""
+    if type(value) is str:
+        return Markup(value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+    return value
+
+
+_ENV = ImmutableSandboxedEnvironment(
+    autoescape=True,
+    # A misspelt variable fails loudly (at compile time, see compile_template) instead
+    # of silently sending an empty string to the model for every candidate.
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    finalize=_escape_text,
+)
+# tojson renders structured field values; non-ASCII text as \uXXXX would cost tokens.
+_ENV.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
+
+
+class _Lenient(dict[Any, Any]):
+    """A mapping whose absent keys read as an empty string.
+
+    Used for data that varies while the template stays the same: documents differ in
+    which fields they carry and evaluation runs in which grades have labels, so
+    ``{{ c.fields.brand }}`` or ``{{ scale.labels[4] }}`` must not fail for the one
+    document or run without them (``'brand' in c.fields`` still tells).
+    """
+
+    def __missing__(self, key: Any) -> str:
+        return ""
+
+
+DEFAULT_TEMPLATE = """\
+You are an expert search-relevance assessor. Judge how relevant each document below is \
+to the search query, from the point of view of the user who typed it.
+
+Query: {{ query }}
+
+Grades are integers from {{ scale.min }} to {{ scale.max }}
+{%- if scale.labels %}:
+{% for grade, label in scale.labels.items() %}{{ grade }} = {{ label }}
+{% endfor %}
+{%- else %}, higher meaning more relevant.
+{% endif %}
+{% for c in candidates %}<document id="{{ c.id }}">
+{% if c.title %}Title: {{ c.title }}
+{% endif %}
+{%- for name, value in c.fields.items() %}{{ name }}: \
+{{ value if value is string else value|tojson }}
+{% endfor %}
+{%- if c.text %}{{ c.text }}
+{% endif %}</document>
+{% endfor %}
+Answer with exactly one block per document ({{ candidates|length }} in all), in this \
+format and nothing else (no JSON, no Markdown):
+<candidate id="ID">
+<grade>GRADE</grade>
+<reasoning>One or two short sentences.</reasoning>
+</candidate>
+ID is the document's id; GRADE is an integer from {{ scale.min }} to {{ scale.max }}.
+"""
+"""The prompt used when a judge gives none.
+
+Documents go in as ``<document id="N">`` and the format example uses placeholders, so
+a model that echoes its prompt back produces no block that parses as a judgment.
+"""
+
+
+def compile_template(source: str) -> jinja2.Template:
+    """Compile a judge's prompt template, or raise :class:`TemplateError` saying where.
+
+    Besides syntax, this rejects what would fail on every batch: it renders the
+    template against two sample batches (one with every optional value set, one with
+    none), so an unknown variable or attribute or a sandbox violation is reported when
+    the judge is saved, not halfway through a run. The ``safe`` filter and
+    ``{% autoescape false %}`` are rejected because they would let document text forge
+    answer blocks. The sandbox guards data, not time: a template that computes
+    something huge (``{{ 9 ** 9 ** 9 }}``) is not stopped here.
+    """
+    try:
+        ast = _ENV.parse(source)
+        _reject_unescaped_output(ast)
+        template = _ENV.from_string(ast)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(exc.message or "invalid template", exc.lineno) from exc
+    for sample in _SAMPLE_BATCHES:
+        render_prompt(template, **sample)
+    return template
+
+
+@functools.cache
+def default_template() -> jinja2.Template:
+    """The compiled :data:`DEFAULT_TEMPLATE` (compiled once per process)."""
+    return compile_template(DEFAULT_TEMPLATE)
+
+
+def render_prompt(
+    template: jinja2.Template,
+    *,
+    query: str,
+    candidates: Sequence[PromptCandidate],
+    scale: Scale,
+) -> str:
+    """Render one batch into the prompt text sent to the model.
+
+    The template sees ``query``, ``candidates`` (dicts with ``id``, ``rank``,
+    ``doc_id``, ``title``, ``text``, ``fields``) and ``scale`` (``min``, ``max``,
+    ``labels`` as ``{grade: label}`` in grade order). Every value printed is escaped
+    (``<`` becomes ``&lt;``); ``None`` prints as nothing; an absent field or label
+    reads as an empty string, any other unknown name is an error. Any failure inside
+    the template, sandbox violations included, raises :class:`TemplateError`.
+    """
+    context = {
+        "query": query,
+        "candidates": [
+            {
+                "id": c.id,
+                "rank": c.rank,
+                "doc_id": c.doc_id,
+                "title": c.title,
+                "text": c.text,
+                "fields": _Lenient(c.fields),
+            }
+            for c in candidates
+        ],
+        "scale": {
+            "min": scale.min,
+            "max": scale.max,
+            "labels": _Lenient(sorted(scale.labels.items())),
+        },
+    }
+    try:
+        return template.render(context)
+    except jinja2.TemplateError as exc:
+        raise TemplateError(exc.message or type(exc).__name__, _template_line(exc)) from exc
+    except Exception as exc:
+        # Errors raised by Python objects inside the template (a division by zero, an
+        # include without a loader) are still the template's fault, not the service's.
+        raise TemplateError(str(exc) or type(exc).__name__, _template_line(exc)) from exc
+
+
+def _reject_unescaped_output(ast: nodes.Template) -> None:
+    for node in ast.find_all((nodes.Filter, nodes.EvalContextModifier)):
+        if isinstance(node, nodes.Filter) and node.name == "safe":
+            raise TemplateError(
+                "the 'safe' filter is not allowed: document text must stay escaped "
+                "so that it cannot forge answer blocks",
+                node.lineno,
+            )
+        if isinstance(node, nodes.EvalContextModifier) and any(
+            option.key == "autoescape"
+            and not (isinstance(option.value, nodes.Const) and option.value.value is True)
+            for option in node.options
+        ):
+            raise TemplateError(
+                "turning autoescape off is not allowed: document text must stay escaped "
+                "so that it cannot forge answer blocks",
+                node.lineno,
+            )
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The innermost template line in ``exc``'s traceback (Jinja2 rewrites those frames)."""
+    line = None
+    tb: types.TracebackType | None = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+_SAMPLE_BATCHES: tuple[dict[str, Any], ...] = (
+    {
+        "query": "wireless headphones",
+        "candidates": (
+            PromptCandidate(
+                id="1",
+                rank=1,
+                doc_id="sample-1",
+                title="Acme wireless headphones",
+                text="Over-ear Bluetooth headphones with 30 hours of battery.",
+                fields={"brand": "Acme", "price": 59.9, "tags": ["audio", "bluetooth"]},
+            ),
+            PromptCandidate(id="2", rank=2, doc_id="sample-2", title="USB cable", text="1 m."),
+        ),
+        "scale": Scale(min=0, max=3, labels={0: "bad", 1: "fair", 2: "good", 3: "perfect"}),
+    },
+    {
+        "query": "q",
+        "candidates": (PromptCandidate(id="1", rank=1, doc_id="sample-1"),),
+        "scale": Scale(min=0, max=1),
+    },
+)

@@ -1,0 +1,61 @@
+"""LLM providers behind one protocol, their error classification and the retry policy."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from releval_judge.providers.anthropic import AnthropicProvider
+from releval_judge.providers.base import (
+    DEFAULT_BASE_URLS,
+    AuthenticationFailed,
+    BadRequest,
+    Completion,
+    ModelNotFound,
+    Provider,
+    ProviderConfig,
+    ProviderError,
+    ProviderName,
+    QuotaExceeded,
+    RateLimited,
+    TransientProviderError,
+    classify_response,
+    parse_retry_after,
+)
+from releval_judge.providers.openai import OpenAIProvider
+from releval_judge.providers.retry import (
+    CallCancelled,
+    RetriesExhausted,
+    backoff_delay,
+    call_with_retries,
+)
+
+__all__ = [
+    "DEFAULT_BASE_URLS",
+    "AnthropicProvider",
+    "AuthenticationFailed",
+    "BadRequest",
+    "CallCancelled",
+    "Completion",
+    "ModelNotFound",
+    "OpenAIProvider",
+    "Provider",
+    "ProviderConfig",
+    "ProviderError",
+    "ProviderName",
+    "QuotaExceeded",
+    "RateLimited",
+    "RetriesExhausted",
+    "TransientProviderError",
+    "backoff_delay",
+    "call_with_retries",
+    "classify_response",
+    "make_provider",
+    "parse_retry_after",
+]
+
+
+def make_provider(config: ProviderConfig, session: aiohttp.ClientSession) -> Provider:
+    """The provider for `config.provider`, sending its requests through `session`."""
+    if config.provider == "anthropic":
+        return AnthropicProvider(config, session)
+    return OpenAIProvider(config, session)

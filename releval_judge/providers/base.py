@@ -1,0 +1,349 @@
+"""The provider contract: configuration, the Provider protocol, errors, HTTP classification.
+
+Every provider answer other than a usable completion becomes one `ProviderError` subclass
+here, at the boundary, so the retry policy and the engine never look at HTTP statuses.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Literal, Protocol
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+ProviderName = Literal["openai", "anthropic"]
+
+DEFAULT_BASE_URLS: Mapping[ProviderName, str] = {
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+}
+
+# Long enough to show an HTML error page's gist, short enough for a failure row.
+_BODY_EXCERPT_CHARS = 300
+_REDACTED = "[redacted]"
+
+
+class ProviderConfig(BaseModel):
+    """How to reach one model. Immutable; the API key never appears in repr or logs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: ProviderName
+    model: str = Field(min_length=1)
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    temperature: float = Field(default=0, ge=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    request_timeout_s: float = Field(default=60, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        return value
+
+    @property
+    def resolved_base_url(self) -> str:
+        """`base_url`, or the provider's public API when none is given; no trailing slash."""
+        return (self.base_url or DEFAULT_BASE_URLS[self.provider]).rstrip("/")
+
+    @property
+    def api_key_value(self) -> str | None:
+        """The plain API key, or None when absent or empty (local servers need none)."""
+        if self.api_key is None:
+            return None
+        return self.api_key.get_secret_value() or None
+
+
+class Completion(BaseModel):
+    """A model's answer to one prompt and the tokens the provider billed for it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    input_tokens: int
+    output_tokens: int
+
+
+class Provider(Protocol):
+    """Anything that turns a prompt into a `Completion`.
+
+    `complete` raises only `ProviderError` subclasses for provider or network failures
+    (and lets `asyncio.CancelledError` through).
+    """
+
+    async def complete(self, prompt: str) -> Completion: ...
+
+
+class ProviderError(Exception):
+    """A provider call failed. `message` is meant for the user and never holds the API key."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+    @property
+    def is_fatal_for_run(self) -> bool:
+        """True when every later call of the run would fail the same way."""
+        return False
+
+
+class AuthenticationFailed(ProviderError):
+    """401/403: the key is wrong, revoked or lacks access."""
+
+    @property
+    def is_fatal_for_run(self) -> bool:
+        return True
+
+
+class ModelNotFound(ProviderError):
+    """404: the model does not exist at this base URL (or the base URL is wrong)."""
+
+    @property
+    def is_fatal_for_run(self) -> bool:
+        return True
+
+
+class QuotaExceeded(ProviderError):
+    """429 `insufficient_quota`: billing, not load. Waiting would never end, so it is fatal."""
+
+    @property
+    def is_fatal_for_run(self) -> bool:
+        return True
+
+
+class RateLimited(ProviderError):
+    """429: slow down; `retry_after` is the provider's wait in seconds when it gave one."""
+
+    def __init__(
+        self,
+        message: str = "rate limited (HTTP 429)",
+        *,
+        retry_after: float | None = None,
+        status: int | None = 429,
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class TransientProviderError(ProviderError):
+    """5xx, timeout, connection error or an unusable 2xx body: worth retrying."""
+
+
+class BadRequest(ProviderError):
+    """400 and other 4xx: this request cannot succeed (e.g. context too long); others may."""
+
+
+def classify_response(
+    status: int,
+    body: bytes | str,
+    headers: Mapping[str, str],
+    *,
+    now: datetime | None = None,
+    model: str | None = None,
+    api_key: str | None = None,
+) -> ProviderError:
+    """Map a provider answer that is not a usable completion to the matching error.
+
+    The message quotes the provider's own error message (OpenAI, Anthropic, vLLM shapes)
+    or else an excerpt of the body, with `api_key` scrubbed. A 2xx status here means the
+    body was an error object, which is treated as transient. `now` is the reference time
+    for an HTTP-date `Retry-After` (default: the current time).
+    """
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    detail = scrub(_provider_message(text), api_key)
+
+    if status in (401, 403):
+        return AuthenticationFailed(
+            f"authentication failed (HTTP {status}): {detail}", status=status
+        )
+    if status == 404:
+        subject = f"model '{model}'" if model else "model"
+        return ModelNotFound(f"{subject} not found (HTTP 404): {detail}", status=status)
+    if status == 429:
+        if _error_code(text) == "insufficient_quota":
+            return QuotaExceeded(f"quota exceeded (HTTP 429): {detail}", status=status)
+        retry_after = _retry_after(headers, now or datetime.now(UTC))
+        return RateLimited(
+            f"rate limited (HTTP 429): {detail}", retry_after=retry_after, status=status
+        )
+    # 408 and 409 are the statuses the official SDKs retry besides 429 and 5xx.
+    if status >= 500 or status in (408, 409):
+        return TransientProviderError(f"provider error (HTTP {status}): {detail}", status=status)
+    if 400 <= status < 500:
+        return BadRequest(f"bad request (HTTP {status}): {detail}", status=status)
+    if 200 <= status < 300:
+        return TransientProviderError(
+            f"provider returned an error (HTTP {status}): {detail}", status=status
+        )
+    return TransientProviderError(f"unexpected HTTP {status}: {detail}", status=status)
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a `Retry-After` value: delay-seconds or an HTTP date.
+
+    Negative waits (a date in the past) become 0; anything unparseable is None.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    seconds = _finite_float(value)
+    if seconds is None:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = (_as_utc(when) - _as_utc(now)).total_seconds()
+    return max(seconds, 0.0)
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """`text` with every occurrence of `secret` replaced, for providers that echo the key."""
+    return text.replace(secret, _REDACTED) if secret else text
+
+
+def excerpt(text: str) -> str:
+    """Whitespace-collapsed start of `text`, for messages that quote a body."""
+    flat = re.sub(r"\s+", " ", text).strip()
+    if not flat:
+        return "(empty body)"
+    if len(flat) > _BODY_EXCERPT_CHARS:
+        return flat[:_BODY_EXCERPT_CHARS] + "…"
+    return flat
+
+
+def is_error_object(data: object) -> bool:
+    """True for a decoded JSON body that is an error rather than a completion.
+
+    Proxies (LiteLLM, vLLM, gateways) sometimes send these with a 2xx status.
+    """
+    if not isinstance(data, dict):
+        return False
+    return (
+        data.get("error") is not None
+        or data.get("type") == "error"
+        or data.get("object") == "error"
+    )
+
+
+async def post_json(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    payload: Mapping[str, object],
+    headers: Mapping[str, str],
+    config: ProviderConfig,
+) -> object:
+    """POST `payload` as JSON and return the decoded body of a successful answer.
+
+    Raises the error `classify_response` assigns to a non-2xx answer or a 2xx error
+    object, and `TransientProviderError` for a timeout, a connection error, or a body
+    that is not JSON. Never catches `asyncio.CancelledError`.
+    """
+    api_key = config.api_key_value
+    timeout = aiohttp.ClientTimeout(total=config.request_timeout_s)
+    try:
+        async with session.post(url, json=payload, headers=headers, timeout=timeout) as response:
+            status = response.status
+            response_headers = response.headers
+            body = await response.read()
+    except TimeoutError as exc:
+        raise TransientProviderError(f"timed out after {config.request_timeout_s:g}s") from exc
+    except aiohttp.ClientError as exc:
+        reason = str(exc) or type(exc).__name__
+        raise TransientProviderError(scrub(f"connection error: {reason}", api_key)) from exc
+
+    if not 200 <= status < 300:
+        raise classify_response(status, body, response_headers, model=config.model, api_key=api_key)
+    try:
+        data: object = json.loads(body)
+    except ValueError as exc:  # also UnicodeDecodeError
+        text = body.decode("utf-8", errors="replace")
+        raise TransientProviderError(
+            scrub(f"malformed response body (HTTP {status}): {excerpt(text)}", api_key),
+            status=status,
+        ) from exc
+    if is_error_object(data):
+        raise classify_response(status, body, response_headers, model=config.model, api_key=api_key)
+    return data
+
+
+def unexpected_body(exc: ValidationError) -> TransientProviderError:
+    """The error for a 2xx JSON body of the wrong shape; names the first mismatch only,
+    without quoting the body."""
+    error = exc.errors(include_url=False, include_input=False)[0]
+    location = ".".join(str(part) for part in error["loc"]) or "body"
+    return TransientProviderError(f"unexpected response body: {location}: {error['msg']}")
+
+
+def _provider_message(text: str) -> str:
+    """The provider's own error message from a body, or an excerpt of the body."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return excerpt(text)
+    if isinstance(data, dict):
+        error = data.get("error")
+        # OpenAI / Anthropic: {"error": {"message": ...}}; Ollama and some proxies: {"error": "..."}
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return excerpt(error["message"])
+        if isinstance(error, str):
+            return excerpt(error)
+        # vLLM: {"object": "error", "message": ...}; FastAPI-style gateways: {"detail": ...}
+        for key in ("message", "detail"):
+            if isinstance(data.get(key), str):
+                return excerpt(data[key])
+    return excerpt(text)
+
+
+def _error_code(text: str) -> str | None:
+    """`error.code` (or `error.type`) of an OpenAI-shaped error body, if any."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        error = data["error"]
+        for key in ("code", "type"):
+            if isinstance(error.get(key), str):
+                return str(error[key])
+    return None
+
+
+def _retry_after(headers: Mapping[str, str], now: datetime) -> float | None:
+    # OpenAI sends the finer-grained retry-after-ms alongside retry-after; prefer it.
+    millis = _finite_float(_header(headers, "retry-after-ms"))
+    if millis is not None:
+        return max(millis / 1000, 0.0)
+    return parse_retry_after(_header(headers, "retry-after"), now)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    # aiohttp's headers are case-insensitive, a plain dict is not.
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _finite_float(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # parsedate_to_datetime returns a naive datetime for "-0000"; HTTP dates are GMT.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

@@ -1,0 +1,139 @@
+-- The whole schema of releval-judge. Idempotent: applied at every start-up.
+
+CREATE TABLE IF NOT EXISTS evaluation_runs (
+    id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name            text NOT NULL,
+    status          text NOT NULL DEFAULT 'completed'
+                    CHECK (status IN ('pending', 'queued', 'running', 'completed', 'failed')),
+    locked          boolean NOT NULL DEFAULT false,
+    scale_min       integer NOT NULL,
+    scale_max       integer NOT NULL,
+    scale_labels    jsonb NOT NULL DEFAULT '{}'::jsonb,
+    query_count     integer NOT NULL DEFAULT 0,
+    candidate_count integer NOT NULL DEFAULT 0,
+    created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    CHECK (scale_max > scale_min)
+);
+CREATE INDEX IF NOT EXISTS evaluation_runs_created_idx ON evaluation_runs (created_at DESC, id DESC);
+
+CREATE TABLE IF NOT EXISTS queries (
+    evaluation_run_id uuid NOT NULL REFERENCES evaluation_runs (id) ON DELETE CASCADE,
+    query_id          text NOT NULL,
+    text              text NOT NULL,
+    PRIMARY KEY (evaluation_run_id, query_id)
+);
+
+-- No foreign key to queries: bulk imports COPY candidates before their queries are known;
+-- the import inserts the queries in the same transaction.
+CREATE TABLE IF NOT EXISTS candidates (
+    id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    evaluation_run_id uuid NOT NULL REFERENCES evaluation_runs (id) ON DELETE CASCADE,
+    query_id          text NOT NULL,
+    doc_id            text NOT NULL,
+    rank              integer NOT NULL,
+    title             text,
+    text              text,
+    fields            jsonb NOT NULL DEFAULT '{}'::jsonb,
+    UNIQUE (evaluation_run_id, query_id, doc_id)
+);
+-- The engine streams a run's candidates in this order (keyset pagination).
+CREATE INDEX IF NOT EXISTS candidates_stream_idx ON candidates (evaluation_run_id, query_id, rank, id);
+
+CREATE TABLE IF NOT EXISTS ai_judges (
+    id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name               text NOT NULL,
+    provider           text NOT NULL CHECK (provider IN ('openai', 'anthropic')),
+    model              text NOT NULL,
+    base_url           text,
+    api_key_encrypted  text,
+    api_key_env        text,
+    prompt_template    text,
+    batch_size         integer NOT NULL,
+    concurrency        integer NOT NULL,
+    temperature        double precision NOT NULL,
+    max_output_tokens  integer,
+    request_timeout_s  double precision NOT NULL,
+    max_retries        integer NOT NULL,
+    requests_per_minute integer,
+    tokens_per_minute  integer,
+    created_at         timestamptz NOT NULL DEFAULT clock_timestamp(),
+    updated_at         timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX IF NOT EXISTS ai_judges_created_idx ON ai_judges (created_at DESC, id DESC);
+
+-- seq orders runs by creation: the later-created run's judgment wins (overwrite rule).
+CREATE TABLE IF NOT EXISTS ai_judging_runs (
+    id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    seq               bigserial UNIQUE,
+    evaluation_run_id uuid NOT NULL REFERENCES evaluation_runs (id) ON DELETE CASCADE,
+    -- Set null when the judge is deleted later; the name and the configuration stay.
+    ai_judge_id       uuid REFERENCES ai_judges (id) ON DELETE SET NULL,
+    ai_judge_name     text NOT NULL,
+    -- The judge as it was when the run was created (API key still encrypted), so that
+    -- editing the judge never changes a run in progress or one resumed after a restart.
+    judge_config      jsonb NOT NULL,
+    status            text NOT NULL DEFAULT 'queued'
+                      CHECK (status IN ('queued', 'running', 'completed', 'failed', 'cancelled')),
+    total             integer NOT NULL DEFAULT 0,
+    judged            integer NOT NULL DEFAULT 0,
+    failed            integer NOT NULL DEFAULT 0,
+    input_tokens      bigint NOT NULL DEFAULT 0,
+    output_tokens     bigint NOT NULL DEFAULT 0,
+    error             text,
+    created_at        timestamptz NOT NULL DEFAULT clock_timestamp(),
+    started_at        timestamptz,
+    finished_at       timestamptz
+);
+CREATE INDEX IF NOT EXISTS ai_judging_runs_eval_idx ON ai_judging_runs (evaluation_run_id, seq DESC);
+CREATE INDEX IF NOT EXISTS ai_judging_runs_active_idx ON ai_judging_runs (status)
+    WHERE status IN ('queued', 'running');
+
+-- Every judgment a judging run produced, whether or not it is still current.
+CREATE TABLE IF NOT EXISTS ai_run_judgments (
+    ai_judging_run_id uuid NOT NULL REFERENCES ai_judging_runs (id) ON DELETE CASCADE,
+    candidate_id      uuid NOT NULL REFERENCES candidates (id) ON DELETE CASCADE,
+    grade             integer NOT NULL,
+    reasoning         text NOT NULL DEFAULT '',
+    created_at        timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (ai_judging_run_id, candidate_id)
+);
+
+-- The current AI judgment of each candidate: one per candidate, from the latest-created run.
+CREATE TABLE IF NOT EXISTS ai_judgments (
+    candidate_id      uuid PRIMARY KEY REFERENCES candidates (id) ON DELETE CASCADE,
+    evaluation_run_id uuid NOT NULL REFERENCES evaluation_runs (id) ON DELETE CASCADE,
+    ai_judging_run_id uuid NOT NULL REFERENCES ai_judging_runs (id) ON DELETE CASCADE,
+    run_seq           bigint NOT NULL,
+    judge             text NOT NULL,
+    grade             integer NOT NULL,
+    reasoning         text NOT NULL DEFAULT '',
+    created_at        timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX IF NOT EXISTS ai_judgments_eval_idx ON ai_judgments (evaluation_run_id);
+
+CREATE TABLE IF NOT EXISTS human_judgments (
+    candidate_id      uuid NOT NULL REFERENCES candidates (id) ON DELETE CASCADE,
+    evaluation_run_id uuid NOT NULL REFERENCES evaluation_runs (id) ON DELETE CASCADE,
+    judge             text NOT NULL,
+    grade             integer NOT NULL,
+    reasoning         text NOT NULL DEFAULT '',
+    created_at        timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (candidate_id, judge)
+);
+CREATE INDEX IF NOT EXISTS human_judgments_eval_idx ON human_judgments (evaluation_run_id);
+
+CREATE TABLE IF NOT EXISTS candidate_failures (
+    ai_judging_run_id uuid NOT NULL REFERENCES ai_judging_runs (id) ON DELETE CASCADE,
+    candidate_id      uuid NOT NULL REFERENCES candidates (id) ON DELETE CASCADE,
+    reason            text NOT NULL,
+    raw_excerpt       text NOT NULL DEFAULT '',
+    created_at        timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (ai_judging_run_id, candidate_id)
+);
+
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name        text NOT NULL,
+    token_hash  text NOT NULL UNIQUE,
+    created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+);

@@ -1,0 +1,87 @@
+"""How the provider simulator behaves: latency, rate limits, injected faults, auth."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+#: Models whose name starts with this prefix answer 404 "model not found".
+MISSING_MODEL_PREFIX = "missing-"
+
+_Rate = Field(0.0, ge=0.0, le=1.0)
+
+
+class SimConfig(BaseModel):
+    """Settings of one simulator instance.
+
+    Latency of an accepted call, in milliseconds:
+
+    * ``latency_p99_ms`` unset: ``latency_ms`` exactly (a fixed delay);
+    * ``latency_p99_ms`` set: a lognormal draw whose median is ``latency_ms`` and whose
+      99th percentile is ``latency_p99_ms`` — a long right tail like real providers';
+
+    then ``latency_jitter_ms`` adds a uniform offset in ``[-jitter, +jitter]``; the result is
+    clamped at 0.
+
+    Rate limits use a sliding 60-second window over accepted calls. Tokens are the call's
+    estimated input plus output tokens (known up front: grading is deterministic). A call
+    that alone exceeds ``tokens_per_minute`` is admitted when the window is empty, so that a
+    client is never stuck retrying forever. Rejected calls answer 429 with ``Retry-After``
+    (whole seconds, at least 1) and do not count against the window.
+
+    The ``error_rate_*`` are probabilities per accepted call of one injected fault each; one
+    uniform draw picks at most one fault, so their sum must not exceed 1. With ``seed`` set
+    the draws are reproducible for a given order of arrival (concurrent calls may arrive in
+    any order).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    latency_ms: float = Field(200.0, ge=0.0, description="Fixed delay, or median with a tail.")
+    latency_jitter_ms: float = Field(0.0, ge=0.0, description="Uniform ± offset on the delay.")
+    latency_p99_ms: float | None = Field(
+        None, gt=0.0, description="99th percentile of a lognormal delay; unset: no tail."
+    )
+
+    requests_per_minute: int | None = Field(None, ge=1)
+    tokens_per_minute: int | None = Field(None, ge=1)
+
+    error_rate_503: float = _Rate
+    error_rate_timeout: float = _Rate
+    error_rate_malformed: float = _Rate
+    error_rate_fewer: float = _Rate
+    error_rate_400: float = _Rate
+    timeout_delay_s: float = Field(
+        600.0,
+        gt=0.0,
+        description="How long a 'timeout' call stalls before answering (or until shutdown).",
+    )
+
+    seed: int | None = None
+    api_key: str | None = Field(None, min_length=1)
+    model_not_found: frozenset[str] = Field(
+        default_factory=frozenset,
+        description=f"Models that answer 404, besides any named '{MISSING_MODEL_PREFIX}…'.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> SimConfig:
+        total = (
+            self.error_rate_503
+            + self.error_rate_timeout
+            + self.error_rate_malformed
+            + self.error_rate_fewer
+            + self.error_rate_400
+        )
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"the error rates add up to {total:g}; at most 1 is possible")
+        if self.latency_p99_ms is not None and self.latency_ms <= 0:
+            raise ValueError("latency_p99_ms needs a positive latency_ms (the median)")
+        if self.latency_p99_ms is not None and self.latency_p99_ms < self.latency_ms:
+            raise ValueError(
+                f"latency_p99_ms ({self.latency_p99_ms:g}) must be at least "
+                f"latency_ms ({self.latency_ms:g}), the median"
+            )
+        return self
+
+    def model_missing(self, model: str) -> bool:
+        return model.startswith(MISSING_MODEL_PREFIX) or model in self.model_not_found

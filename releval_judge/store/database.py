@@ -1,0 +1,99 @@
+"""The PostgreSQL the service runs on: a configured one, or an embedded one it starts itself."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+def schema_sql() -> str:
+    """The whole idempotent schema (``schema.sql`` ships inside the package)."""
+    return resources.files("releval_judge").joinpath("schema.sql").read_text(encoding="utf-8")
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A PostgreSQL server from the ``pgserver`` wheel, with its data in ``data_dir/pgdata``.
+
+    The server is reused across restarts of the service (the data folder persists) and
+    stopped when the last process that started it exits.
+    """
+
+    data_dir: Path
+    _server: Any = field(default=None, repr=False)
+
+    def start(self) -> str:
+        """Start (or attach to) the server; return its connection URL."""
+        import pgserver  # imported lazily: only the embedded mode needs it
+
+        pgdata = (self.data_dir / "pgdata").resolve()
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        self._server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+        url: str = self._server.get_uri()
+        log.info("embedded_postgres_started", pgdata=str(pgdata))
+        return url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+def _encode_jsonb(value: Any) -> bytes:
+    return b"\x01" + json.dumps(value, separators=(",", ":")).encode()
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return json.loads(data[1:])
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # Binary format (version byte + JSON text) so that COPY can carry jsonb columns too.
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=_encode_jsonb,
+        decoder=_decode_jsonb,
+        schema="pg_catalog",
+        format="binary",
+    )
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(url: str, *, size: int) -> asyncpg.Pool:
+    """A pool whose connections encode and decode json/jsonb as Python values."""
+    pool = await asyncpg.create_pool(
+        url, min_size=2, max_size=size, init=_init_connection, command_timeout=60
+    )
+    assert pool is not None
+    return pool
+
+
+async def apply_schema(pool: asyncpg.Pool) -> None:
+    """Apply ``schema.sql``; an advisory lock keeps two starting processes from racing."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(7426511)")
+        await conn.execute(schema_sql())
+
+
+async def wait_for_database(url: str, *, attempts: int = 30, delay: float = 0.5) -> None:
+    """Fail with a clear message when the configured database cannot be reached."""
+    last: Exception | None = None
+    for _ in range(attempts):
+        try:
+            conn = await asyncpg.connect(url, timeout=5)
+        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+            last = exc
+            await asyncio.sleep(delay)
+            continue
+        await conn.close()
+        return
+    raise RuntimeError(f"database unreachable: {last}") from last

@@ -1,0 +1,204 @@
+-- insert_evaluation_run --
+-- Create an evaluation run (its queries and candidates are added separately).
+INSERT INTO evaluation_runs (name, status, scale_min, scale_max, scale_labels)
+VALUES ($1, $2, $3, $4, $5)
+RETURNING *;
+
+-- get_evaluation_run --
+-- One evaluation run by id.
+SELECT * FROM evaluation_runs WHERE id = $1;
+
+-- lock_evaluation_run_for_share --
+-- Hold the run's row against a concurrent lock/unlock while judgments are written.
+SELECT id, status, locked, candidate_count FROM evaluation_runs WHERE id = $1 FOR SHARE;
+
+-- lock_evaluation_run_for_update --
+-- Serialise imports into one evaluation run.
+SELECT * FROM evaluation_runs WHERE id = $1 FOR UPDATE;
+
+-- list_evaluation_runs --
+-- Newest first, keyset-paginated on (created_at, id).
+SELECT * FROM evaluation_runs
+WHERE ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $3;
+
+-- patch_evaluation_run --
+-- Change status and/or locked; null leaves a field as it is.
+UPDATE evaluation_runs
+SET status = coalesce($2, status), locked = coalesce($3, locked)
+WHERE id = $1
+RETURNING *;
+
+-- insert_queries --
+-- Add queries of a run; a query id already present keeps its first text.
+INSERT INTO queries (evaluation_run_id, query_id, text)
+SELECT $1, q.query_id, q.text FROM unnest($2::text[], $3::text[]) AS q (query_id, text)
+ON CONFLICT (evaluation_run_id, query_id) DO NOTHING;
+
+-- refresh_evaluation_run_counts --
+-- Recount queries and candidates after an import.
+UPDATE evaluation_runs
+SET query_count = (SELECT count(*) FROM queries WHERE evaluation_run_id = $1),
+    candidate_count = (SELECT count(*) FROM candidates WHERE evaluation_run_id = $1)
+WHERE id = $1
+RETURNING *;
+
+-- insert_judge --
+-- Create an AI judge.
+INSERT INTO ai_judges (name, provider, model, base_url, api_key_encrypted, api_key_env,
+                       prompt_template, batch_size, concurrency, temperature, max_output_tokens,
+                       request_timeout_s, max_retries, requests_per_minute, tokens_per_minute)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+RETURNING *;
+
+-- update_judge --
+-- Replace every field of an AI judge.
+UPDATE ai_judges
+SET name = $2, provider = $3, model = $4, base_url = $5, api_key_encrypted = $6,
+    api_key_env = $7, prompt_template = $8, batch_size = $9, concurrency = $10,
+    temperature = $11, max_output_tokens = $12, request_timeout_s = $13, max_retries = $14,
+    requests_per_minute = $15, tokens_per_minute = $16, updated_at = clock_timestamp()
+WHERE id = $1
+RETURNING *;
+
+-- get_judge --
+-- One AI judge by id.
+SELECT * FROM ai_judges WHERE id = $1;
+
+-- get_judge_for_update --
+-- One AI judge, locked so a judging run cannot start on it while it is deleted or edited.
+SELECT * FROM ai_judges WHERE id = $1 FOR UPDATE;
+
+-- list_judges --
+-- Newest first, keyset-paginated on (created_at, id).
+SELECT * FROM ai_judges
+WHERE ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $3;
+
+-- count_active_runs_of_judge --
+-- Queued or running judging runs that use a judge.
+SELECT count(*) FROM ai_judging_runs
+WHERE ai_judge_id = $1 AND status IN ('queued', 'running');
+
+-- delete_judge --
+-- Delete an AI judge; earlier judging runs keep its name and configuration.
+DELETE FROM ai_judges WHERE id = $1;
+
+-- count_active_runs_of_evaluation --
+-- Queued or running judging runs on one evaluation run.
+SELECT count(*) FROM ai_judging_runs
+WHERE evaluation_run_id = $1 AND status IN ('queued', 'running');
+
+-- insert_judging_run --
+-- Queue a judging run; total is the evaluation run's candidate count at this moment.
+INSERT INTO ai_judging_runs (evaluation_run_id, ai_judge_id, ai_judge_name, judge_config, total)
+VALUES ($1, $2, $3, $4, $5)
+RETURNING *;
+
+-- get_judging_run --
+-- One judging run by id.
+SELECT * FROM ai_judging_runs WHERE id = $1;
+
+-- list_judging_runs --
+-- The judging runs of an evaluation run, newest first, keyset-paginated on seq.
+SELECT * FROM ai_judging_runs
+WHERE evaluation_run_id = $1 AND ($2::bigint IS NULL OR seq < $2)
+ORDER BY seq DESC
+LIMIT $3;
+
+-- list_active_judging_runs --
+-- Runs left queued or running (resumed at start-up), oldest first.
+SELECT * FROM ai_judging_runs WHERE status IN ('queued', 'running') ORDER BY seq;
+
+-- cancel_judging_run --
+-- A queued or running run becomes cancelled; no row when it already ended.
+UPDATE ai_judging_runs
+SET status = 'cancelled', finished_at = clock_timestamp()
+WHERE id = $1 AND status IN ('queued', 'running')
+RETURNING *;
+
+-- mark_judging_run_running --
+-- queued -> running (a resumed run stays running and keeps its first start time).
+UPDATE ai_judging_runs
+SET status = 'running', started_at = coalesce(started_at, clock_timestamp())
+WHERE id = $1 AND status IN ('queued', 'running')
+RETURNING *;
+
+-- finish_judging_run --
+-- running -> completed | failed; a run cancelled meanwhile stays cancelled. A completed run
+-- has judged or failed every candidate it found, including any imported after it was queued.
+UPDATE ai_judging_runs
+SET status = $2, error = $3, finished_at = clock_timestamp(),
+    total = CASE WHEN $2 = 'completed' THEN judged + failed ELSE total END
+WHERE id = $1 AND status IN ('queued', 'running')
+RETURNING *;
+
+-- pending_candidates --
+-- The next page of a run's candidates that this judging run has neither judged nor failed,
+-- in (query_id, rank, id) order after the given key.
+SELECT c.id, c.query_id, q.text AS query, c.doc_id, c.rank, c.title, c.text, c.fields
+FROM candidates c
+JOIN queries q ON q.evaluation_run_id = c.evaluation_run_id AND q.query_id = c.query_id
+WHERE c.evaluation_run_id = $1
+  AND (c.query_id, c.rank, c.id) > ($3, $4, $5::uuid)
+  AND NOT EXISTS (SELECT 1 FROM ai_run_judgments j
+                  WHERE j.ai_judging_run_id = $2 AND j.candidate_id = c.id)
+  AND NOT EXISTS (SELECT 1 FROM candidate_failures f
+                  WHERE f.ai_judging_run_id = $2 AND f.candidate_id = c.id)
+ORDER BY c.query_id, c.rank, c.id
+LIMIT $6;
+
+-- insert_run_judgments --
+-- Keep every judgment a run produced; a repeat of the same (run, candidate) is ignored.
+INSERT INTO ai_run_judgments (ai_judging_run_id, candidate_id, grade, reasoning)
+SELECT $1, j.candidate_id, j.grade, j.reasoning
+FROM unnest($2::uuid[], $3::int[], $4::text[]) AS j (candidate_id, grade, reasoning)
+ON CONFLICT DO NOTHING
+RETURNING candidate_id;
+
+-- upsert_current_judgments --
+-- Make these the current AI judgments unless a later-created run already wrote one.
+INSERT INTO ai_judgments (candidate_id, evaluation_run_id, ai_judging_run_id, run_seq, judge,
+                          grade, reasoning)
+SELECT j.candidate_id, $1, $2, $3, $4, j.grade, j.reasoning
+FROM unnest($5::uuid[], $6::int[], $7::text[]) AS j (candidate_id, grade, reasoning)
+ON CONFLICT (candidate_id) DO UPDATE
+SET ai_judging_run_id = EXCLUDED.ai_judging_run_id, run_seq = EXCLUDED.run_seq,
+    judge = EXCLUDED.judge, grade = EXCLUDED.grade, reasoning = EXCLUDED.reasoning,
+    created_at = clock_timestamp()
+WHERE ai_judgments.run_seq <= EXCLUDED.run_seq;
+
+-- insert_candidate_failures --
+-- Record per-candidate failures of a run; a repeat is ignored.
+INSERT INTO candidate_failures (ai_judging_run_id, candidate_id, reason, raw_excerpt)
+SELECT $1, f.candidate_id, f.reason, f.raw_excerpt
+FROM unnest($2::uuid[], $3::text[], $4::text[]) AS f (candidate_id, reason, raw_excerpt)
+ON CONFLICT DO NOTHING
+RETURNING candidate_id;
+
+-- add_judging_run_counts --
+-- Advance a run's counters by what one batch wrote, in the same transaction as the rows.
+UPDATE ai_judging_runs
+SET judged = judged + $2, failed = failed + $3,
+    input_tokens = input_tokens + $4, output_tokens = output_tokens + $5
+WHERE id = $1;
+
+-- list_candidate_failures --
+-- A run's per-candidate failures in the order they were recorded.
+SELECT f.candidate_id, c.query_id, c.doc_id, c.rank, f.reason, f.raw_excerpt, f.created_at
+FROM candidate_failures f
+JOIN candidates c ON c.id = f.candidate_id
+WHERE f.ai_judging_run_id = $1
+  AND ($2::timestamptz IS NULL OR (f.created_at, f.candidate_id) > ($2, $3::uuid))
+ORDER BY f.created_at, f.candidate_id
+LIMIT $4;
+
+-- insert_api_token --
+-- Store a new API token's hash (the token itself is never stored).
+INSERT INTO api_tokens (name, token_hash) VALUES ($1, $2) RETURNING id::text, name, created_at;
+
+-- find_api_token --
+-- Is this hash a known API token?
+SELECT id::text FROM api_tokens WHERE token_hash = $1;

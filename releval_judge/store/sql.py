@@ -1,0 +1,29 @@
+"""Named SQL blocks from ``queries.sql``: ``-- name --``, a one-line purpose, the statement."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+
+_HEADER = re.compile(r"^-- ([a-z_]+) --$", re.MULTILINE)
+
+
+def parse_queries(text: str) -> dict[str, str]:
+    """Split a file of named blocks into ``{name: sql}``; each block needs a purpose line."""
+    queries: dict[str, str] = {}
+    parts = _HEADER.split(text)
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        lines = body.strip().splitlines()
+        if not lines or not lines[0].startswith("-- "):
+            raise ValueError(f"query {name!r} has no purpose line")
+        if name in queries:
+            raise ValueError(f"query {name!r} defined twice")
+        queries[name] = "\n".join(lines[1:]).strip().rstrip(";")
+    return queries
+
+
+@cache
+def queries() -> dict[str, str]:
+    text = resources.files("releval_judge.store").joinpath("queries.sql").read_text("utf-8")
+    return parse_queries(text)

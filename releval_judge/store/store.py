@@ -1,0 +1,588 @@
+"""The Store: every read and write of the service, returning models (never records)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from releval_judge.cursor import decode_cursor, encode_cursor
+from releval_judge.errors import (
+    EvaluationRunLocked,
+    EvaluationRunNotCompleted,
+    JudgeInUse,
+    JudgingRunEnded,
+    NotFound,
+    TooManyActiveRuns,
+    ValidationFailed,
+)
+from releval_judge.models import (
+    AiJudge,
+    CandidateFailure,
+    CandidateLine,
+    EvaluationRun,
+    EvaluationRunCreate,
+    EvaluationRunPatch,
+    ImportResult,
+    JudgeConfig,
+    JudgingRun,
+    Page,
+)
+from releval_judge.scale import Scale
+from releval_judge.store.sql import queries
+
+Q = queries()
+
+
+def parse_uuid(value: str, resource: str) -> UUID:
+    """Ids are opaque strings; one that is not a UUID cannot exist, so it is a 404."""
+    try:
+        return UUID(value)
+    except ValueError as exc:
+        raise NotFound(resource, value) from exc
+
+
+def _evaluation_run(row: asyncpg.Record) -> EvaluationRun:
+    return EvaluationRun(
+        id=str(row["id"]),
+        name=row["name"],
+        status=row["status"],
+        locked=row["locked"],
+        scale=Scale(min=row["scale_min"], max=row["scale_max"], labels=row["scale_labels"]),
+        query_count=row["query_count"],
+        candidate_count=row["candidate_count"],
+        created_at=row["created_at"],
+    )
+
+
+def _judge(row: asyncpg.Record) -> AiJudge:
+    data = dict(row)
+    data["id"] = str(data["id"])
+    data["api_key_set"] = data.pop("api_key_encrypted") is not None
+    return AiJudge.model_validate(data)
+
+
+def _judge_config(row: asyncpg.Record) -> JudgeConfig:
+    return JudgeConfig.model_validate(
+        {k: row[k] for k in JudgeConfig.model_fields if k in row.keys()}  # noqa: SIM118
+    )
+
+
+def _judging_run(row: asyncpg.Record) -> JudgingRun:
+    data = {k: row[k] for k in JudgingRun.model_fields}
+    data["id"] = str(data["id"])
+    data["evaluation_run_id"] = str(data["evaluation_run_id"])
+    data["ai_judge_id"] = str(data["ai_judge_id"]) if data["ai_judge_id"] else None
+    return JudgingRun.model_validate(data)
+
+
+@dataclass(frozen=True)
+class ActiveRun:
+    """What the engine needs to (re)start a judging run."""
+
+    run: JudgingRun
+    seq: int
+    config: JudgeConfig
+
+
+@dataclass(frozen=True)
+class PendingCandidate:
+    id: UUID
+    query_id: str
+    query: str
+    doc_id: str
+    rank: int
+    title: str | None
+    text: str | None
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class JudgmentWrite:
+    candidate_id: UUID
+    grade: int
+    reasoning: str
+
+
+@dataclass(frozen=True)
+class FailureWrite:
+    candidate_id: UUID
+    reason: str
+    raw_excerpt: str
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What one provider call produced, written in one transaction."""
+
+    judgments: Sequence[JudgmentWrite]
+    failures: Sequence[FailureWrite]
+    input_tokens: int
+    output_tokens: int
+
+
+class Store:
+    """All SQL of the service goes through here (queries in ``queries.sql``)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def ping(self) -> None:
+        async with self.pool.acquire(timeout=2) as conn:
+            await conn.fetchval("SELECT 1")
+
+    # --- evaluation runs ---------------------------------------------------------------
+
+    async def create_evaluation_run(self, body: EvaluationRunCreate) -> EvaluationRun:
+        seen: set[tuple[str, str]] = set()
+        query_ids: list[str] = []
+        query_texts: list[str] = []
+        records: list[tuple[Any, ...]] = []
+        for index, query in enumerate(body.queries):
+            query_id = query.query_id or f"q{index + 1}"
+            if query_id in query_ids:
+                raise ValidationFailed(
+                    f"query_id {query_id!r} appears twice",
+                    details=[{"loc": ["body", "queries", index, "query_id"]}],
+                )
+            query_ids.append(query_id)
+            query_texts.append(query.text)
+            for c_index, cand in enumerate(query.candidates):
+                if (query_id, cand.doc_id) in seen:
+                    raise ValidationFailed(
+                        f"doc_id {cand.doc_id!r} appears twice in query {query_id!r}",
+                        details=[{"loc": ["body", "queries", index, "candidates", c_index]}],
+                    )
+                seen.add((query_id, cand.doc_id))
+                records.append(
+                    (
+                        query_id,
+                        cand.doc_id,
+                        cand.rank,
+                        cand.title,
+                        cand.text,
+                        cand.fields,
+                    )
+                )
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                Q["insert_evaluation_run"],
+                body.name,
+                body.status,
+                body.scale.min,
+                body.scale.max,
+                {str(k): v for k, v in body.scale.labels.items()},
+            )
+            assert row is not None
+            run_id: UUID = row["id"]
+            await conn.execute(Q["insert_queries"], run_id, query_ids, query_texts)
+            if records:
+                await conn.copy_records_to_table(
+                    "candidates",
+                    records=[(run_id, *r) for r in records],
+                    columns=[
+                        "evaluation_run_id",
+                        "query_id",
+                        "doc_id",
+                        "rank",
+                        "title",
+                        "text",
+                        "fields",
+                    ],
+                )
+            row = await conn.fetchrow(Q["refresh_evaluation_run_counts"], run_id)
+            assert row is not None
+            return _evaluation_run(row)
+
+    async def get_evaluation_run(self, run_id: str) -> EvaluationRun:
+        row = await self.pool.fetchrow(
+            Q["get_evaluation_run"], parse_uuid(run_id, "evaluation run")
+        )
+        if row is None:
+            raise NotFound("evaluation run", run_id)
+        return _evaluation_run(row)
+
+    async def list_evaluation_runs(self, *, limit: int, cursor: str | None) -> Page[EvaluationRun]:
+        after_at, after_id = _time_cursor(cursor)
+        rows = await self.pool.fetch(Q["list_evaluation_runs"], after_at, after_id, limit + 1)
+        items = [_evaluation_run(r) for r in rows[:limit]]
+        next_cursor = (
+            encode_cursor([items[-1].created_at.isoformat(), items[-1].id])
+            if len(rows) > limit
+            else None
+        )
+        return Page[EvaluationRun](items=items, next_cursor=next_cursor)
+
+    async def patch_evaluation_run(self, run_id: str, patch: EvaluationRunPatch) -> EvaluationRun:
+        row = await self.pool.fetchrow(
+            Q["patch_evaluation_run"],
+            parse_uuid(run_id, "evaluation run"),
+            patch.status,
+            patch.locked,
+        )
+        if row is None:
+            raise NotFound("evaluation run", run_id)
+        return _evaluation_run(row)
+
+    async def import_candidates(
+        self, run_id: str, lines: AsyncIterable[CandidateLine], *, chunk_size: int = 5000
+    ) -> ImportResult:
+        """Append candidates streamed from ``lines`` through COPY, in one transaction.
+
+        Memory stays bounded by ``chunk_size`` and the number of distinct queries: the
+        lines are never all held at once. Any bad line or duplicate rolls everything back.
+        """
+        uuid = parse_uuid(run_id, "evaluation run")
+        queries_seen: dict[str, str] = {}
+        imported = 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(Q["lock_evaluation_run_for_update"], uuid)
+            if row is None:
+                raise NotFound("evaluation run", run_id)
+            if row["locked"]:
+                raise EvaluationRunLocked(run_id)
+            queries_before = row["query_count"]
+
+            async def records() -> AsyncIterator[tuple[Any, ...]]:
+                nonlocal imported
+                async for line in lines:
+                    if line.query_id not in queries_seen:
+                        queries_seen[line.query_id] = line.query
+                    imported += 1
+                    yield (
+                        uuid,
+                        line.query_id,
+                        line.doc_id,
+                        line.rank,
+                        line.title,
+                        line.text,
+                        line.fields,
+                    )
+
+            try:
+                await conn.copy_records_to_table(
+                    "candidates",
+                    records=records(),
+                    columns=[
+                        "evaluation_run_id",
+                        "query_id",
+                        "doc_id",
+                        "rank",
+                        "title",
+                        "text",
+                        "fields",
+                    ],
+                )
+            except asyncpg.UniqueViolationError as exc:
+                raise ValidationFailed(
+                    "a (query_id, doc_id) pair appears twice, or is already in the run: "
+                    f"{exc.detail or exc}"
+                ) from exc
+            await conn.execute(
+                Q["insert_queries"], uuid, list(queries_seen), list(queries_seen.values())
+            )
+            row = await conn.fetchrow(Q["refresh_evaluation_run_counts"], uuid)
+            assert row is not None
+            run = _evaluation_run(row)
+        return ImportResult(
+            evaluation_run_id=run.id,
+            imported=imported,
+            queries_added=run.query_count - queries_before,
+            evaluation_run=run,
+        )
+
+    # --- AI judges ---------------------------------------------------------------------
+
+    async def create_judge(self, config: JudgeConfig) -> AiJudge:
+        row = await self.pool.fetchrow(Q["insert_judge"], *_judge_args(config))
+        assert row is not None
+        return _judge(row)
+
+    async def get_judge(self, judge_id: str) -> AiJudge:
+        row = await self.pool.fetchrow(Q["get_judge"], parse_uuid(judge_id, "AI judge"))
+        if row is None:
+            raise NotFound("AI judge", judge_id)
+        return _judge(row)
+
+    async def get_judge_config(self, judge_id: str) -> JudgeConfig:
+        row = await self.pool.fetchrow(Q["get_judge"], parse_uuid(judge_id, "AI judge"))
+        if row is None:
+            raise NotFound("AI judge", judge_id)
+        return _judge_config(row)
+
+    async def list_judges(self, *, limit: int, cursor: str | None) -> Page[AiJudge]:
+        after_at, after_id = _time_cursor(cursor)
+        rows = await self.pool.fetch(Q["list_judges"], after_at, after_id, limit + 1)
+        items = [_judge(r) for r in rows[:limit]]
+        next_cursor = (
+            encode_cursor([items[-1].created_at.isoformat(), items[-1].id])
+            if len(rows) > limit
+            else None
+        )
+        return Page[AiJudge](items=items, next_cursor=next_cursor)
+
+    async def update_judge(self, judge_id: str, config: JudgeConfig) -> AiJudge:
+        uuid = parse_uuid(judge_id, "AI judge")
+        row = await self.pool.fetchrow(Q["update_judge"], uuid, *_judge_args(config))
+        if row is None:
+            raise NotFound("AI judge", judge_id)
+        return _judge(row)
+
+    async def delete_judge(self, judge_id: str) -> None:
+        uuid = parse_uuid(judge_id, "AI judge")
+        async with self.pool.acquire() as conn, conn.transaction():
+            if await conn.fetchrow(Q["get_judge_for_update"], uuid) is None:
+                raise NotFound("AI judge", judge_id)
+            active = await conn.fetchval(Q["count_active_runs_of_judge"], uuid)
+            if active:
+                raise JudgeInUse(judge_id, active)
+            await conn.execute(Q["delete_judge"], uuid)
+
+    # --- AI judging runs ---------------------------------------------------------------
+
+    async def create_judging_run(
+        self, evaluation_run_id: str, judge_id: str, *, max_active: int
+    ) -> ActiveRun:
+        """Check every prerequisite and queue the run, all in one transaction."""
+        eval_uuid = parse_uuid(evaluation_run_id, "evaluation run")
+        judge_uuid = parse_uuid(judge_id, "AI judge")
+        async with self.pool.acquire() as conn, conn.transaction():
+            run_row = await conn.fetchrow(Q["lock_evaluation_run_for_share"], eval_uuid)
+            if run_row is None:
+                raise NotFound("evaluation run", evaluation_run_id)
+            judge_row = await conn.fetchrow(Q["get_judge_for_update"], judge_uuid)
+            if judge_row is None:
+                raise NotFound("AI judge", judge_id)
+            if run_row["status"] != "completed":
+                raise EvaluationRunNotCompleted(evaluation_run_id, run_row["status"])
+            if run_row["locked"]:
+                raise EvaluationRunLocked(evaluation_run_id)
+            active = await conn.fetchval(Q["count_active_runs_of_evaluation"], eval_uuid)
+            if active >= max_active:
+                raise TooManyActiveRuns(evaluation_run_id, max_active)
+            total = run_row["candidate_count"]
+            config = _judge_config(judge_row)
+            row = await conn.fetchrow(
+                Q["insert_judging_run"],
+                eval_uuid,
+                judge_uuid,
+                config.name,
+                config.model_dump(mode="json"),
+                total,
+            )
+            assert row is not None
+            return ActiveRun(run=_judging_run(row), seq=row["seq"], config=config)
+
+    async def get_judging_run(self, judging_run_id: str) -> JudgingRun:
+        row = await self.pool.fetchrow(
+            Q["get_judging_run"], parse_uuid(judging_run_id, "AI judging run")
+        )
+        if row is None:
+            raise NotFound("AI judging run", judging_run_id)
+        return _judging_run(row)
+
+    async def list_judging_runs(
+        self, evaluation_run_id: str, *, limit: int, cursor: str | None
+    ) -> Page[JudgingRun]:
+        eval_uuid = parse_uuid(evaluation_run_id, "evaluation run")
+        if await self.pool.fetchval(Q["get_evaluation_run"], eval_uuid) is None:
+            raise NotFound("evaluation run", evaluation_run_id)
+        after_seq: int | None = None
+        if cursor is not None:
+            (value,) = decode_cursor(cursor, length=1)
+            if not isinstance(value, int):
+                raise ValidationFailed("invalid cursor")
+            after_seq = value
+        rows = await self.pool.fetch(Q["list_judging_runs"], eval_uuid, after_seq, limit + 1)
+        items = [_judging_run(r) for r in rows[:limit]]
+        next_cursor = encode_cursor([rows[limit - 1]["seq"]]) if len(rows) > limit else None
+        return Page[JudgingRun](items=items, next_cursor=next_cursor)
+
+    async def active_judging_runs(self) -> list[ActiveRun]:
+        rows = await self.pool.fetch(Q["list_active_judging_runs"])
+        return [
+            ActiveRun(
+                run=_judging_run(r),
+                seq=r["seq"],
+                config=JudgeConfig.model_validate(r["judge_config"]),
+            )
+            for r in rows
+        ]
+
+    async def cancel_judging_run(self, judging_run_id: str) -> JudgingRun:
+        uuid = parse_uuid(judging_run_id, "AI judging run")
+        row = await self.pool.fetchrow(Q["cancel_judging_run"], uuid)
+        if row is not None:
+            return _judging_run(row)
+        existing = await self.get_judging_run(judging_run_id)
+        raise JudgingRunEnded(judging_run_id, existing.status)
+
+    async def mark_running(self, judging_run_id: str) -> JudgingRun | None:
+        """queued → running; None when the run ended meanwhile (e.g. cancelled)."""
+        row = await self.pool.fetchrow(Q["mark_judging_run_running"], UUID(judging_run_id))
+        return _judging_run(row) if row is not None else None
+
+    async def finish_judging_run(
+        self, judging_run_id: str, status: str, error: str | None
+    ) -> JudgingRun:
+        """End an active run; a run that was cancelled meanwhile stays cancelled."""
+        uuid = UUID(judging_run_id)
+        row = await self.pool.fetchrow(Q["finish_judging_run"], uuid, status, error)
+        if row is None:
+            row = await self.pool.fetchrow(Q["get_judging_run"], uuid)
+            assert row is not None
+        return _judging_run(row)
+
+    async def pending_candidates(
+        self,
+        evaluation_run_id: str,
+        judging_run_id: str,
+        *,
+        after: tuple[str, int, UUID] | None,
+        limit: int,
+    ) -> list[PendingCandidate]:
+        query_id, rank, cand_id = after if after is not None else ("", -1, UUID(int=0))
+        rows = await self.pool.fetch(
+            Q["pending_candidates"],
+            UUID(evaluation_run_id),
+            UUID(judging_run_id),
+            query_id,
+            rank,
+            cand_id,
+            limit,
+        )
+        return [
+            PendingCandidate(
+                id=r["id"],
+                query_id=r["query_id"],
+                query=r["query"],
+                doc_id=r["doc_id"],
+                rank=r["rank"],
+                title=r["title"],
+                text=r["text"],
+                fields=r["fields"],
+            )
+            for r in rows
+        ]
+
+    async def record_batch(
+        self,
+        *,
+        evaluation_run_id: str,
+        judging_run_id: str,
+        run_seq: int,
+        judge_name: str,
+        outcome: BatchOutcome,
+    ) -> None:
+        """Write one batch's judgments, failures and counter increments atomically.
+
+        The evaluation run's row is held FOR SHARE so that a lock (an UPDATE) either waits
+        for this write or is seen by it: a locked run never gains a judgment. Rows this run
+        already wrote (a batch repeated after a crash) are not counted twice.
+        """
+        eval_uuid = UUID(evaluation_run_id)
+        run_uuid = UUID(judging_run_id)
+        async with self.pool.acquire() as conn, conn.transaction():
+            state = await conn.fetchrow(Q["lock_evaluation_run_for_share"], eval_uuid)
+            if state is None or state["locked"]:
+                raise EvaluationRunLocked(evaluation_run_id)
+            judged = 0
+            if outcome.judgments:
+                ids = [j.candidate_id for j in outcome.judgments]
+                grades = [j.grade for j in outcome.judgments]
+                reasons = [j.reasoning for j in outcome.judgments]
+                written = await conn.fetch(
+                    Q["insert_run_judgments"], run_uuid, ids, grades, reasons
+                )
+                judged = len(written)
+                await conn.execute(
+                    Q["upsert_current_judgments"],
+                    eval_uuid,
+                    run_uuid,
+                    run_seq,
+                    judge_name,
+                    ids,
+                    grades,
+                    reasons,
+                )
+            failed = 0
+            if outcome.failures:
+                failed_rows = await conn.fetch(
+                    Q["insert_candidate_failures"],
+                    run_uuid,
+                    [f.candidate_id for f in outcome.failures],
+                    [f.reason for f in outcome.failures],
+                    [f.raw_excerpt for f in outcome.failures],
+                )
+                failed = len(failed_rows)
+            await conn.execute(
+                Q["add_judging_run_counts"],
+                run_uuid,
+                judged,
+                failed,
+                outcome.input_tokens,
+                outcome.output_tokens,
+            )
+
+    async def list_failures(
+        self, judging_run_id: str, *, limit: int, cursor: str | None
+    ) -> Page[CandidateFailure]:
+        await self.get_judging_run(judging_run_id)
+        after_at, after_id = _time_cursor(cursor)
+        rows = await self.pool.fetch(
+            Q["list_candidate_failures"], UUID(judging_run_id), after_at, after_id, limit + 1
+        )
+        items = [
+            CandidateFailure.model_validate({**dict(r), "candidate_id": str(r["candidate_id"])})
+            for r in rows[:limit]
+        ]
+        next_cursor = (
+            encode_cursor([items[-1].created_at.isoformat(), items[-1].candidate_id])
+            if len(rows) > limit
+            else None
+        )
+        return Page[CandidateFailure](items=items, next_cursor=next_cursor)
+
+    # --- API tokens --------------------------------------------------------------------
+
+    async def create_api_token(self, name: str, token_hash: str) -> str:
+        row = await self.pool.fetchrow(Q["insert_api_token"], name, token_hash)
+        assert row is not None
+        return str(row["id"])
+
+    async def api_token_exists(self, token_hash: str) -> bool:
+        return await self.pool.fetchval(Q["find_api_token"], token_hash) is not None
+
+
+def _judge_args(config: JudgeConfig) -> tuple[Any, ...]:
+    return (
+        config.name,
+        config.provider,
+        config.model,
+        config.base_url,
+        config.api_key_encrypted,
+        config.api_key_env,
+        config.prompt_template,
+        config.batch_size,
+        config.concurrency,
+        config.temperature,
+        config.max_output_tokens,
+        config.request_timeout_s,
+        config.max_retries,
+        config.requests_per_minute,
+        config.tokens_per_minute,
+    )
+
+
+def _time_cursor(cursor: str | None) -> tuple[datetime | None, UUID | None]:
+    if cursor is None:
+        return None, None
+    at, ident = decode_cursor(cursor, length=2)
+    try:
+        return datetime.fromisoformat(at), UUID(ident)
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed("invalid cursor") from exc

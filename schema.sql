@@ -1,0 +1,1 @@
+releval_judge/schema.sql
