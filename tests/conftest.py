@@ -132,7 +132,6 @@ class ServiceFactory:
             root_path=settings.root_path,
         )
         server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         task = asyncio.create_task(server.serve(), name=f"uvicorn-{port}")
         while not server.started:
             if task.done():
