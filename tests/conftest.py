@@ -239,3 +239,24 @@ async def wait_until_ended(service: Service, judging_run_id: str) -> dict[str, A
 
     await wait_for(ended)
     return result
+
+
+async def wait_until_idle(service: Service) -> None:
+    """Until the service has no judging-run task left (in-flight calls written or dropped)."""
+    runner = service.server.config.app.state.services.runner
+
+    async def idle() -> bool:
+        return bool(runner.active_count() == 0)
+
+    await wait_for(idle)
+
+
+def assert_error(status: int, body: Any, expected_status: int, code: str) -> dict[str, Any]:
+    """The contract's error shape, ``{"error": {"code", "message", "details"}}``; returns it."""
+    assert status == expected_status, body
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    error: dict[str, Any] = body["error"]
+    assert set(error) == {"code", "message", "details"}, error
+    assert error["code"] == code, error
+    assert isinstance(error["message"], str) and error["message"], error
+    return error

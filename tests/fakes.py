@@ -102,3 +102,16 @@ class FakeProvider:
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
+
+
+async def start_run(service: object, evaluation_id: str, judge_id: str) -> dict[str, Any]:
+    """POST …/ai-judge and return the queued run (201 asserted)."""
+    from tests.conftest import Service
+
+    assert isinstance(service, Service)
+    status, run = await service.request(
+        "POST", f"/evaluations/runs/{evaluation_id}/ai-judge", json={"ai_judge_id": judge_id}
+    )
+    assert status == 201, run
+    result: dict[str, Any] = run
+    return result

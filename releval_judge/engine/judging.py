@@ -155,9 +155,15 @@ class JudgingRunTask:
             await self._dispatch(provider, template, scale)
         except RunFailed as exc:
             self.control.stop("failed", str(exc))
-        finally:
-            if self._in_flight:
-                await asyncio.gather(*self._in_flight, return_exceptions=True)
+        except asyncio.CancelledError:
+            # Shutdown past its grace period: abandon the calls still in flight (their
+            # candidates stay pending and are judged after the restart).
+            for task in list(self._in_flight):
+                task.cancel()
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+            raise
+        # Calls in flight may still finish and write, whatever halted the run.
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
         await self._finish()
 
     async def _prepare(self) -> tuple[Provider, jinja2.Template, Scale]:
@@ -177,16 +183,9 @@ class JudgingRunTask:
         run_slots = asyncio.Semaphore(self.config.concurrency)
         halt = self.control.halt
         async for batch in self._batches():
-            if halt.is_set():
+            if not await _acquire_unless_halted(run_slots, halt):
                 return
-            await run_slots.acquire()
-            try:
-                await self.process_calls.acquire()
-            except BaseException:
-                run_slots.release()
-                raise
-            if halt.is_set():
-                self.process_calls.release()
+            if not await _acquire_unless_halted(self.process_calls, halt):
                 run_slots.release()
                 return
             task = asyncio.create_task(
@@ -358,6 +357,38 @@ class JudgingRunTask:
             output_tokens=run.output_tokens,
             error=run.error,
         )
+
+
+async def _acquire_unless_halted(semaphore: asyncio.Semaphore, halt: asyncio.Event) -> bool:
+    """Acquire ``semaphore`` unless ``halt`` is set first; True when acquired.
+
+    A dispatcher waiting for a free slot must notice a cancel at once, not when the
+    slowest call in flight returns.
+    """
+    if halt.is_set():
+        return False
+    if not semaphore.locked():
+        await semaphore.acquire()  # free slot: no wait, no helper tasks
+    else:
+        acquiring = asyncio.ensure_future(semaphore.acquire())
+        halted = asyncio.ensure_future(halt.wait())
+        try:
+            await asyncio.wait({acquiring, halted}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            halted.cancel()
+            if acquiring.done() and not acquiring.cancelled():
+                semaphore.release()
+            else:
+                acquiring.cancel()
+            raise
+        halted.cancel()
+        if not acquiring.done():
+            acquiring.cancel()  # the semaphore hands a permit it had granted to the next waiter
+            return False
+    if halt.is_set():
+        semaphore.release()
+        return False
+    return True
 
 
 def _all_failed(batch: list[PendingCandidate], reason: str, raw: str) -> BatchOutcome:
