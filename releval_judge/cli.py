@@ -7,8 +7,9 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -133,12 +134,36 @@ async def import_files(args: argparse.Namespace) -> int:
     if not args.token:
         print("releval-judge import: set RELEVAL_TOKEN or pass --token", file=sys.stderr)
         return 2
+    try:
+        labels = json.loads(args.labels) if args.labels else {}
+    except json.JSONDecodeError as exc:
+        print(f"releval-judge import: --labels is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    try:
+        # Every file is read and checked before the service is called, so that a bad
+        # file leaves no empty evaluation run behind.
+        candidates = candidate_lines(args.run, args.queries, args.docs)
+    except (ImportFileError, OSError) as exc:
+        print(f"releval-judge import: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return await _upload(args, labels, candidates)
+    except ImportFileError as exc:  # a file changed while it was being sent
+        print(f"releval-judge import: {exc}", file=sys.stderr)
+        return 1
+    except aiohttp.ClientError as exc:
+        print(f"releval-judge import: cannot talk to {args.url}: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _upload(
+    args: argparse.Namespace, labels: dict[str, str], candidates: Iterator[dict[str, Any]]
+) -> int:
     headers = {"Authorization": f"Bearer {args.token}"}
     base = args.url.rstrip("/") + "/api/v1"
     async with aiohttp.ClientSession(headers=headers) as session:
         run_id = args.evaluation_run
         if run_id is None:
-            labels = json.loads(args.labels) if args.labels else {}
             body = {
                 "name": args.name or args.run.stem,
                 "status": "completed",
@@ -153,7 +178,7 @@ async def import_files(args: argparse.Namespace) -> int:
 
         async def lines() -> AsyncIterator[bytes]:
             chunk: list[str] = []
-            for line in candidate_lines(args.run, args.queries, args.docs):
+            for line in candidates:
                 chunk.append(json.dumps(line))
                 if len(chunk) == 1000:
                     yield ("\n".join(chunk) + "\n").encode()
@@ -161,16 +186,12 @@ async def import_files(args: argparse.Namespace) -> int:
             if chunk:
                 yield ("\n".join(chunk) + "\n").encode()
 
-        try:
-            async with session.post(
-                f"{base}/evaluations/runs/{run_id}/candidates",
-                data=lines(),
-                headers={"Content-Type": "application/x-ndjson"},
-            ) as resp:
-                result = await resp.json()
-        except ImportFileError as exc:
-            print(f"releval-judge import: {exc}", file=sys.stderr)
-            return 1
+        async with session.post(
+            f"{base}/evaluations/runs/{run_id}/candidates",
+            data=lines(),
+            headers={"Content-Type": "application/x-ndjson"},
+        ) as resp:
+            result = await resp.json()
         if resp.status != 201:
             print(f"releval-judge import: {result['error']['message']}", file=sys.stderr)
             return 1

@@ -33,8 +33,8 @@ def read_queries(path: Path) -> dict[str, str]:
     return queries
 
 
-def read_run(path: Path) -> Iterator[tuple[str, str, int]]:
-    """(query_id, doc_id, rank) per line of a TREC run file."""
+def read_run(path: Path) -> Iterator[tuple[int, str, str, int]]:
+    """(line number, query_id, doc_id, rank) per line of a TREC run file."""
     with path.open(encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, 1):
             parts = line.split()
@@ -50,7 +50,7 @@ def read_run(path: Path) -> Iterator[tuple[str, str, int]]:
                 raise ImportFileError(
                     f"{path}:{line_no}: rank {parts[3]!r} is not an integer"
                 ) from exc
-            yield parts[0], parts[2], rank
+            yield line_no, parts[0], parts[2], rank
 
 
 def read_documents(path: Path, wanted: set[str]) -> dict[str, dict[str, Any]]:
@@ -77,13 +77,35 @@ def read_documents(path: Path, wanted: set[str]) -> dict[str, dict[str, Any]]:
 def candidate_lines(
     run_path: Path, queries_path: Path, docs_path: Path | None
 ) -> Iterator[dict[str, Any]]:
-    """The NDJSON lines of ``POST /evaluations/runs/{id}/candidates`` for these files."""
+    """The NDJSON lines of ``POST /evaluations/runs/{id}/candidates`` for these files.
+
+    Every file is read and checked before this returns (a query missing from the TSV or a
+    document ranked twice for one query is an error too), so that a bad file fails
+    before anything is sent to the service.
+    """
     queries = read_queries(queries_path)
-    wanted = {doc_id for _, doc_id, _ in read_run(run_path)}
-    documents = read_documents(docs_path, wanted) if docs_path is not None else {}
-    for query_id, doc_id, rank in read_run(run_path):
+    wanted: set[str] = set()
+    seen: set[tuple[str, str]] = set()
+    for line_no, query_id, doc_id, _ in read_run(run_path):
         if query_id not in queries:
-            raise ImportFileError(f"{run_path}: query {query_id!r} is not in {queries_path}")
+            raise ImportFileError(
+                f"{run_path}:{line_no}: query {query_id!r} is not in {queries_path}"
+            )
+        if (query_id, doc_id) in seen:
+            raise ImportFileError(
+                f"{run_path}:{line_no}: document {doc_id!r} appears twice for query {query_id!r}"
+            )
+        seen.add((query_id, doc_id))
+        wanted.add(doc_id)
+    seen.clear()
+    documents = read_documents(docs_path, wanted) if docs_path is not None else {}
+    return _lines(run_path, queries, documents)
+
+
+def _lines(
+    run_path: Path, queries: dict[str, str], documents: dict[str, dict[str, Any]]
+) -> Iterator[dict[str, Any]]:
+    for _, query_id, doc_id, rank in read_run(run_path):
         record = documents.get(doc_id, {})
         text = next((record[k] for k in TEXT_KEYS if k in record), None)
         fields = {

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, NewType, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+    field_validator,
+)
 
 from releval_judge.scale import Scale
 
@@ -26,10 +34,41 @@ Key = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 T = TypeVar("T")
 
 
+def check_storable(value: Any) -> None:
+    """Refuse what PostgreSQL cannot store: NUL in text, NaN or Infinity in JSON numbers.
+
+    Checked on input so that such a value is a 422 naming the field, not a database
+    error (a 500) halfway through a write.
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text cannot contain the NUL character (\\u0000)")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("numbers must be finite (no NaN or Infinity)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_storable(key)
+            check_storable(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            check_storable(item)
+    elif isinstance(value, BaseModel):
+        for _, item in value:
+            check_storable(item)
+
+
 class Strict(BaseModel):
-    """Request bodies: unknown fields are an error, not silently dropped."""
+    """Request bodies: unknown fields are an error, not silently dropped; every value
+    must be storable (see :func:`check_storable`)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        check_storable(value)
+        return value
 
 
 class Page(BaseModel, Generic[T]):
@@ -98,6 +137,9 @@ class ImportResult(BaseModel):
 
 # --- AI judges -------------------------------------------------------------------------
 
+# Stored in PostgreSQL ``integer`` columns.
+INT32_MAX = 2_147_483_647
+
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)]
 BaseUrl = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2000)]
 
@@ -121,7 +163,7 @@ class AiJudgeFields(Strict):
     request_timeout_s: float = Field(60.0, gt=0, le=3600)
     max_retries: int = Field(5, ge=0, le=100)
     requests_per_minute: int | None = Field(None, ge=1, le=10_000_000)
-    tokens_per_minute: int | None = Field(None, ge=1, le=10_000_000_000)
+    tokens_per_minute: int | None = Field(None, ge=1, le=INT32_MAX)
 
 
 class AiJudgeCreate(AiJudgeFields):
@@ -147,7 +189,7 @@ class AiJudgePatch(Strict):
     request_timeout_s: float | None = Field(None, gt=0, le=3600)
     max_retries: int | None = Field(None, ge=0, le=100)
     requests_per_minute: int | None = Field(None, ge=1, le=10_000_000)
-    tokens_per_minute: int | None = Field(None, ge=1, le=10_000_000_000)
+    tokens_per_minute: int | None = Field(None, ge=1, le=INT32_MAX)
 
 
 class JudgeConfig(BaseModel):

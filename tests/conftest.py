@@ -17,6 +17,7 @@ import aiohttp
 import asyncpg
 import pytest
 import uvicorn
+from starlette.applications import Starlette
 
 from releval_judge.app import create_app
 from releval_judge.config import Settings
@@ -243,7 +244,9 @@ async def wait_until_ended(service: Service, judging_run_id: str) -> dict[str, A
 
 async def wait_until_idle(service: Service) -> None:
     """Until the service has no judging-run task left (in-flight calls written or dropped)."""
-    runner = service.server.config.app.state.services.runner
+    app = service.server.config.app
+    assert isinstance(app, Starlette)
+    runner = app.state.services.runner
 
     async def idle() -> bool:
         return bool(runner.active_count() == 0)

@@ -18,7 +18,9 @@ MAX_LIMIT = 1000
 
 def validation_details(exc: ValidationError, prefix: str = "body") -> list[dict[str, Any]]:
     """Pydantic's error list, JSON-safe, with locations prefixed like FastAPI's."""
-    details: list[dict[str, Any]] = json.loads(exc.json(include_url=False))
+    # parse_constant: an input of NaN or Infinity is echoed back as a string, since a
+    # JSON response cannot carry it as a number.
+    details: list[dict[str, Any]] = json.loads(exc.json(include_url=False), parse_constant=str)
     for item in details:
         item["loc"] = [prefix, *item.get("loc", [])]
     return details

@@ -4,24 +4,23 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from releval_judge.api.body import DEFAULT_LIMIT, MAX_LIMIT
+from releval_judge.models import INT32_MAX, Strict
 
 
-class PageParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PageParams(Strict):
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
     cursor: str | None = Field(None, min_length=1, max_length=4000)
 
 
 class JudgmentParams(PageParams):
     source: Literal["ai", "human"] | None = None
-    grade: int | None = None
-    min_grade: int | None = None
-    max_grade: int | None = None
-    max_rank: int | None = Field(None, ge=0)
+    grade: int | None = Field(None, ge=-INT32_MAX, le=INT32_MAX)
+    min_grade: int | None = Field(None, ge=-INT32_MAX, le=INT32_MAX)
+    max_grade: int | None = Field(None, ge=-INT32_MAX, le=INT32_MAX)
+    max_rank: int | None = Field(None, ge=0, le=INT32_MAX)
     query_id: str | None = Field(None, min_length=1, max_length=500)
     ai_judging_run_id: str | None = Field(None, min_length=1, max_length=100)
     sort: str | None = Field(None, min_length=1, max_length=200)

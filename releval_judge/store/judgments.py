@@ -7,7 +7,7 @@ keyset condition are assembled from that whitelist; every value is still a param
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -178,16 +178,23 @@ def _cursor_json(value: Any) -> Any:
 
 def _cursor_value(value: Any, cast: str) -> Any:
     try:
+        # A forged cursor must fail here, not in asyncpg or PostgreSQL (a 500).
         if cast == "int":
-            if not isinstance(value, int):
+            if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(value)
+            if not -(2**31) <= value < 2**31:
+                raise ValueError(value)
             return value
         if cast == "timestamptz":
-            return datetime.fromisoformat(value)
+            at = datetime.fromisoformat(value)
+            if at.tzinfo is None:
+                raise ValueError(value)
+            at.astimezone(UTC)
+            return at
         if cast == "uuid":
             return UUID(value)
-        if not isinstance(value, str):
+        if not isinstance(value, str) or "\x00" in value:
             raise TypeError(value)
         return value
-    except (TypeError, ValueError) as exc:
-        raise ValidationFailed("invalid cursor") from exc
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValidationFailed("invalid cursor", details=[{"loc": ["query", "cursor"]}]) from exc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -394,8 +394,8 @@ class Store:
         after_seq: int | None = None
         if cursor is not None:
             (value,) = decode_cursor(cursor, length=1)
-            if not isinstance(value, int):
-                raise ValidationFailed("invalid cursor")
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+                raise ValidationFailed("invalid cursor", details=[{"loc": ["query", "cursor"]}])
             after_seq = value
         rows = await self.pool.fetch(Q["list_judging_runs"], eval_uuid, after_seq, limit + 1)
         items = [_judging_run(r) for r in rows[:limit]]
@@ -583,6 +583,11 @@ def _time_cursor(cursor: str | None) -> tuple[datetime | None, UUID | None]:
         return None, None
     at, ident = decode_cursor(cursor, length=2)
     try:
-        return datetime.fromisoformat(at), UUID(ident)
-    except (TypeError, ValueError) as exc:
-        raise ValidationFailed("invalid cursor") from exc
+        after_at = datetime.fromisoformat(at)
+        if after_at.tzinfo is None:
+            raise ValueError("cursor time without a time zone")
+        # Out of range once in UTC (year 1 or 9999 with an offset) fails here, not in asyncpg.
+        after_at.astimezone(UTC)
+        return after_at, UUID(ident)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValidationFailed("invalid cursor", details=[{"loc": ["query", "cursor"]}]) from exc

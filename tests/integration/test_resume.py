@@ -43,6 +43,7 @@ async def test_stopped_mid_run_the_run_resumes_and_judges_each_candidate_once(
         row = await db.fetchrow(
             "SELECT status, judged FROM ai_judging_runs WHERE id = $1::uuid", run["id"]
         )
+        assert row is not None
         assert (row["status"], row["judged"]) == ("running", 6)
 
         calls_before_restart = len(provider.calls)
