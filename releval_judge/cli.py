@@ -87,6 +87,12 @@ def serve(settings: Settings) -> int:
 
     configure_logging(settings.log_format, settings.log_level)
     app = create_app(settings, announce_dev_token=True)
+    print(
+        f"releval-judge serving on http://{settings.host}:{settings.port}{settings.root_path}"
+        " (Ctrl-C to stop)",
+        file=sys.stderr,
+        flush=True,
+    )
     uvicorn.run(
         app,
         host=settings.host,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -33,11 +34,16 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or attach to) the server; return its connection URL."""
-        import pgserver  # imported lazily: only the embedded mode needs it
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI): harmless.
+            warnings.simplefilter("ignore")
+            import pgserver  # imported lazily: only the embedded mode needs it
 
         pgdata = (self.data_dir / "pgdata").resolve()
         pgdata.parent.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
         url: str = self._server.get_uri()
         log.info("embedded_postgres_started", pgdata=str(pgdata))
         return url
