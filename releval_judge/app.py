@@ -23,6 +23,7 @@ from releval_judge.api.services import Services
 from releval_judge.config import Settings
 from releval_judge.engine.judging import ProviderFactory
 from releval_judge.engine.runner import Runner
+from releval_judge.metrics import Metrics
 from releval_judge.providers import make_provider
 from releval_judge.secrets import (
     SecretBox,
@@ -98,6 +99,7 @@ def create_app(
                 flush=True,
             )
     checker = TokenChecker(static_tokens)
+    metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -128,10 +130,11 @@ def create_app(
                 secrets=secrets,
                 max_provider_calls=settings.max_provider_calls,
                 outage_batches=settings.outage_batches,
+                metrics=metrics,
                 provider_factory=provider_factory,
             )
             app.state.services = Services(
-                settings=settings, store=store, runner=runner, secrets=secrets
+                settings=settings, store=store, runner=runner, secrets=secrets, metrics=metrics
             )
             resumed = await runner.resume()
             log.info("service_started", resumed_runs=resumed, embedded_database=bool(embedded))

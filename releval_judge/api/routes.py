@@ -48,6 +48,7 @@ class RouteSpec:
 ROUTES: list[RouteSpec] = [
     RouteSpec("GET", "/healthz", health.healthz, "The process is up", auth=False),
     RouteSpec("GET", "/readyz", health.readyz, "The database is reachable", auth=False),
+    RouteSpec("GET", "/metrics", health.metrics, "Prometheus metrics", auth=False),
     RouteSpec(
         "POST",
         f"{API}/evaluations/runs",

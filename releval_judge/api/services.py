@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from releval_judge.config import Settings
 from releval_judge.engine.runner import Runner
+from releval_judge.metrics import Metrics
 from releval_judge.secrets import SecretBox
 from releval_judge.store.store import Store
 
@@ -18,6 +19,7 @@ class Services:
     store: Store
     runner: Runner
     secrets: SecretBox
+    metrics: Metrics
 
 
 def services(request: Request) -> Services:

@@ -20,7 +20,10 @@ import jinja2
 import structlog
 
 from releval_judge.engine.batching import BatchBuilder
+from releval_judge.engine.calls import GovernedProvider
+from releval_judge.engine.pacing import AdaptiveLimit, RatePacer
 from releval_judge.errors import EvaluationRunLocked
+from releval_judge.metrics import Metrics
 from releval_judge.models import JudgeConfig
 from releval_judge.parse import excerpt, parse_answer
 from releval_judge.prompt import (
@@ -35,6 +38,7 @@ from releval_judge.providers import (
     Provider,
     ProviderConfig,
     ProviderError,
+    RateLimited,
     make_provider,
 )
 from releval_judge.providers.retry import CallCancelled, RetriesExhausted, call_with_retries
@@ -118,6 +122,7 @@ class JudgingRunTask:
         control: RunControl,
         process_calls: asyncio.Semaphore,
         outage_batches: int,
+        metrics: Metrics,
         provider_factory: ProviderFactory = make_provider,
     ) -> None:
         self.run = active.run
@@ -129,6 +134,7 @@ class JudgingRunTask:
         self.control = control
         self.process_calls = process_calls
         self.outage_batches = outage_batches
+        self.metrics = metrics
         self.provider_factory = provider_factory
         self._consecutive_outages = 0
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -167,7 +173,18 @@ class JudgingRunTask:
         await self._finish()
 
     async def _prepare(self) -> tuple[Provider, jinja2.Template, Scale]:
-        provider = self.provider_factory(provider_config(self.config, self.secrets), self.session)
+        config = self.config
+        provider = GovernedProvider(
+            self.provider_factory(provider_config(config, self.secrets), self.session),
+            provider_name=config.provider,
+            halt=self.control.halt,
+            # Without configured limits the run adapts to 429s below its concurrency.
+            limit=AdaptiveLimit(config.concurrency, maximum=config.concurrency),
+            pacer=RatePacer(config.requests_per_minute, config.tokens_per_minute),
+            metrics=self.metrics,
+            candidates_per_call=config.batch_size,
+            max_output_tokens=config.max_output_tokens,
+        )
         try:
             template = (
                 compile_template(self.config.prompt_template)
@@ -273,6 +290,7 @@ class JudgingRunTask:
                 prompt,
                 max_retries=self.config.max_retries,
                 stop=self.control.halt,
+                on_retry=self._count_retry,
             )
         except CallCancelled:
             return  # halted before (another) attempt: these candidates stay pending
@@ -308,6 +326,10 @@ class JudgingRunTask:
         await self._write(outcome)
         log.debug("batch_judged", judged=len(outcome.judgments), failed=len(outcome.failures))
 
+    def _count_retry(self, error: ProviderError) -> None:
+        reason = "rate_limited" if isinstance(error, RateLimited) else "transient"
+        self.metrics.retries.labels(self.config.provider, reason).inc()
+
     async def _write(self, outcome: BatchOutcome) -> None:
         """Write a batch (shielded: a shutdown never half-writes it), retrying a lost
         database connection a few times before failing the run."""
@@ -322,6 +344,7 @@ class JudgingRunTask:
                         outcome=outcome,
                     )
                 )
+                self._count_outcome(outcome)
                 return
             except EvaluationRunLocked:
                 self.control.stop(
@@ -337,6 +360,15 @@ class JudgingRunTask:
                     return
                 log.warning("batch_write_retried", attempt=attempt, error=str(exc))
                 await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+
+    def _count_outcome(self, outcome: BatchOutcome) -> None:
+        metrics = self.metrics
+        if outcome.judgments:
+            metrics.candidates.labels("judged").inc(len(outcome.judgments))
+        if outcome.failures:
+            metrics.candidates.labels("failed").inc(len(outcome.failures))
+        metrics.tokens.labels("input").inc(outcome.input_tokens)
+        metrics.tokens.labels("output").inc(outcome.output_tokens)
 
     async def _finish(self) -> None:
         reason = self.control.reason

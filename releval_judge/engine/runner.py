@@ -14,6 +14,7 @@ import aiohttp
 import structlog
 
 from releval_judge.engine.judging import JudgingRunTask, ProviderFactory, RunControl
+from releval_judge.metrics import Metrics
 from releval_judge.models import JudgingRun
 from releval_judge.providers import make_provider
 from releval_judge.secrets import SecretBox
@@ -31,12 +32,14 @@ class Runner:
         secrets: SecretBox,
         max_provider_calls: int,
         outage_batches: int,
+        metrics: Metrics,
         provider_factory: ProviderFactory = make_provider,
     ) -> None:
         self.store = store
         self.session = session
         self.secrets = secrets
         self.outage_batches = outage_batches
+        self.metrics = metrics
         self.provider_factory = provider_factory
         self.process_calls = asyncio.Semaphore(max_provider_calls)
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -58,6 +61,7 @@ class Runner:
             control=control,
             process_calls=self.process_calls,
             outage_batches=self.outage_batches,
+            metrics=self.metrics,
             provider_factory=self.provider_factory,
         )
         task = asyncio.create_task(self._guarded(job), name=f"judging-run-{run_id}")

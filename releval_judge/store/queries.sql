@@ -202,3 +202,19 @@ INSERT INTO api_tokens (name, token_hash) VALUES ($1, $2) RETURNING id::text, na
 -- find_api_token --
 -- Is this hash a known API token?
 SELECT id::text FROM api_tokens WHERE token_hash = $1;
+
+-- insert_human_judgments --
+-- Record human judgments by (query_id, doc_id); the same judge again replaces the grade.
+INSERT INTO human_judgments (candidate_id, evaluation_run_id, judge, grade, reasoning)
+SELECT c.id, c.evaluation_run_id, h.judge, h.grade, h.reasoning
+FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::text[])
+     AS h (query_id, doc_id, judge, grade, reasoning)
+JOIN candidates c
+  ON c.evaluation_run_id = $1 AND c.query_id = h.query_id AND c.doc_id = h.doc_id
+ON CONFLICT (candidate_id, judge) DO UPDATE
+SET grade = EXCLUDED.grade, reasoning = EXCLUDED.reasoning, created_at = clock_timestamp()
+RETURNING candidate_id;
+
+-- count_judging_runs_by_status --
+-- How many judging runs are in each status (for /metrics).
+SELECT status, count(*) AS runs FROM ai_judging_runs GROUP BY status;

@@ -547,6 +547,10 @@ class Store:
         )
         return Page[CandidateFailure](items=items, next_cursor=next_cursor)
 
+    async def judging_runs_by_status(self) -> dict[str, int]:
+        rows = await self.pool.fetch(Q["count_judging_runs_by_status"])
+        return {r["status"]: r["runs"] for r in rows}
+
     # --- API tokens --------------------------------------------------------------------
 
     async def create_api_token(self, name: str, token_hash: str) -> str:

@@ -1,0 +1,79 @@
+"""One provider attempt as a judging run makes it: limited, paced, measured.
+
+``GovernedProvider`` wraps the judge's provider. Each attempt (retries included) takes a
+slot of the run's adaptive limit (halved on 429s, regrown on successes), waits for the
+run's pacer (the judge's ``requests_per_minute`` / ``tokens_per_minute``), and is timed
+into the metrics. A halt while waiting means no call starts: it surfaces as
+``CallCancelled``, exactly like a halt seen by the retry loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from releval_judge.engine.pacing import AdaptiveLimit, Halted, RatePacer, estimate_call_tokens
+from releval_judge.metrics import Metrics
+from releval_judge.providers import Completion, Provider, RateLimited
+from releval_judge.providers.retry import CallCancelled
+
+
+class GovernedProvider:
+    def __init__(
+        self,
+        inner: Provider,
+        *,
+        provider_name: str,
+        halt: asyncio.Event,
+        limit: AdaptiveLimit,
+        pacer: RatePacer,
+        metrics: Metrics,
+        candidates_per_call: int,
+        max_output_tokens: int | None,
+    ) -> None:
+        self.inner = inner
+        self.halt = halt
+        self.limit = limit
+        self.pacer = pacer
+        self.metrics = metrics
+        self.candidates_per_call = candidates_per_call
+        self.max_output_tokens = max_output_tokens
+        self._in_flight = metrics.calls_in_flight.labels(provider_name)
+        self._rate_limited = metrics.rate_limited.labels(provider_name)
+        self._seconds = {
+            outcome: metrics.call_seconds.labels(provider_name, outcome)
+            for outcome in ("ok", "rate_limited", "error")
+        }
+
+    async def complete(self, prompt: str) -> Completion:
+        try:
+            ticket = await self.limit.acquire(stop=self.halt)
+        except Halted as exc:
+            raise CallCancelled(0) from exc
+        try:
+            if self.pacer.limited:
+                estimate = estimate_call_tokens(
+                    prompt, self.candidates_per_call, self.max_output_tokens
+                )
+                try:
+                    await self.pacer.acquire(estimate, stop=self.halt)
+                except Halted as exc:
+                    raise CallCancelled(0) from exc
+            self._in_flight.inc()
+            started = time.perf_counter()
+            outcome = "error"
+            try:
+                completion = await self.inner.complete(prompt)
+                outcome = "ok"
+            except RateLimited:
+                outcome = "rate_limited"
+                self._rate_limited.inc()
+                self.limit.on_rate_limited(ticket)
+                raise
+            finally:
+                self._in_flight.dec()
+                self._seconds[outcome].observe(time.perf_counter() - started)
+            self.limit.on_success()
+            return completion
+        finally:
+            self.limit.release()

@@ -1,0 +1,46 @@
+"""Prometheus metrics: one registry per app (no module-level globals), served at /metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.judging_runs = Gauge(
+            "releval_judging_runs", "AI judging runs by status", ["status"], registry=r
+        )
+        self.calls_in_flight = Gauge(
+            "releval_provider_calls_in_flight",
+            "Provider calls in flight",
+            ["provider"],
+            registry=r,
+        )
+        self.call_seconds = Histogram(
+            "releval_provider_call_seconds",
+            "Provider call latency (one attempt)",
+            ["provider", "outcome"],
+            registry=r,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120),
+        )
+        self.rate_limited = Counter(
+            "releval_provider_rate_limited", "429 answers received", ["provider"], registry=r
+        )
+        self.retries = Counter(
+            "releval_provider_retries",
+            "Provider call retries",
+            ["provider", "reason"],
+            registry=r,
+        )
+        self.candidates = Counter(
+            "releval_candidates", "Candidates judged or failed", ["outcome"], registry=r
+        )
+        self.tokens = Counter(
+            "releval_tokens", "Tokens used by provider calls", ["direction"], registry=r
+        )
