@@ -1,4 +1,4 @@
-"""Named SQL blocks from ``queries.sql``: ``-- name --``, a one-line purpose, the statement."""
+"""Named SQL blocks from ``store/*.sql``: ``-- name --``, a one-line purpose, the statement."""
 
 from __future__ import annotations
 
@@ -25,5 +25,15 @@ def parse_queries(text: str) -> dict[str, str]:
 
 @cache
 def queries() -> dict[str, str]:
-    text = resources.files("releval_judge.store").joinpath("queries.sql").read_text("utf-8")
-    return parse_queries(text)
+    """Every named block of every ``.sql`` file in ``store/`` (one file per concern)."""
+    merged: dict[str, str] = {}
+    files = sorted(
+        (f for f in resources.files("releval_judge.store").iterdir() if f.name.endswith(".sql")),
+        key=lambda f: f.name,
+    )
+    for file in files:
+        for name, sql in parse_queries(file.read_text("utf-8")).items():
+            if name in merged:
+                raise ValueError(f"query {name!r} defined twice ({file.name})")
+            merged[name] = sql
+    return merged
