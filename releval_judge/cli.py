@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import aiohttp
@@ -80,6 +82,21 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _graceful_server_class() -> type[Any]:
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """Exit 0 after a graceful shutdown on SIGTERM, the normal way a service manager
+        stops us (uvicorn re-raises the signal after shutting down, which exits 143)."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            if sig == signal.SIGTERM and sig in self._captured_signals:
+                self._captured_signals.remove(sig)
+
+    return GracefulServer
+
+
 def serve(settings: Settings) -> int:
     import uvicorn
 
@@ -93,7 +110,7 @@ def serve(settings: Settings) -> int:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -104,6 +121,7 @@ def serve(settings: Settings) -> int:
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
     )
+    _graceful_server_class()(config).run()
     return 0
 
 
