@@ -1,0 +1,85 @@
+"""A provider API key never appears in a response, a log line or an error message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiohttp import web
+
+from tests.conftest import wait_for
+from tests.fakes import FakeProvider, error
+from tests.integration.test_crash import evaluation
+from tests.process import ServiceProcess
+
+pytestmark = pytest.mark.slow
+
+KEY = "sk-live-9f8e7d6c5b4a-very-secret"
+
+
+async def test_the_key_is_nowhere_after_a_failing_run(
+    database_url: str, db: asyncpg.Pool, tmp_path: Path
+) -> None:
+    async def echo_key_back(prompt: str, call_no: int) -> web.Response:
+        # Providers quote (part of) the key in 401 messages; a careless one quotes it whole.
+        return error(401, f"Incorrect API key provided: {KEY}. Find your key at ...")
+
+    provider = await FakeProvider(respond=echo_key_back).start()
+    service = ServiceProcess(database_url, tmp_path)
+    bodies: list[str] = []
+    try:
+        await service.start()
+        _, created = await service.request("POST", "/evaluations/runs", json=evaluation(10, 5))
+        status, judge = await service.request(
+            "POST",
+            "/ai-judges",
+            json={
+                "name": "leaky",
+                "provider": "openai",
+                "model": "m",
+                "base_url": provider.base_url,
+                "api_key": KEY,
+            },
+        )
+        assert status == 201
+        bodies.append(str(judge))
+        _, run = await service.request(
+            "POST",
+            f"/evaluations/runs/{created['id']}/ai-judge",
+            json={"ai_judge_id": judge["id"]},
+        )
+
+        async def failed() -> bool:
+            _, body = await service.request("GET", f"/ai-judging-runs/{run['id']}")
+            return bool(body["status"] == "failed")
+
+        await wait_for(failed)
+        for path in [
+            f"/ai-judging-runs/{run['id']}",
+            f"/ai-judging-runs/{run['id']}/failures",
+            f"/evaluations/runs/{created['id']}/ai-judging-runs",
+            f"/ai-judges/{judge['id']}",
+            "/ai-judges",
+        ]:
+            _, body = await service.request("GET", path)
+            bodies.append(str(body))
+        status, patched = await service.request(
+            "PATCH", f"/ai-judges/{judge['id']}", json={"api_key": KEY + "-rotated"}
+        )
+        bodies.append(str(patched))
+    finally:
+        await service.stop()
+        await provider.stop()
+    assert provider.calls[0].headers["Authorization"] == f"Bearer {KEY}"  # it was used
+    logs = service.logs()
+    assert "authentication failed" in logs  # the failure was logged...
+    assert KEY not in logs  # ...without the key
+    assert "[redacted]" in bodies[1]  # the run's error says what happened, key redacted
+    for body in bodies:
+        assert KEY not in body
+        assert "api_key_set" in body or "status" in body or "items" in body
+    stored = await db.fetchval(
+        "SELECT api_key_encrypted FROM ai_judges WHERE id = $1::uuid", judge["id"]
+    )
+    assert stored and KEY not in stored
