@@ -9,13 +9,13 @@ increments are written in one transaction, so a crash never leaves counters ahea
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 import aiohttp
-import asyncpg
 import jinja2
 import structlog
 
@@ -44,6 +44,7 @@ from releval_judge.providers import (
 from releval_judge.providers.retry import CallCancelled, RetriesExhausted, call_with_retries
 from releval_judge.scale import Scale
 from releval_judge.secrets import SecretBox
+from releval_judge.store.database import DATABASE_UNAVAILABLE
 from releval_judge.store.store import (
     ActiveRun,
     BatchOutcome,
@@ -54,12 +55,33 @@ from releval_judge.store.store import (
 )
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 PAGE_SIZE = 1000
-DB_WRITE_ATTEMPTS = 5
+# Database calls are retried with backoff for about half a minute (a PostgreSQL restart or
+# fail-over) before the run gives up.
+DB_ATTEMPTS = 10
 
 ProviderFactory = Callable[[ProviderConfig, aiohttp.ClientSession], Provider]
 HaltReason = Literal["cancelled", "failed", "shutdown"]
+
+
+class DatabaseUnavailable(Exception):
+    """The database stayed unreachable through every retry."""
+
+
+async def with_database_retry(operation: Callable[[], Awaitable[T]], *, what: str) -> T:
+    """Run ``operation``, waiting out a lost database (restart, fail-over) with backoff;
+    after ``DB_ATTEMPTS`` tries raise DatabaseUnavailable saying what was being done."""
+    for attempt in range(1, DB_ATTEMPTS + 1):
+        try:
+            return await operation()
+        except DATABASE_UNAVAILABLE as exc:
+            if attempt == DB_ATTEMPTS:
+                raise DatabaseUnavailable(f"database unavailable while {what}: {exc}") from exc
+            log.warning("database_call_retried", what=what, attempt=attempt, error=str(exc))
+            await asyncio.sleep(min(0.25 * 2 ** (attempt - 1), 5.0))
+    raise AssertionError("unreachable")
 
 
 class RunFailed(Exception):
@@ -145,7 +167,9 @@ class JudgingRunTask:
 
     async def execute(self) -> None:
         structlog.contextvars.bind_contextvars(judging_run_id=self.run_id)
-        started = await self.store.mark_running(self.run_id)
+        started = await with_database_retry(
+            lambda: self.store.mark_running(self.run_id), what="starting the run"
+        )
         if started is None:
             log.info("judging_run_not_started", reason="ended before it started")
             return
@@ -222,12 +246,19 @@ class JudgingRunTask:
         builder: BatchBuilder[PendingCandidate] = BatchBuilder(self.config.batch_size)
         after: tuple[str, int, object] | None = None
         while not self.control.halt.is_set():
-            page = await self.store.pending_candidates(
-                self.run.evaluation_run_id,
-                self.run_id,
-                after=after,  # type: ignore[arg-type]
-                limit=PAGE_SIZE,
-            )
+            try:
+                page = await with_database_retry(
+                    functools.partial(
+                        self.store.pending_candidates,
+                        self.run.evaluation_run_id,
+                        self.run_id,
+                        after=after,  # type: ignore[arg-type]
+                        limit=PAGE_SIZE,
+                    ),
+                    what="reading candidates",
+                )
+            except DatabaseUnavailable as exc:
+                raise RunFailed(str(exc)) from exc
             for candidate in page:
                 closed = builder.add(candidate)
                 if closed is not None:
@@ -331,35 +362,34 @@ class JudgingRunTask:
         self.metrics.retries.labels(self.config.provider, reason).inc()
 
     async def _write(self, outcome: BatchOutcome) -> None:
-        """Write a batch (shielded: a shutdown never half-writes it), retrying a lost
-        database connection a few times before failing the run."""
-        for attempt in range(1, DB_WRITE_ATTEMPTS + 1):
-            try:
-                await asyncio.shield(
-                    self.store.record_batch(
-                        evaluation_run_id=self.run.evaluation_run_id,
-                        judging_run_id=self.run_id,
-                        run_seq=self.seq,
-                        judge_name=self.config.name,
-                        outcome=outcome,
-                    )
+        """Write a batch (shielded: a shutdown never half-writes it); a lost database is
+        waited for (see ``with_database_retry``) before the run fails."""
+
+        async def write() -> None:
+            await asyncio.shield(
+                self.store.record_batch(
+                    evaluation_run_id=self.run.evaluation_run_id,
+                    judging_run_id=self.run_id,
+                    run_seq=self.seq,
+                    judge_name=self.config.name,
+                    outcome=outcome,
                 )
-                self._count_outcome(outcome)
-                return
-            except EvaluationRunLocked:
-                self.control.stop(
-                    "failed",
-                    f"evaluation run {self.run.evaluation_run_id} was locked during the judging "
-                    "run; a locked run rejects every judgment change (unlock it and start a "
-                    "new judging run to fill in the gaps)",
-                )
-                return
-            except (asyncpg.PostgresConnectionError, OSError) as exc:
-                if attempt == DB_WRITE_ATTEMPTS:
-                    self.control.stop("failed", f"database unavailable: {exc}")
-                    return
-                log.warning("batch_write_retried", attempt=attempt, error=str(exc))
-                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+            )
+
+        try:
+            await with_database_retry(write, what="writing a batch")
+        except EvaluationRunLocked:
+            self.control.stop(
+                "failed",
+                f"evaluation run {self.run.evaluation_run_id} was locked during the judging "
+                "run; a locked run rejects every judgment change (unlock it and start a "
+                "new judging run to fill in the gaps)",
+            )
+            return
+        except DatabaseUnavailable as exc:
+            self.control.stop("failed", str(exc))
+            return
+        self._count_outcome(outcome)
 
     def _count_outcome(self, outcome: BatchOutcome) -> None:
         metrics = self.metrics
@@ -376,9 +406,15 @@ class JudgingRunTask:
             log.info("judging_run_paused", reason="service stopping; resumes at next start")
             return
         if reason == "failed":
-            run = await self.store.finish_judging_run(self.run_id, "failed", self.control.error)
+            run = await with_database_retry(
+                lambda: self.store.finish_judging_run(self.run_id, "failed", self.control.error),
+                what="ending the run",
+            )
         else:
-            run = await self.store.finish_judging_run(self.run_id, "completed", None)
+            run = await with_database_retry(
+                lambda: self.store.finish_judging_run(self.run_id, "completed", None),
+                what="ending the run",
+            )
         log.info(
             "judging_run_finished",
             status=run.status,

@@ -16,6 +16,16 @@ import structlog
 log = structlog.get_logger(__name__)
 
 
+# What a lost or restarting server looks like from here: worth waiting for, not a bug.
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
+    asyncpg.InterfaceError,  # connection closed underneath a pooled connection
+    OSError,
+    TimeoutError,
+)
+
+
 def schema_sql() -> str:
     """The whole idempotent schema (``schema.sql`` ships inside the package)."""
     return resources.files("releval_judge").joinpath("schema.sql").read_text(encoding="utf-8")

@@ -58,7 +58,7 @@ def log_events(text: str) -> list[dict[str, Any]]:
     return events
 
 
-async def check_invariants(db: asyncpg.Pool, run_id: str) -> asyncpg.Record:
+async def check_invariants(db: asyncpg.Pool | asyncpg.Connection, run_id: str) -> asyncpg.Record:
     row = await db.fetchrow(
         """SELECT r.status, r.total, r.judged, r.failed,
                   (SELECT count(*) FROM ai_run_judgments j WHERE j.ai_judging_run_id = r.id)
