@@ -32,3 +32,14 @@ sim: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# The demo, and the benchmarks (figures, never pass/fail; see /work/shared/BENCHMARKS.md).
+# Options pass through: make demo ARGS="--sample small --keep"; make bench ARGS="--only cancel".
+demo: install
+	$(BIN)/releval-judge demo $(ARGS)
+
+bench: install
+	$(BIN)/python -m bench.run $(ARGS)
+
+bench-quick: install
+	$(BIN)/python -m bench.run --quick $(ARGS)

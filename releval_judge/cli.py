@@ -1,4 +1,4 @@
-"""The ``releval-judge`` command: serve, import, token, sim (and demo, see demo.py)."""
+"""The ``releval-judge`` command: serve, import, token, sim, demo, runs."""
 
 from __future__ import annotations
 
@@ -52,6 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--port", type=int, default=8090)
     sim.add_argument("--config", help="SimConfig as JSON (latency_ms, requests_per_minute, …)")
 
+    from releval_judge import client_cli, demo
+
+    demo.add_parser(commands)
+    client_cli.add_parser(commands)
+
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
@@ -62,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(create_token(load_settings(), args.name))
         if args.command == "sim":
             return run_sim(args)
+        if args.command == "demo":
+            return demo.run(args)
+        if args.command == "runs":
+            return client_cli.run(args)
     except SettingsError as exc:
         print(f"releval-judge: {exc}", file=sys.stderr)
         return 2

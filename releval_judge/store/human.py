@@ -1,0 +1,85 @@
+"""Human judgments: one grade per (candidate, human judge), kept beside the AI judgments.
+
+There is no REST route for them yet; the demo's sample data is loaded through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from releval_judge.errors import EvaluationRunLocked, NotFound, ValidationFailed
+from releval_judge.store.sql import queries
+from releval_judge.store.store import parse_uuid
+
+
+@dataclass(frozen=True)
+class HumanJudgmentWrite:
+    """One human judgment, addressed the way a person knows the candidate."""
+
+    query_id: str
+    doc_id: str
+    judge: str
+    grade: int
+    reasoning: str = ""
+
+
+class HumanJudgments:
+    """Writes human judgments (reads go through the judgments listing)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def add(self, evaluation_run_id: str, judgments: Sequence[HumanJudgmentWrite]) -> int:
+        """Record ``judgments`` on the evaluation run, all or none; returns how many.
+
+        A judge grading a candidate again replaces the earlier grade. Raises NotFound for
+        an unknown run, EvaluationRunLocked for a locked one, and ValidationFailed — with
+        nothing written — for a grade outside the run's scale, a (query_id, doc_id) that
+        is not one of its candidates, or the same candidate and judge twice.
+        """
+        uuid = parse_uuid(evaluation_run_id, "evaluation run")
+        seen: set[tuple[str, str, str]] = set()
+        for index, j in enumerate(judgments):
+            key = (j.query_id, j.doc_id, j.judge)
+            if key in seen:
+                raise ValidationFailed(
+                    f"judge {j.judge!r} grades ({j.query_id!r}, {j.doc_id!r}) twice",
+                    details=[{"loc": [index]}],
+                )
+            seen.add(key)
+        q = queries()
+        async with self.pool.acquire() as conn, conn.transaction():
+            locked = await conn.fetchrow(q["lock_evaluation_run_for_share"], uuid)
+            if locked is None:
+                raise NotFound("evaluation run", evaluation_run_id)
+            if locked["locked"]:
+                raise EvaluationRunLocked(evaluation_run_id)
+            run = await conn.fetchrow(q["get_evaluation_run"], uuid)
+            assert run is not None
+            low, high = run["scale_min"], run["scale_max"]
+            for index, j in enumerate(judgments):
+                if not low <= j.grade <= high:
+                    raise ValidationFailed(
+                        f"grade {j.grade} outside scale {low}–{high} "
+                        f"({j.query_id!r}, {j.doc_id!r})",
+                        details=[{"loc": [index, "grade"]}],
+                    )
+            rows = await conn.fetch(
+                q["insert_human_judgments"],
+                uuid,
+                [j.query_id for j in judgments],
+                [j.doc_id for j in judgments],
+                [j.judge for j in judgments],
+                [j.grade for j in judgments],
+                [j.reasoning for j in judgments],
+            )
+            if len(rows) != len(judgments):
+                # Raising inside the transaction rolls back what was written.
+                raise ValidationFailed(
+                    f"{len(judgments) - len(rows)} of {len(judgments)} judgments name no "
+                    "candidate of this run (query_id, doc_id); nothing was written"
+                )
+        return len(rows)

@@ -1,0 +1,179 @@
+"""``releval-judge runs start|watch|list|cancel`` as a user runs it: a separate process
+talking to a live service (RELEVAL_URL, RELEVAL_TOKEN), judging through the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from releval_judge.sim import SimConfig, run_sim
+from tests.conftest import (
+    TOKEN,
+    Service,
+    create_evaluation,
+    create_judge,
+    free_port,
+    wait_for,
+    wait_until_ended,
+)
+
+pytestmark = pytest.mark.slow
+
+SimFactory = Callable[[SimConfig], Awaitable[str]]
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+async def cli(service: Service | None, *args: str, token: str | None = TOKEN) -> Result:
+    """Run ``releval-judge runs ARGS`` in a child process, configured by environment."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RELEVAL_URL", "RELEVAL_TOKEN")}
+    env["RELEVAL_URL"] = service.base_url if service else f"http://127.0.0.1:{free_port()}"
+    if token is not None:
+        env["RELEVAL_TOKEN"] = token
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "releval_judge.client_cli",
+        "runs",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(60):
+        out, err = await process.communicate()
+    assert process.returncode is not None
+    return Result(process.returncode, out.decode(), err.decode())
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimFactory]:
+    """Start simulators in this event loop; returns their OpenAI base URL."""
+    runners = []
+
+    async def start(config: SimConfig) -> str:
+        runner, port = await run_sim(config, port=0)
+        runners.append(runner)
+        return f"http://127.0.0.1:{port}/v1"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+async def judged_setup(
+    service: Service, base_url: str, *, per_query: int = 10, **judge: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    evaluation = await create_evaluation(service, queries=3, per_query=per_query)
+    fields: dict[str, Any] = {"batch_size": 5, "concurrency": 2}
+    fields.update(judge)
+    return evaluation, await create_judge(service, base_url, **fields)
+
+
+async def test_start_prints_the_run_id_and_watch_follows_it_to_completion(
+    service: Service, sim: SimFactory
+) -> None:
+    evaluation, judge = await judged_setup(service, await sim(SimConfig(latency_ms=30)))
+
+    started = await cli(service, "start", evaluation["id"], "--judge", judge["id"])
+    assert started.code == 0, started.stderr
+    run_id = started.stdout.strip()
+    assert "30 candidates" in started.stderr
+
+    watched = await cli(service, "watch", run_id)
+    assert watched.code == 0, watched.stderr
+    assert watched.stdout.startswith("completed: 30 judged, 0 failed of 30")
+    # The progress went to stderr: at least the final state, with its counters.
+    assert "judged 30" in watched.stderr and "completed" in watched.stderr
+
+    status, run = await service.request("GET", f"/ai-judging-runs/{run_id}")
+    assert status == 200 and run["status"] == "completed" and run["judged"] == 30
+
+    listed = await cli(service, "list", evaluation["id"])
+    assert listed.code == 0, listed.stderr
+    header, row = listed.stdout.splitlines()
+    assert header.split()[:5] == ["ID", "STATUS", "JUDGED", "FAILED", "TOTAL"]
+    assert row.split()[:5] == [run_id, "completed", "30", "0", "30"]
+
+
+async def test_start_with_watch_and_json_prints_the_final_run(
+    service: Service, sim: SimFactory
+) -> None:
+    evaluation, judge = await judged_setup(service, await sim(SimConfig(latency_ms=10)))
+    result = await cli(service, "start", evaluation["id"], "--judge", judge["id"], "--watch")
+    assert result.code == 0, result.stderr
+    assert result.stdout.startswith("completed: 30 judged")
+
+    listed = await cli(service, "list", evaluation["id"], "--json")
+    runs = json.loads(listed.stdout)
+    assert [r["status"] for r in runs] == ["completed"]
+    assert runs[0]["judged"] + runs[0]["failed"] == runs[0]["total"] == 30
+
+
+async def test_cancel_stops_the_run_and_watch_then_exits_3(
+    service: Service, sim: SimFactory
+) -> None:
+    slow = await sim(SimConfig(latency_ms=3000))
+    evaluation, judge = await judged_setup(service, slow, concurrency=1)
+    status, run = await service.request(
+        "POST", f"/evaluations/runs/{evaluation['id']}/ai-judge", json={"ai_judge_id": judge["id"]}
+    )
+    assert status == 201, run
+
+    async def running() -> bool:
+        _, body = await service.request("GET", f"/ai-judging-runs/{run['id']}")
+        return bool(body["status"] == "running")
+
+    await wait_for(running)
+    cancelled = await cli(service, "cancel", run["id"])
+    assert cancelled.code == 0, cancelled.stderr
+    assert "cancelled" in cancelled.stdout
+    assert "partially judged" in cancelled.stdout
+
+    watched = await cli(service, "watch", run["id"])
+    assert watched.code == 3
+    assert watched.stdout.startswith("cancelled:")
+
+    again = await cli(service, "cancel", run["id"])
+    assert again.code == 1
+    assert "already ended" in again.stderr
+    await wait_until_ended(service, run["id"])
+
+
+async def test_watch_exits_non_zero_when_the_run_fails(service: Service, sim: SimFactory) -> None:
+    evaluation, judge = await judged_setup(
+        service, await sim(SimConfig(latency_ms=0)), model="missing-model"
+    )
+    result = await cli(service, "start", evaluation["id"], "--judge", judge["id"], "--watch")
+    assert result.code == 1
+    assert result.stdout.startswith("failed:")
+    assert "missing-model" in result.stdout  # the provider's message, as the run's error
+
+
+async def test_errors_say_what_to_fix(service: Service) -> None:
+    no_token = await cli(service, "list", "whatever", token=None)
+    assert no_token.code == 2
+    assert "RELEVAL_TOKEN" in no_token.stderr
+
+    unknown = await cli(service, "watch", "00000000-0000-0000-0000-000000000000")
+    assert unknown.code == 1
+    assert "not found" in unknown.stderr
+
+    bad_token = await cli(service, "list", "whatever", token="wrong")
+    assert bad_token.code == 1
+
+    nobody = await cli(None, "list", "whatever")
+    assert nobody.code == 1
+    assert "cannot reach the service" in nobody.stderr
