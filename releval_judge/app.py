@@ -109,7 +109,10 @@ def create_app(
             embedded = EmbeddedPostgres(settings.data_dir)
             url = await asyncio.to_thread(embedded.start)
         await wait_for_database(url)
-        pool = await create_pool(url, size=settings.db_pool_size)
+        # Two pools: judging runs at high concurrency queue for connections, and a status
+        # poll or any other API call must not wait behind them.
+        pool = await create_pool(url, size=settings.db_api_pool_size)
+        engine_pool = await create_pool(url, size=settings.db_pool_size)
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300),
         )
@@ -125,7 +128,7 @@ def create_app(
             )
             secrets = SecretBox(secret)
             runner = Runner(
-                store=store,
+                store=Store(engine_pool),
                 session=session,
                 secrets=secrets,
                 max_provider_calls=settings.max_provider_calls,
@@ -143,6 +146,7 @@ def create_app(
             if runner is not None:
                 await runner.shutdown(settings.shutdown_grace_s)
             await session.close()
+            await engine_pool.close()
             await pool.close()
             if embedded is not None:
                 embedded.stop()

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     max_active_runs_per_evaluation: int = Field(8, ge=1, le=1000)
     shutdown_grace_s: float = Field(30.0, ge=0)
     db_pool_size: int = Field(20, ge=2, le=500)
+    db_api_pool_size: int = Field(5, ge=2, le=500)
 
     @field_validator("root_path")
     @classmethod

@@ -108,3 +108,14 @@ class PayloadTooLarge(DomainError):
 class Unauthorized(DomainError):
     status_code = 401
     code = "unauthorized"
+
+
+class ProviderFailed(DomainError):
+    """A judge test could not use the provider at all (authentication, unknown model,
+    exhausted quota, API key unavailable): every call would fail the same way."""
+
+    status_code = 502
+    code = "provider_error"
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message, details={"provider_status": status})

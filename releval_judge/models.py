@@ -13,6 +13,7 @@ from pydantic import (
     StringConstraints,
     computed_field,
     field_validator,
+    model_validator,
 )
 
 from releval_judge.scale import Scale
@@ -142,6 +143,13 @@ INT32_MAX = 2_147_483_647
 
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)]
 BaseUrl = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2000)]
+# Price per million tokens, in whatever currency the user works in (costs come out in it).
+Price = Annotated[float, Field(ge=0, le=1_000_000)]
+# Names of candidate fields that reach the prompt (see releval_judge/documents.py).
+FieldNames = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=200)]],
+    Field(max_length=200),
+]
 
 
 class AiJudgeFields(Strict):
@@ -164,6 +172,10 @@ class AiJudgeFields(Strict):
     max_retries: int = Field(5, ge=0, le=100)
     requests_per_minute: int | None = Field(None, ge=1, le=10_000_000)
     tokens_per_minute: int | None = Field(None, ge=1, le=INT32_MAX)
+    input_price_per_mtok: Price | None = None
+    output_price_per_mtok: Price | None = None
+    max_document_chars: int | None = Field(None, ge=1, le=10_000_000)
+    fields: FieldNames | None = None
 
 
 class AiJudgeCreate(AiJudgeFields):
@@ -190,6 +202,10 @@ class AiJudgePatch(Strict):
     max_retries: int | None = Field(None, ge=0, le=100)
     requests_per_minute: int | None = Field(None, ge=1, le=10_000_000)
     tokens_per_minute: int | None = Field(None, ge=1, le=INT32_MAX)
+    input_price_per_mtok: Price | None = None
+    output_price_per_mtok: Price | None = None
+    max_document_chars: int | None = Field(None, ge=1, le=10_000_000)
+    fields: FieldNames | None = None
 
 
 class JudgeConfig(BaseModel):
@@ -210,6 +226,10 @@ class JudgeConfig(BaseModel):
     max_retries: int = 5
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
+    input_price_per_mtok: float | None = None
+    output_price_per_mtok: float | None = None
+    max_document_chars: int | None = None
+    fields: list[str] | None = None
 
 
 class AiJudge(BaseModel):
@@ -229,6 +249,10 @@ class AiJudge(BaseModel):
     max_retries: int
     requests_per_minute: int | None
     tokens_per_minute: int | None
+    input_price_per_mtok: float | None = None
+    output_price_per_mtok: float | None = None
+    max_document_chars: int | None = None
+    fields: list[str] | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -236,8 +260,40 @@ class AiJudge(BaseModel):
 # --- AI judging runs -------------------------------------------------------------------
 
 
+JudgingRunScope = Literal["all", "unjudged", "failed"]
+"""Which candidates a judging run covers (docs/reviewing.md, "Filling the gaps"):
+``all``; ``unjudged``: no current AI judgment; ``failed``: the judging run created last
+among those that judged or failed the candidate recorded a failure for it."""
+
+
+class Cost(BaseModel):
+    """Tokens priced at the judge's ``*_price_per_mtok``, in the prices' currency."""
+
+    input: float
+    output: float
+    total: float
+
+    @classmethod
+    def of(
+        cls,
+        input_tokens: float,
+        output_tokens: float,
+        input_price_per_mtok: float | None,
+        output_price_per_mtok: float | None,
+    ) -> Cost | None:
+        """None unless both prices are set (a free model sets both to 0)."""
+        if input_price_per_mtok is None or output_price_per_mtok is None:
+            return None
+        cost_in = input_tokens * input_price_per_mtok / 1_000_000
+        cost_out = output_tokens * output_price_per_mtok / 1_000_000
+        return cls(
+            input=round(cost_in, 6), output=round(cost_out, 6), total=round(cost_in + cost_out, 6)
+        )
+
+
 class JudgingRunCreate(Strict):
     ai_judge_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    scope: JudgingRunScope = "all"
 
 
 class JudgingRun(BaseModel):
@@ -246,6 +302,7 @@ class JudgingRun(BaseModel):
     ai_judge_id: AiJudgeId | None
     ai_judge_name: str
     status: JudgingRunStatus
+    scope: JudgingRunScope = "all"
     total: int
     judged: int
     failed: int
@@ -255,6 +312,7 @@ class JudgingRun(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    cost: Cost | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -308,3 +366,190 @@ class ApiToken(BaseModel):
     id: str
     name: str
     created_at: datetime
+
+
+# --- review, export and calibration ----------------------------------------------------
+
+HumanJudgeName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^/]+$")
+]
+Seed = Annotated[int, Field(ge=0, le=2**53)]
+
+
+class HumanJudgmentPut(Strict):
+    """``PUT …/candidates/{candidate_id}/judgments/{judge}``: a human judge's grade."""
+
+    grade: int = Field(ge=-INT32_MAX, le=INT32_MAX)
+    reasoning: str = Field("", max_length=20_000)
+
+
+class RunJudgment(Judgment):
+    """A judgment one judging run produced; ``current`` while no later run replaced it."""
+
+    current: bool
+
+
+class JudgmentSample(BaseModel):
+    """Judgments drawn at random; the same ``seed`` draws the same ones again."""
+
+    seed: int
+    items: list[Judgment]
+
+
+class ConfusionMatrix(BaseModel):
+    """``counts[i][j]``: candidates the human graded ``grades[i]`` and the AI ``grades[j]``."""
+
+    rows: Literal["human"] = "human"
+    columns: Literal["ai"] = "ai"
+    grades: list[int]
+    labels: list[str | None]
+    counts: list[list[int]]
+
+
+class AgreementFigures(BaseModel):
+    """How far the AI judge agrees with a human judge (``null`` where undefined)."""
+
+    pairs: int
+    exact_agreement: float | None
+    within_one_agreement: float | None
+    cohen_kappa: float | None
+    cohen_kappa_quadratic: float | None
+    krippendorff_alpha_ordinal: float | None
+    relevant_from: int
+    binary_kappa: float | None
+    binary_agreement: float | None
+    mean_signed_difference: float | None
+    confusion_matrix: ConfusionMatrix
+
+
+class AgreementReport(AgreementFigures):
+    """``GET /ai-judging-runs/{id}/agreement``."""
+
+    ai_judging_run_id: JudgingRunId
+    evaluation_run_id: EvaluationRunId
+    ai_judge_name: str
+    human_judge: str | None
+    scale: Scale
+
+
+class EstimateRequest(Strict):
+    ai_judge_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    scope: JudgingRunScope = "all"
+
+
+class Estimate(BaseModel):
+    """What a judging run would send, counted without calling the provider."""
+
+    evaluation_run_id: EvaluationRunId
+    ai_judge_id: AiJudgeId
+    ai_judge_name: str
+    model: str
+    scope: JudgingRunScope
+    queries: int
+    candidates: int
+    batch_size: int
+    batches: int
+    estimated_input_tokens: int
+    input_token_method: str
+    expected_output_tokens: int
+    output_token_method: str
+    extrapolated: bool
+    rendered_batches: int
+    rendered_candidates: int
+    template_failures: int
+    input_price_per_mtok: float | None
+    output_price_per_mtok: float | None
+    cost: Cost | None
+
+
+class JudgeTestCandidate(Strict):
+    text: str = Field(max_length=1_000_000)
+    title: str | None = Field(None, max_length=100_000)
+    doc_id: Key | None = None
+    rank: int | None = Field(None, ge=0, le=1_000_000_000)
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class JudgeTestRequest(Strict):
+    """Either a query with inline candidates (graded on ``scale``, default 0–3), or a
+    random sample of an evaluation run's candidates."""
+
+    query: str | None = Field(None, min_length=1, max_length=10_000)
+    candidates: list[JudgeTestCandidate] | None = Field(None, min_length=1, max_length=100)
+    scale: Scale | None = None
+    evaluation_run_id: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    sample_size: int | None = Field(None, ge=1, le=100)
+    seed: Seed | None = None
+    human_judge: HumanJudgeName | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> JudgeTestRequest:
+        inline = self.query is not None or self.candidates is not None
+        if inline and self.evaluation_run_id is not None:
+            raise ValueError(
+                "give either query and candidates, or evaluation_run_id and sample_size"
+            )
+        if inline:
+            if self.query is None or self.candidates is None:
+                raise ValueError("query and candidates go together")
+            extra = [
+                name
+                for name in ("sample_size", "seed", "human_judge")
+                if getattr(self, name) is not None
+            ]
+            if extra:
+                raise ValueError(f"{', '.join(extra)} only apply with evaluation_run_id")
+        elif self.evaluation_run_id is None:
+            raise ValueError("give either query and candidates, or evaluation_run_id")
+        elif self.scale is not None:
+            raise ValueError("scale only applies to inline candidates (a run has its own)")
+        return self
+
+
+class JudgeTestCall(BaseModel):
+    """One provider call of a judge test: the prompt as sent and the answer as received."""
+
+    query_id: str | None
+    query: str
+    candidates: int
+    prompt: str
+    raw_answer: str | None
+    input_tokens: int
+    output_tokens: int
+    error: str | None
+
+
+class JudgeTestItem(BaseModel):
+    """One candidate of a judge test: its grade and reasoning, or why it has none."""
+
+    call: int
+    candidate_id: CandidateId | None
+    query_id: str | None
+    doc_id: str | None
+    rank: int
+    title: str | None
+    grade: int | None
+    label: str | None
+    reasoning: str | None
+    failure: str | None
+    human_grade: int | None
+
+
+class JudgeTestResult(BaseModel):
+    """``POST /ai-judges/{id}/test``: nothing of it is written to the database."""
+
+    ai_judge_id: AiJudgeId
+    ai_judge_name: str
+    model: str
+    evaluation_run_id: EvaluationRunId | None
+    scale: Scale
+    seed: int | None
+    human_judge: str | None
+    judged: int
+    failed: int
+    input_tokens: int
+    output_tokens: int
+    cost: Cost | None
+    calls: list[JudgeTestCall]
+    results: list[JudgeTestItem]
+    agreement: AgreementFigures | None

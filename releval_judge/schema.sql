@@ -90,8 +90,8 @@ CREATE INDEX IF NOT EXISTS ai_judging_runs_active_idx ON ai_judging_runs (status
 
 -- Every judgment a judging run produced, whether or not it is still current.
 CREATE TABLE IF NOT EXISTS ai_run_judgments (
-    ai_judging_run_id uuid NOT NULL REFERENCES ai_judging_runs (id) ON DELETE CASCADE,
-    candidate_id      uuid NOT NULL REFERENCES candidates (id) ON DELETE CASCADE,
+    ai_judging_run_id uuid NOT NULL,
+    candidate_id      uuid NOT NULL,
     grade             integer NOT NULL,
     reasoning         text NOT NULL DEFAULT '',
     created_at        timestamptz NOT NULL DEFAULT clock_timestamp(),
@@ -100,9 +100,9 @@ CREATE TABLE IF NOT EXISTS ai_run_judgments (
 
 -- The current AI judgment of each candidate: one per candidate, from the latest-created run.
 CREATE TABLE IF NOT EXISTS ai_judgments (
-    candidate_id      uuid PRIMARY KEY REFERENCES candidates (id) ON DELETE CASCADE,
-    evaluation_run_id uuid NOT NULL REFERENCES evaluation_runs (id) ON DELETE CASCADE,
-    ai_judging_run_id uuid NOT NULL REFERENCES ai_judging_runs (id) ON DELETE CASCADE,
+    candidate_id      uuid PRIMARY KEY,
+    evaluation_run_id uuid NOT NULL,
+    ai_judging_run_id uuid NOT NULL,
     run_seq           bigint NOT NULL,
     judge             text NOT NULL,
     grade             integer NOT NULL,
@@ -123,8 +123,8 @@ CREATE TABLE IF NOT EXISTS human_judgments (
 CREATE INDEX IF NOT EXISTS human_judgments_eval_idx ON human_judgments (evaluation_run_id);
 
 CREATE TABLE IF NOT EXISTS candidate_failures (
-    ai_judging_run_id uuid NOT NULL REFERENCES ai_judging_runs (id) ON DELETE CASCADE,
-    candidate_id      uuid NOT NULL REFERENCES candidates (id) ON DELETE CASCADE,
+    ai_judging_run_id uuid NOT NULL,
+    candidate_id      uuid NOT NULL,
     reason            text NOT NULL,
     raw_excerpt       text NOT NULL DEFAULT '',
     created_at        timestamptz NOT NULL DEFAULT clock_timestamp(),
@@ -137,3 +137,40 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     token_hash  text NOT NULL UNIQUE,
     created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+
+-- Review, export and calibration (issue #5). Appended, idempotent.
+
+-- A judge's prices (per million tokens, for estimates and run costs) and its document rules:
+-- max_document_chars cuts long text, fields chooses which candidate fields reach the prompt.
+ALTER TABLE ai_judges ADD COLUMN IF NOT EXISTS input_price_per_mtok double precision
+    CHECK (input_price_per_mtok >= 0);
+ALTER TABLE ai_judges ADD COLUMN IF NOT EXISTS output_price_per_mtok double precision
+    CHECK (output_price_per_mtok >= 0);
+ALTER TABLE ai_judges ADD COLUMN IF NOT EXISTS max_document_chars integer
+    CHECK (max_document_chars >= 1);
+ALTER TABLE ai_judges ADD COLUMN IF NOT EXISTS fields text[];
+
+-- Which candidates a judging run covers: all, those without a current AI judgment, or
+-- those whose last AI attempt failed (see docs/reviewing.md).
+ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS scope text NOT NULL DEFAULT 'all'
+    CHECK (scope IN ('all', 'unjudged', 'failed'));
+
+-- The "failed" scope looks up every run's judgment and failure of a candidate.
+CREATE INDEX IF NOT EXISTS ai_run_judgments_candidate_idx ON ai_run_judgments (candidate_id);
+CREATE INDEX IF NOT EXISTS candidate_failures_candidate_idx ON candidate_failures (candidate_id);
+-- Agreement and the judge test look up one human judge's judgments of a run.
+CREATE INDEX IF NOT EXISTS human_judgments_eval_judge_idx
+    ON human_judgments (evaluation_run_id, judge);
+
+-- Judgments and failures carry no foreign keys to candidates, judging runs or evaluation
+-- runs: every batch write would otherwise lock each referenced row (FOR KEY SHARE) and
+-- contend on the judging run's row, the hottest path of the service. The engine writes
+-- only ids it read from those tables, and no route deletes them. Dropped here for
+-- databases created before this decision.
+ALTER TABLE ai_run_judgments DROP CONSTRAINT IF EXISTS ai_run_judgments_ai_judging_run_id_fkey;
+ALTER TABLE ai_run_judgments DROP CONSTRAINT IF EXISTS ai_run_judgments_candidate_id_fkey;
+ALTER TABLE ai_judgments DROP CONSTRAINT IF EXISTS ai_judgments_candidate_id_fkey;
+ALTER TABLE ai_judgments DROP CONSTRAINT IF EXISTS ai_judgments_evaluation_run_id_fkey;
+ALTER TABLE ai_judgments DROP CONSTRAINT IF EXISTS ai_judgments_ai_judging_run_id_fkey;
+ALTER TABLE candidate_failures DROP CONSTRAINT IF EXISTS candidate_failures_ai_judging_run_id_fkey;
+ALTER TABLE candidate_failures DROP CONSTRAINT IF EXISTS candidate_failures_candidate_id_fkey;

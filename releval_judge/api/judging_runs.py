@@ -20,6 +20,7 @@ async def start_judging_run(request: Request) -> Response:
         request.path_params["run_id"],
         body.ai_judge_id,
         max_active=svc.settings.max_active_runs_per_evaluation,
+        scope=body.scope,
     )
     svc.runner.start(active)
     return model_response(active.run, 201)

@@ -1,4 +1,17 @@
-"""``/openapi.json``: built from the route table and the pydantic models."""
+"""``/openapi.json``: built from the route table and the pydantic models.
+
+Which error statuses an operation documents follows from its shape, so that a route
+added to the table is documented the same way (``tests/integration/test_schemathesis.py``
+holds every response to this document):
+
+- 401 on every route under ``/api/`` (bearer token);
+- 404 where the path names a resource (ids are UUIDs; any other id is a 404 as well);
+- 409 on every write under ``/api/`` (locked or not completed runs, runs that ended,
+  judges in use, too many active runs);
+- 400, 413 and 422 where a JSON body is read; 400 and 422 for NDJSON bodies (streamed,
+  no size cap, errors name the line); 422 where query parameters or path parameters
+  other than ids (a human judge's name) are read.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +31,7 @@ ERROR_SCHEMA: dict[str, Any] = {
     "properties": {
         "error": {
             "type": "object",
-            "required": ["code", "message"],
+            "required": ["code", "message", "details"],
             "properties": {
                 "code": {"type": "string"},
                 "message": {"type": "string"},
@@ -27,6 +40,26 @@ ERROR_SCHEMA: dict[str, Any] = {
         }
     },
 }
+
+# Bodies of the unauthenticated probes, which have no pydantic model.
+STATUS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"type": "string"}, "database": {"type": "string"}},
+}
+
+ERROR_DESCRIPTIONS = {
+    400: "Malformed JSON (`invalid_json`)",
+    401: "Missing or invalid bearer token (`unauthorized`)",
+    404: "No such resource (`not_found`)",
+    409: "Conflict with the resource's state (`evaluation_run_not_completed`, "
+    "`evaluation_run_locked`, `judging_run_ended`, `judge_in_use`, `too_many_active_runs`)",
+    413: "Body larger than RELEVAL_MAX_BODY_BYTES (`payload_too_large`)",
+    422: "Invalid input (`validation_error`, pydantic's error list in `details`)",
+    502: "The provider refused the judge or could not be used (`provider_error`)",
+}
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def build_openapi(root_path: str = "") -> dict[str, Any]:
@@ -71,14 +104,17 @@ def _operation(spec: RouteSpec, refs: dict[Any, Any]) -> dict[str, Any]:
         "operationId": spec.handler.__name__,
         "responses": {},
     }
-    parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in _path_params(spec.path)
+    path_params = _path_params(spec.path)
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": _path_schema(name)}
+        for name in path_params
     ]
     if spec.query is not None:
         schema = spec.query.model_json_schema()
         for name, prop in schema.get("properties", {}).items():
-            parameters.append({"name": name, "in": "query", "required": False, "schema": prop})
+            parameters.append(
+                {"name": name, "in": "query", "required": False, "schema": _query_schema(prop)}
+            )
     if parameters:
         operation["parameters"] = parameters
     if spec.body is not None:
@@ -87,24 +123,91 @@ def _operation(spec: RouteSpec, refs: dict[Any, Any]) -> dict[str, Any]:
             "content": {"application/json": {"schema": ref(spec.body, "validation")}},
         }
     if spec.ndjson_body is not None:
+        # OpenAPI 3.1 has no item schema for streamed media types (3.2's ``itemSchema``):
+        # the body is described as the sequence of lines, each one JSON object.
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/x-ndjson": {"schema": ref(spec.ndjson_body, "validation")}},
+            "description": "One JSON object per line (newline-delimited JSON)",
+            "content": {
+                "application/x-ndjson": {
+                    "schema": {"type": "array", "items": ref(spec.ndjson_body, "validation")}
+                }
+            },
         }
-    success: dict[str, Any] = {"description": "OK"}
-    if spec.response is not None:
-        success["content"] = {"application/json": {"schema": ref(spec.response, "serialization")}}
-    operation["responses"][str(spec.status)] = success
-    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    codes = ["400", "413", "422"] if spec.body or spec.ndjson_body else ["422"]
+    operation["responses"][str(spec.status)] = _success(spec, ref)
+    if spec.path == "/readyz":
+        operation["responses"]["503"] = {
+            "description": "The database is unreachable",
+            "content": {"application/json": {"schema": STATUS_SCHEMA}},
+        }
+
+    codes: set[int] = set()
+    if spec.body is not None:
+        codes |= {400, 413, 422}
+    if spec.ndjson_body is not None:
+        codes |= {400, 422}
+    if spec.query is not None or any(not _is_id(name) for name in path_params):
+        codes.add(422)
     if spec.auth:
-        operation["security"] = [{"bearer": []}]
-        codes = ["401", "404", "409", *codes]
-    for code in codes:
-        operation["responses"][code] = {"description": "Error", **error}
-    if not spec.auth:
-        operation["security"] = []
+        codes.add(401)
+        if path_params:
+            codes.add(404)
+        if spec.method in WRITE_METHODS:
+            codes.add(409)
+    codes |= set(spec.errors)
+    for code in sorted(codes):
+        operation["responses"][str(code)] = {
+            "description": ERROR_DESCRIPTIONS[code],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    operation["security"] = [{"bearer": []}] if spec.auth else []
     return operation
+
+
+def _success(spec: RouteSpec, ref: Any) -> dict[str, Any]:
+    if spec.status == 204:
+        return {"description": "Done (no content)"}
+    if spec.media_types:
+        return {
+            "description": "OK (streamed)",
+            "content": {media: {"schema": {"type": "string"}} for media in spec.media_types},
+        }
+    if spec.response is not None:
+        return {
+            "description": "OK",
+            "content": {"application/json": {"schema": ref(spec.response, "serialization")}},
+        }
+    if spec.path == "/metrics":
+        return {
+            "description": "Prometheus text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    return {"description": "OK", "content": {"application/json": {"schema": STATUS_SCHEMA}}}
+
+
+def _path_schema(name: str) -> dict[str, Any]:
+    # Every id is a UUID; the server answers 404 (not 422) to anything else, since a
+    # resource with such an id cannot exist.
+    if _is_id(name):
+        return {"type": "string", "format": "uuid"}
+    return {"type": "string"}
+
+
+def _is_id(path_param: str) -> bool:
+    return path_param.endswith("_id")
+
+
+def _query_schema(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema without pydantic's ``null`` branch: leaving the
+    parameter out is how a client says "none"; there is no way to send a null."""
+    variants = prop.get("anyOf")
+    if variants is None:
+        return prop
+    kept = [v for v in variants if v.get("type") != "null"]
+    rest = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+    if len(kept) == 1:
+        return {**rest, **kept[0]}
+    return {**rest, "anyOf": kept}
 
 
 def _path_params(path: str) -> list[str]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from releval_judge.api.body import DEFAULT_LIMIT, MAX_LIMIT
-from releval_judge.models import INT32_MAX, Strict
+from releval_judge.exports import ExportFormat
+from releval_judge.models import INT32_MAX, Seed, Strict
 
 
 class PageParams(Strict):
@@ -24,3 +25,41 @@ class JudgmentParams(PageParams):
     query_id: str | None = Field(None, min_length=1, max_length=500)
     ai_judging_run_id: str | None = Field(None, min_length=1, max_length=100)
     sort: str | None = Field(None, min_length=1, max_length=200)
+
+
+# --- review, export and calibration (not paged: no limit or cursor) -------------------
+
+Grade = Annotated[int, Field(ge=-INT32_MAX, le=INT32_MAX)]
+
+
+class ExportParams(Strict):
+    """``GET /evaluations/runs/{id}/judgments/export``."""
+
+    format: ExportFormat = "jsonl"
+    source: Literal["ai", "human"] | None = None
+    min_grade: Grade | None = None
+    max_grade: Grade | None = None
+    judge: str | None = Field(None, min_length=1, max_length=200)
+
+
+class RunExportParams(Strict):
+    """``GET /ai-judging-runs/{id}/judgments/export``."""
+
+    format: ExportFormat = "jsonl"
+    min_grade: Grade | None = None
+    max_grade: Grade | None = None
+
+
+class SampleParams(Strict):
+    """``GET /evaluations/runs/{id}/judgments/sample``."""
+
+    n: int = Field(20, ge=1, le=1000)
+    seed: Seed | None = None
+    source: Literal["ai", "human"] | None = None
+
+
+class AgreementParams(Strict):
+    """``GET /ai-judging-runs/{id}/agreement``."""
+
+    human_judge: str | None = Field(None, min_length=1, max_length=200)
+    relevant_from: Grade | None = None

@@ -9,25 +9,50 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from releval_judge.api import ai_judges, evaluation_runs, health, judging_runs, judgments
-from releval_judge.api.params import JudgmentParams, PageParams
+from releval_judge.api import (
+    ai_judges,
+    evaluation_runs,
+    exports,
+    health,
+    judging_runs,
+    judgments,
+    review,
+)
+from releval_judge.api.params import (
+    AgreementParams,
+    ExportParams,
+    JudgmentParams,
+    PageParams,
+    RunExportParams,
+    SampleParams,
+)
+from releval_judge.exports import MEDIA_TYPES
 from releval_judge.models import (
+    AgreementReport,
     AiJudge,
     AiJudgeCreate,
     AiJudgePatch,
     CandidateFailure,
     CandidateLine,
+    Estimate,
+    EstimateRequest,
     EvaluationRun,
     EvaluationRunCreate,
     EvaluationRunPatch,
+    HumanJudgmentPut,
     ImportResult,
+    JudgeTestRequest,
+    JudgeTestResult,
     JudgingRun,
     JudgingRunCreate,
     Judgment,
+    JudgmentSample,
     Page,
+    RunJudgment,
 )
 
 Handler = Callable[[Request], Awaitable[Response]]
+EXPORT_MEDIA_TYPES = tuple(MEDIA_TYPES.values())
 API = "/api/v1"
 
 
@@ -43,6 +68,10 @@ class RouteSpec:
     query: type[BaseModel] | None = None
     auth: bool = True
     ndjson_body: type[BaseModel] | None = None
+    # Success bodies that are not JSON models (streamed exports), by media type.
+    media_types: tuple[str, ...] = ()
+    # Error statuses beyond those the route's shape implies (see api/openapi.py).
+    errors: tuple[int, ...] = ()
 
 
 ROUTES: list[RouteSpec] = [
@@ -175,5 +204,79 @@ ROUTES: list[RouteSpec] = [
         "List an AI judging run's per-candidate failures",
         response=Page[CandidateFailure],
         query=PageParams,
+    ),
+    # --- review, export and calibration (docs/reviewing.md) ---------------------------
+    RouteSpec(
+        "POST",
+        f"{API}/ai-judges/{{judge_id}}/test",
+        review.judge_test,
+        "Grade inline candidates or a sample of an evaluation run with a judge; writes nothing "
+        "(502 provider_error when the provider refuses the judge)",
+        body=JudgeTestRequest,
+        response=JudgeTestResult,
+        errors=(502,),
+    ),
+    RouteSpec(
+        "PUT",
+        f"{API}/evaluations/runs/{{run_id}}/candidates/{{candidate_id}}/judgments/{{judge}}",
+        review.put_human_judgment,
+        "Record or replace a human judge's grade of a candidate (409 when the run is locked)",
+        body=HumanJudgmentPut,
+        response=Judgment,
+    ),
+    RouteSpec(
+        "DELETE",
+        f"{API}/evaluations/runs/{{run_id}}/candidates/{{candidate_id}}/judgments/{{judge}}",
+        review.delete_human_judgment,
+        "Remove a human judge's grade of a candidate (409 when the run is locked)",
+        204,
+    ),
+    RouteSpec(
+        "GET",
+        f"{API}/evaluations/runs/{{run_id}}/judgments/export",
+        exports.export_evaluation_judgments,
+        "Stream the current judgments as csv, jsonl or TREC qrels",
+        query=ExportParams,
+        media_types=EXPORT_MEDIA_TYPES,
+    ),
+    RouteSpec(
+        "GET",
+        f"{API}/evaluations/runs/{{run_id}}/judgments/sample",
+        review.sample_judgments,
+        "Draw current judgments at random for a spot check (repeatable with seed)",
+        response=JudgmentSample,
+        query=SampleParams,
+    ),
+    RouteSpec(
+        "POST",
+        f"{API}/evaluations/runs/{{run_id}}/ai-judge/estimate",
+        review.estimate_judging_run,
+        "Estimate a judging run's batches, tokens and cost without calling the provider",
+        body=EstimateRequest,
+        response=Estimate,
+    ),
+    RouteSpec(
+        "GET",
+        f"{API}/ai-judging-runs/{{judging_run_id}}/judgments",
+        review.list_judging_run_judgments,
+        "List every judgment an AI judging run produced, current or overwritten since",
+        response=Page[RunJudgment],
+        query=PageParams,
+    ),
+    RouteSpec(
+        "GET",
+        f"{API}/ai-judging-runs/{{judging_run_id}}/judgments/export",
+        exports.export_judging_run_judgments,
+        "Stream every judgment an AI judging run produced as csv, jsonl or TREC qrels",
+        query=RunExportParams,
+        media_types=EXPORT_MEDIA_TYPES,
+    ),
+    RouteSpec(
+        "GET",
+        f"{API}/ai-judging-runs/{{judging_run_id}}/agreement",
+        review.judging_run_agreement,
+        "Agreement of an AI judging run with a human judge (kappa, alpha, confusion matrix)",
+        response=AgreementReport,
+        query=AgreementParams,
     ),
 ]

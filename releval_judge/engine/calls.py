@@ -1,7 +1,8 @@
 """One provider attempt as a judging run makes it: limited, paced, measured.
 
 ``GovernedProvider`` wraps the judge's provider. Each attempt (retries included) takes a
-slot of the run's adaptive limit (halved on 429s, regrown on successes), waits for the
+slot of the run's adaptive limit (halved on 429s, regrown on successes), waits while the
+provider's last ``Retry-After`` to any call of the run has not passed, waits for the
 run's pacer (the judge's ``requests_per_minute`` / ``tokens_per_minute``), and is timed
 into the metrics. A halt while waiting means no call starts: it surfaces as
 ``CallCancelled``, exactly like a halt seen by the retry loop.
@@ -40,6 +41,7 @@ class GovernedProvider:
         self.max_output_tokens = max_output_tokens
         self._in_flight = metrics.calls_in_flight.labels(provider_name)
         self._rate_limited = metrics.rate_limited.labels(provider_name)
+        self._paused_until = 0.0
         self._seconds = {
             outcome: metrics.call_seconds.labels(provider_name, outcome)
             for outcome in ("ok", "rate_limited", "error")
@@ -51,6 +53,11 @@ class GovernedProvider:
         except Halted as exc:
             raise CallCancelled(0) from exc
         try:
+            pause = self._paused_until - time.monotonic()
+            if pause > 0:
+                # Another call of this run was told to wait: asking again before then
+                # would only collect more 429s.
+                await self._wait(pause)
             if self.pacer.limited:
                 estimate = estimate_call_tokens(
                     prompt, self.candidates_per_call, self.max_output_tokens
@@ -65,10 +72,12 @@ class GovernedProvider:
             try:
                 completion = await self.inner.complete(prompt)
                 outcome = "ok"
-            except RateLimited:
+            except RateLimited as exc:
                 outcome = "rate_limited"
                 self._rate_limited.inc()
                 self.limit.on_rate_limited(ticket)
+                if exc.retry_after is not None and exc.retry_after > 0:
+                    self._paused_until = max(self._paused_until, time.monotonic() + exc.retry_after)
                 raise
             finally:
                 self._in_flight.dec()
@@ -77,3 +86,12 @@ class GovernedProvider:
             return completion
         finally:
             self.limit.release()
+
+    async def _wait(self, delay: float) -> None:
+        """Sleep ``delay`` seconds; a halt meanwhile means no call starts."""
+        try:
+            async with asyncio.timeout(delay):
+                await self.halt.wait()
+        except TimeoutError:
+            return
+        raise CallCancelled(0)

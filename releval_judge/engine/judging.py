@@ -14,11 +14,13 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
+from uuid import UUID
 
 import aiohttp
 import jinja2
 import structlog
 
+from releval_judge.documents import prompt_candidate
 from releval_judge.engine.batching import BatchBuilder
 from releval_judge.engine.calls import GovernedProvider
 from releval_judge.engine.pacing import AdaptiveLimit, RatePacer
@@ -27,7 +29,6 @@ from releval_judge.metrics import Metrics
 from releval_judge.models import JudgeConfig
 from releval_judge.parse import excerpt, parse_answer
 from releval_judge.prompt import (
-    PromptCandidate,
     TemplateError,
     compile_template,
     default_template,
@@ -221,55 +222,78 @@ class JudgingRunTask:
         return provider, template, evaluation.scale
 
     async def _dispatch(self, provider: Provider, template: jinja2.Template, scale: Scale) -> None:
-        run_slots = asyncio.Semaphore(self.config.concurrency)
+        call_slots = asyncio.Semaphore(self.config.concurrency)
+        # A batch gives its call slot back as soon as the provider answers, so that writing
+        # it never holds a slot; batches still writing are bounded too, which keeps memory
+        # bounded by the concurrency however slow the database is.
+        alive = asyncio.Semaphore(2 * self.config.concurrency)
         halt = self.control.halt
         async for batch in self._batches():
-            if not await _acquire_unless_halted(run_slots, halt):
+            if not await _acquire_unless_halted(alive, halt):
+                return
+            if not await _acquire_unless_halted(call_slots, halt):
+                alive.release()
                 return
             if not await _acquire_unless_halted(self.process_calls, halt):
-                run_slots.release()
+                call_slots.release()
+                alive.release()
                 return
+            slots = CallSlots(call_slots, self.process_calls)
             task = asyncio.create_task(
-                self._guarded_batch(provider, template, scale, batch),
+                self._guarded_batch(provider, template, scale, batch, slots),
                 name=f"judging-run-{self.run_id}-batch",
             )
             self._in_flight.add(task)
 
-            def done(t: asyncio.Task[None]) -> None:
+            def done(t: asyncio.Task[None], slots: CallSlots = slots) -> None:
                 self._in_flight.discard(t)
-                self.process_calls.release()
-                run_slots.release()
+                slots.release()
+                alive.release()
 
             task.add_done_callback(done)
 
     async def _batches(self) -> AsyncIterator[list[PendingCandidate]]:
+        """Batches in (query, rank) order; the next page is read while this one is judged."""
         builder: BatchBuilder[PendingCandidate] = BatchBuilder(self.config.batch_size)
-        after: tuple[str, int, object] | None = None
-        while not self.control.halt.is_set():
-            try:
-                page = await with_database_retry(
-                    functools.partial(
-                        self.store.pending_candidates,
-                        self.run.evaluation_run_id,
-                        self.run_id,
-                        after=after,  # type: ignore[arg-type]
-                        limit=PAGE_SIZE,
-                    ),
-                    what="reading candidates",
-                )
-            except DatabaseUnavailable as exc:
-                raise RunFailed(str(exc)) from exc
-            for candidate in page:
-                closed = builder.add(candidate)
-                if closed is not None:
-                    yield closed
-            if len(page) < PAGE_SIZE:
-                break
-            last = page[-1]
-            after = (last.query_id, last.rank, last.id)
+        next_page: asyncio.Task[list[PendingCandidate]] | None = asyncio.create_task(
+            self._page(None), name=f"judging-run-{self.run_id}-page"
+        )
+        try:
+            while next_page is not None and not self.control.halt.is_set():
+                page = await next_page
+                next_page = None
+                if len(page) == PAGE_SIZE:
+                    last = page[-1]
+                    next_page = asyncio.create_task(
+                        self._page((last.query_id, last.rank, last.id)),
+                        name=f"judging-run-{self.run_id}-page",
+                    )
+                for candidate in page:
+                    closed = builder.add(candidate)
+                    if closed is not None:
+                        yield closed
+        finally:
+            if next_page is not None:
+                next_page.cancel()
+                await asyncio.gather(next_page, return_exceptions=True)
         rest = builder.flush()
         if rest is not None:
             yield rest
+
+    async def _page(self, after: tuple[str, int, UUID] | None) -> list[PendingCandidate]:
+        try:
+            return await with_database_retry(
+                functools.partial(
+                    self.store.pending_candidates,
+                    self.run.evaluation_run_id,
+                    self.run_id,
+                    after=after,
+                    limit=PAGE_SIZE,
+                ),
+                what="reading candidates",
+            )
+        except DatabaseUnavailable as exc:
+            raise RunFailed(str(exc)) from exc
 
     async def _guarded_batch(
         self,
@@ -277,9 +301,10 @@ class JudgingRunTask:
         template: jinja2.Template,
         scale: Scale,
         batch: list[PendingCandidate],
+        slots: CallSlots,
     ) -> None:
         try:
-            await self._judge_batch(provider, template, scale, batch)
+            await self._judge_batch(provider, template, scale, batch, slots)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -293,6 +318,7 @@ class JudgingRunTask:
         template: jinja2.Template,
         scale: Scale,
         batch: list[PendingCandidate],
+        slots: CallSlots,
     ) -> None:
         ordinals = {str(i + 1): c for i, c in enumerate(batch)}
         try:
@@ -301,13 +327,11 @@ class JudgingRunTask:
                 query=batch[0].query,
                 scale=scale,
                 candidates=[
-                    PromptCandidate(
-                        id=o,
-                        rank=c.rank,
-                        doc_id=c.doc_id,
-                        title=c.title,
-                        text=c.text,
-                        fields=c.fields,
+                    prompt_candidate(
+                        o,
+                        c,
+                        max_document_chars=self.config.max_document_chars,
+                        fields=self.config.fields,
                     )
                     for o, c in ordinals.items()
                 ],
@@ -315,6 +339,8 @@ class JudgingRunTask:
         except TemplateError as exc:
             await self._write(_all_failed(batch, f"prompt template failed: {exc}", ""))
             return
+        # Each outcome decides whether the run goes on *before* the call slot is given back,
+        # so that no further batch is dispatched after a run-fatal answer.
         try:
             completion = await call_with_retries(
                 provider,
@@ -326,12 +352,14 @@ class JudgingRunTask:
         except CallCancelled:
             return  # halted before (another) attempt: these candidates stay pending
         except RetriesExhausted as exc:
-            await self._write(_all_failed(batch, f"provider unavailable: {exc}", ""))
             self._consecutive_outages += 1
             if self._consecutive_outages >= self.outage_batches:
                 self.control.stop("failed", f"provider outage: {exc}")
+            slots.release()
+            await self._write(_all_failed(batch, f"provider unavailable: {exc}", ""))
             return
         except BadRequest as exc:
+            slots.release()
             await self._write(_all_failed(batch, f"provider rejected the batch: {exc.message}", ""))
             return
         except ProviderError as exc:
@@ -339,6 +367,7 @@ class JudgingRunTask:
             log.warning("provider_failed_run", error=exc.message, status=exc.status)
             self.control.stop("failed", exc.message)
             return
+        slots.release()  # the provider has answered: the next batch may call
         self._consecutive_outages = 0
         parsed = parse_answer(completion.text, list(ordinals), scale)
         raw = excerpt(completion.text)
@@ -405,6 +434,11 @@ class JudgingRunTask:
         if reason == "shutdown":
             log.info("judging_run_paused", reason="service stopping; resumes at next start")
             return
+        if reason == "cancelled":
+            # The cancel request records the status itself, right after halting us; ending
+            # the run here first would race it and mark a cancelled run completed.
+            log.info("judging_run_stopped", reason="cancelled")
+            return
         if reason == "failed":
             run = await with_database_retry(
                 lambda: self.store.finish_judging_run(self.run_id, "failed", self.control.error),
@@ -425,6 +459,19 @@ class JudgingRunTask:
             output_tokens=run.output_tokens,
             error=run.error,
         )
+
+
+class CallSlots:
+    """The two semaphore permits a batch holds while its provider call is in flight."""
+
+    def __init__(self, run_slots: asyncio.Semaphore, process_slots: asyncio.Semaphore) -> None:
+        self._semaphores: tuple[asyncio.Semaphore, ...] = (run_slots, process_slots)
+
+    def release(self) -> None:
+        """Give both permits back; later calls do nothing."""
+        semaphores, self._semaphores = self._semaphores, ()
+        for semaphore in semaphores:
+            semaphore.release()
 
 
 async def _acquire_unless_halted(semaphore: asyncio.Semaphore, halt: asyncio.Event) -> bool:

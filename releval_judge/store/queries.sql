@@ -48,8 +48,9 @@ RETURNING *;
 -- Create an AI judge.
 INSERT INTO ai_judges (name, provider, model, base_url, api_key_encrypted, api_key_env,
                        prompt_template, batch_size, concurrency, temperature, max_output_tokens,
-                       request_timeout_s, max_retries, requests_per_minute, tokens_per_minute)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                       request_timeout_s, max_retries, requests_per_minute, tokens_per_minute,
+                       input_price_per_mtok, output_price_per_mtok, max_document_chars, fields)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 RETURNING *;
 
 -- update_judge --
@@ -58,7 +59,9 @@ UPDATE ai_judges
 SET name = $2, provider = $3, model = $4, base_url = $5, api_key_encrypted = $6,
     api_key_env = $7, prompt_template = $8, batch_size = $9, concurrency = $10,
     temperature = $11, max_output_tokens = $12, request_timeout_s = $13, max_retries = $14,
-    requests_per_minute = $15, tokens_per_minute = $16, updated_at = clock_timestamp()
+    requests_per_minute = $15, tokens_per_minute = $16, input_price_per_mtok = $17,
+    output_price_per_mtok = $18, max_document_chars = $19, fields = $20,
+    updated_at = clock_timestamp()
 WHERE id = $1
 RETURNING *;
 
@@ -86,15 +89,21 @@ WHERE ai_judge_id = $1 AND status IN ('queued', 'running');
 -- Delete an AI judge; earlier judging runs keep its name and configuration.
 DELETE FROM ai_judges WHERE id = $1;
 
+-- lock_starts_on_evaluation --
+-- Serialise judging-run starts on one evaluation run (transaction-scoped advisory lock), so
+-- that two starts cannot both count the same free slot under the active-runs limit.
+SELECT pg_advisory_xact_lock(hashtextextended('judging-run-start:' || $1::uuid::text, 0));
+
 -- count_active_runs_of_evaluation --
 -- Queued or running judging runs on one evaluation run.
 SELECT count(*) FROM ai_judging_runs
 WHERE evaluation_run_id = $1 AND status IN ('queued', 'running');
 
 -- insert_judging_run --
--- Queue a judging run; total is the evaluation run's candidate count at this moment.
-INSERT INTO ai_judging_runs (evaluation_run_id, ai_judge_id, ai_judge_name, judge_config, total)
-VALUES ($1, $2, $3, $4, $5)
+-- Queue a judging run; total is the count of candidates in its scope at this moment.
+INSERT INTO ai_judging_runs (evaluation_run_id, ai_judge_id, ai_judge_name, judge_config, total,
+                             scope)
+VALUES ($1, $2, $3, $4, $5, $6)
 RETURNING *;
 
 -- get_judging_run --
@@ -136,54 +145,35 @@ WHERE id = $1 AND status IN ('queued', 'running')
 RETURNING *;
 
 -- pending_candidates --
--- The next page of a run's candidates that this judging run has neither judged nor failed,
--- in (query_id, rank, id) order after the given key.
+-- The next page of a run's candidates in its scope that this judging run has neither judged
+-- nor failed, in (query_id, rank, id) order after the given key.
+WITH s AS (SELECT r.scope, r.id AS run_id FROM ai_judging_runs r WHERE r.id = $2)
 SELECT c.id, c.query_id, q.text AS query, c.doc_id, c.rank, c.title, c.text, c.fields
 FROM candidates c
+CROSS JOIN s
 JOIN queries q ON q.evaluation_run_id = c.evaluation_run_id AND q.query_id = c.query_id
 WHERE c.evaluation_run_id = $1
   AND (c.query_id, c.rank, c.id) > ($3, $4, $5::uuid)
+  /* in scope */
+  AND (s.scope = 'all'
+       OR (s.scope = 'unjudged'
+           AND NOT EXISTS (SELECT 1 FROM ai_judgments a WHERE a.candidate_id = c.id))
+       OR (s.scope = 'failed'
+           AND EXISTS (SELECT 1 FROM candidate_failures f
+                       JOIN ai_judging_runs fr ON fr.id = f.ai_judging_run_id
+                       WHERE f.candidate_id = c.id
+                         AND f.ai_judging_run_id IS DISTINCT FROM s.run_id
+                         AND NOT EXISTS (SELECT 1 FROM ai_run_judgments j
+                                         JOIN ai_judging_runs jr ON jr.id = j.ai_judging_run_id
+                                         WHERE j.candidate_id = c.id AND jr.seq >= fr.seq
+                                           AND j.ai_judging_run_id IS DISTINCT FROM s.run_id))))
+  /* end in scope */
   AND NOT EXISTS (SELECT 1 FROM ai_run_judgments j
                   WHERE j.ai_judging_run_id = $2 AND j.candidate_id = c.id)
   AND NOT EXISTS (SELECT 1 FROM candidate_failures f
                   WHERE f.ai_judging_run_id = $2 AND f.candidate_id = c.id)
 ORDER BY c.query_id, c.rank, c.id
 LIMIT $6;
-
--- insert_run_judgments --
--- Keep every judgment a run produced; a repeat of the same (run, candidate) is ignored.
-INSERT INTO ai_run_judgments (ai_judging_run_id, candidate_id, grade, reasoning)
-SELECT $1, j.candidate_id, j.grade, j.reasoning
-FROM unnest($2::uuid[], $3::int[], $4::text[]) AS j (candidate_id, grade, reasoning)
-ON CONFLICT DO NOTHING
-RETURNING candidate_id;
-
--- upsert_current_judgments --
--- Make these the current AI judgments unless a later-created run already wrote one.
-INSERT INTO ai_judgments (candidate_id, evaluation_run_id, ai_judging_run_id, run_seq, judge,
-                          grade, reasoning)
-SELECT j.candidate_id, $1, $2, $3, $4, j.grade, j.reasoning
-FROM unnest($5::uuid[], $6::int[], $7::text[]) AS j (candidate_id, grade, reasoning)
-ON CONFLICT (candidate_id) DO UPDATE
-SET ai_judging_run_id = EXCLUDED.ai_judging_run_id, run_seq = EXCLUDED.run_seq,
-    judge = EXCLUDED.judge, grade = EXCLUDED.grade, reasoning = EXCLUDED.reasoning,
-    created_at = clock_timestamp()
-WHERE ai_judgments.run_seq <= EXCLUDED.run_seq;
-
--- insert_candidate_failures --
--- Record per-candidate failures of a run; a repeat is ignored.
-INSERT INTO candidate_failures (ai_judging_run_id, candidate_id, reason, raw_excerpt)
-SELECT $1, f.candidate_id, f.reason, f.raw_excerpt
-FROM unnest($2::uuid[], $3::text[], $4::text[]) AS f (candidate_id, reason, raw_excerpt)
-ON CONFLICT DO NOTHING
-RETURNING candidate_id;
-
--- add_judging_run_counts --
--- Advance a run's counters by what one batch wrote, in the same transaction as the rows.
-UPDATE ai_judging_runs
-SET judged = judged + $2, failed = failed + $3,
-    input_tokens = input_tokens + $4, output_tokens = output_tokens + $5
-WHERE id = $1;
 
 -- list_candidate_failures --
 -- A run's per-candidate failures in the order they were recorded.

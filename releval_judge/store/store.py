@@ -24,18 +24,23 @@ from releval_judge.models import (
     AiJudge,
     CandidateFailure,
     CandidateLine,
+    Cost,
     EvaluationRun,
     EvaluationRunCreate,
     EvaluationRunPatch,
     ImportResult,
     JudgeConfig,
     JudgingRun,
+    JudgingRunScope,
     Page,
 )
 from releval_judge.scale import Scale
 from releval_judge.store.sql import queries
 
 Q = queries()
+# Imports at least this large refresh the planner's statistics; autovacuum would, but only
+# after the judging run that follows the import has been planned on stale ones.
+ANALYZE_AFTER = 1_000
 
 
 def parse_uuid(value: str, resource: str) -> UUID:
@@ -73,7 +78,14 @@ def _judge_config(row: asyncpg.Record) -> JudgeConfig:
 
 
 def _judging_run(row: asyncpg.Record) -> JudgingRun:
-    data = {k: row[k] for k in JudgingRun.model_fields}
+    data = {k: row[k] for k in JudgingRun.model_fields if k != "cost"}
+    config = row["judge_config"]
+    data["cost"] = Cost.of(
+        row["input_tokens"],
+        row["output_tokens"],
+        config.get("input_price_per_mtok"),
+        config.get("output_price_per_mtok"),
+    )
     data["id"] = str(data["id"])
     data["evaluation_run_id"] = str(data["evaluation_run_id"])
     data["ai_judge_id"] = str(data["ai_judge_id"]) if data["ai_judge_id"] else None
@@ -196,7 +208,10 @@ class Store:
                 )
             row = await conn.fetchrow(Q["refresh_evaluation_run_counts"], run_id)
             assert row is not None
-            return _evaluation_run(row)
+            created = _evaluation_run(row)
+        if len(records) >= ANALYZE_AFTER:
+            await self.pool.execute(Q["analyze_candidates"])
+        return created
 
     async def get_evaluation_run(self, run_id: str) -> EvaluationRun:
         row = await self.pool.fetchrow(
@@ -288,6 +303,8 @@ class Store:
             row = await conn.fetchrow(Q["refresh_evaluation_run_counts"], uuid)
             assert row is not None
             run = _evaluation_run(row)
+        if imported >= ANALYZE_AFTER:
+            await self.pool.execute(Q["analyze_candidates"])
         return ImportResult(
             evaluation_run_id=run.id,
             imported=imported,
@@ -345,12 +362,22 @@ class Store:
     # --- AI judging runs ---------------------------------------------------------------
 
     async def create_judging_run(
-        self, evaluation_run_id: str, judge_id: str, *, max_active: int
+        self,
+        evaluation_run_id: str,
+        judge_id: str,
+        *,
+        max_active: int,
+        scope: JudgingRunScope = "all",
     ) -> ActiveRun:
-        """Check every prerequisite and queue the run, all in one transaction."""
+        """Check every prerequisite and queue the run, all in one transaction.
+
+        ``total`` is the number of candidates in ``scope`` at this moment.
+        """
         eval_uuid = parse_uuid(evaluation_run_id, "evaluation run")
         judge_uuid = parse_uuid(judge_id, "AI judge")
         async with self.pool.acquire() as conn, conn.transaction():
+            # First, before any row lock, so that no two transactions wait on each other.
+            await conn.execute(Q["lock_starts_on_evaluation"], eval_uuid)
             run_row = await conn.fetchrow(Q["lock_evaluation_run_for_share"], eval_uuid)
             if run_row is None:
                 raise NotFound("evaluation run", evaluation_run_id)
@@ -365,6 +392,8 @@ class Store:
             if active >= max_active:
                 raise TooManyActiveRuns(evaluation_run_id, max_active)
             total = run_row["candidate_count"]
+            if scope != "all":
+                total = await conn.fetchval(Q["count_in_scope"], eval_uuid, scope, None)
             config = _judge_config(judge_row)
             row = await conn.fetchrow(
                 Q["insert_judging_run"],
@@ -373,6 +402,7 @@ class Store:
                 config.name,
                 config.model_dump(mode="json"),
                 total,
+                scope,
             )
             assert row is not None
             return ActiveRun(run=_judging_run(row), seq=row["seq"], config=config)
@@ -445,6 +475,10 @@ class Store:
         after: tuple[str, int, UUID] | None,
         limit: int,
     ) -> list[PendingCandidate]:
+        """The next page of candidates this run still has to judge, within its scope.
+
+        The scope is read from the run's row, so a run resumed after a restart keeps it.
+        """
         query_id, rank, cand_id = after if after is not None else ("", -1, UUID(int=0))
         rows = await self.pool.fetch(
             Q["pending_candidates"],
@@ -484,49 +518,24 @@ class Store:
         for this write or is seen by it: a locked run never gains a judgment. Rows this run
         already wrote (a batch repeated after a crash) are not counted twice.
         """
-        eval_uuid = UUID(evaluation_run_id)
-        run_uuid = UUID(judging_run_id)
-        async with self.pool.acquire() as conn, conn.transaction():
-            state = await conn.fetchrow(Q["lock_evaluation_run_for_share"], eval_uuid)
-            if state is None or state["locked"]:
-                raise EvaluationRunLocked(evaluation_run_id)
-            judged = 0
-            if outcome.judgments:
-                ids = [j.candidate_id for j in outcome.judgments]
-                grades = [j.grade for j in outcome.judgments]
-                reasons = [j.reasoning for j in outcome.judgments]
-                written = await conn.fetch(
-                    Q["insert_run_judgments"], run_uuid, ids, grades, reasons
-                )
-                judged = len(written)
-                await conn.execute(
-                    Q["upsert_current_judgments"],
-                    eval_uuid,
-                    run_uuid,
-                    run_seq,
-                    judge_name,
-                    ids,
-                    grades,
-                    reasons,
-                )
-            failed = 0
-            if outcome.failures:
-                failed_rows = await conn.fetch(
-                    Q["insert_candidate_failures"],
-                    run_uuid,
-                    [f.candidate_id for f in outcome.failures],
-                    [f.reason for f in outcome.failures],
-                    [f.raw_excerpt for f in outcome.failures],
-                )
-                failed = len(failed_rows)
-            await conn.execute(
-                Q["add_judging_run_counts"],
-                run_uuid,
-                judged,
-                failed,
-                outcome.input_tokens,
-                outcome.output_tokens,
-            )
+        judgments, failures = outcome.judgments, outcome.failures
+        written = await self.pool.fetchval(
+            Q["record_batch"],
+            UUID(evaluation_run_id),
+            UUID(judging_run_id),
+            run_seq,
+            judge_name,
+            [j.candidate_id for j in judgments],
+            [j.grade for j in judgments],
+            [j.reasoning for j in judgments],
+            [f.candidate_id for f in failures],
+            [f.reason for f in failures],
+            [f.raw_excerpt for f in failures],
+            outcome.input_tokens,
+            outcome.output_tokens,
+        )
+        if not written:
+            raise EvaluationRunLocked(evaluation_run_id)
 
     async def list_failures(
         self, judging_run_id: str, *, limit: int, cursor: str | None
@@ -579,6 +588,10 @@ def _judge_args(config: JudgeConfig) -> tuple[Any, ...]:
         config.max_retries,
         config.requests_per_minute,
         config.tokens_per_minute,
+        config.input_price_per_mtok,
+        config.output_price_per_mtok,
+        config.max_document_chars,
+        config.fields,
     )
 
 

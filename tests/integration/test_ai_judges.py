@@ -44,6 +44,10 @@ JUDGE_FIELDS = {
     "max_retries",
     "requests_per_minute",
     "tokens_per_minute",
+    "input_price_per_mtok",
+    "output_price_per_mtok",
+    "max_document_chars",
+    "fields",
     "created_at",
     "updated_at",
 }

@@ -4,11 +4,15 @@ continues, and no batch is half-written."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import signal
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import psutil
 import pytest
 from aiohttp import web
 
@@ -21,19 +25,25 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-async def own_postgres(tmp_path: Path) -> AsyncIterator[EmbeddedPostgres]:
-    """A PostgreSQL server of this test's own, so stopping it disturbs no other test."""
-    server = EmbeddedPostgres(tmp_path / "own")
-    await asyncio.to_thread(server.start)
-    yield server
-    server.stop()
+async def own_postgres() -> AsyncIterator[EmbeddedPostgres]:
+    """A PostgreSQL server of this test's own, so stopping it disturbs no other test. Its
+    folder is not under pytest's tmp_path, which other pytest processes may prune."""
+    folder = Path(tempfile.mkdtemp(prefix="releval-own-pg-"))
+    server = EmbeddedPostgres(folder)
+    try:
+        await asyncio.to_thread(server.start)
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def pg_ctl(server: EmbeddedPostgres, *args: str) -> None:
-    from pgserver._commands import pg_ctl as run_pg_ctl  # type: ignore[attr-defined]
-
+async def stop_postgres(server: EmbeddedPostgres) -> None:
+    """A fast shutdown (SIGINT to the postmaster, as ``pg_ctl stop -m fast`` sends)."""
     handle: Any = server._server
-    run_pg_ctl(list(args), pgdata=handle.pgdata, user=handle.system_user)
+    postmaster = psutil.Process(handle.get_pid())
+    postmaster.send_signal(signal.SIGINT)
+    await asyncio.to_thread(postmaster.wait, 30)
 
 
 async def test_run_survives_a_postgres_restart(
@@ -77,7 +87,7 @@ async def test_run_survives_a_postgres_restart(
 
         await wait_for(some_done)
         await db.close()
-        await asyncio.to_thread(pg_ctl, own_postgres, "-w", "stop", "-m", "fast")
+        await stop_postgres(own_postgres)
         async with service.client.get(service.base_url + "/readyz") as resp:
             ready_status, ready = resp.status, await resp.json()
         await asyncio.sleep(1.5)  # the outage: batches answered now must wait to be written

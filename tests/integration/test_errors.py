@@ -17,8 +17,11 @@ from releval_judge.api.routes import ROUTES, RouteSpec
 from releval_judge.models import (
     AiJudgeCreate,
     AiJudgePatch,
+    EstimateRequest,
     EvaluationRunCreate,
     EvaluationRunPatch,
+    HumanJudgmentPut,
+    JudgeTestRequest,
     JudgingRunCreate,
 )
 from tests.conftest import (
@@ -33,7 +36,10 @@ from tests.conftest import (
 
 JSON_BODY_ROUTES = [spec for spec in ROUTES if spec.body is not None]
 ID_ROUTES = [spec for spec in ROUTES if "{" in spec.path]
-LIST_ROUTES = [spec for spec in ROUTES if spec.query is not None]
+# Paged lists (limit, cursor); other query models are checked in their own tests.
+LIST_ROUTES = [
+    spec for spec in ROUTES if spec.query is not None and issubclass(spec.query, PageParams)
+]
 
 # A body each JSON route accepts, so that only the thing under test is wrong.
 VALID_BODIES: dict[type[Any], dict[str, Any]] = {
@@ -42,6 +48,9 @@ VALID_BODIES: dict[type[Any], dict[str, Any]] = {
     AiJudgeCreate: {"name": "j", "provider": "openai", "model": "m"},
     AiJudgePatch: {"model": "m2"},
     JudgingRunCreate: {"ai_judge_id": str(uuid.uuid4())},
+    JudgeTestRequest: {"query": "q", "candidates": [{"text": "t"}]},
+    HumanJudgmentPut: {"grade": 1},
+    EstimateRequest: {"ai_judge_id": str(uuid.uuid4())},
 }
 
 

@@ -1,0 +1,156 @@
+"""Cost before spending: what a judging run would send, without calling the provider.
+
+Candidates and batches are counted exactly (batches per query are ``ceil(n / batch_size)``,
+as the engine never mixes queries). Input tokens come from rendering real batches with the
+judge's template and document rules: every batch when the scope holds at most
+:data:`SAMPLE_CANDIDATES` candidates, otherwise the batches of queries drawn at random until
+that many candidates are rendered, the mean prompt length per batch then multiplied by the
+number of batches. Characters become tokens at :data:`CHARS_PER_TOKEN` (no tokenizer: OpenAI's
+``tiktoken`` downloads its encodings at run time and Anthropic's is not public). Output tokens
+are the judge's own average over its earlier runs, or :data:`OUTPUT_TOKENS_PER_CANDIDATE`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+from releval_judge.documents import prompt_candidate
+from releval_judge.engine.batching import BatchBuilder
+from releval_judge.models import Cost, Estimate, EvaluationRun, JudgeConfig, JudgingRunScope
+from releval_judge.prompt import TemplateError, compile_template, default_template, render_prompt
+from releval_judge.store.review import ReviewStore
+from releval_judge.store.store import PendingCandidate
+
+SAMPLE_CANDIDATES: Final = 2000
+MAX_SAMPLE_QUERIES: Final = 2000
+CHARS_PER_TOKEN: Final = 4
+OUTPUT_TOKENS_PER_CANDIDATE: Final = 60
+"""A ``<candidate>`` block with a grade and one or two sentences of reasoning."""
+
+SEED: Final = 0
+"""Estimates are repeatable: the same run, judge and scope give the same figures."""
+
+
+async def estimate_run(
+    review: ReviewStore,
+    evaluation: EvaluationRun,
+    judge_id: str,
+    config: JudgeConfig,
+    scope: JudgingRunScope,
+) -> Estimate:
+    totals = await review.scope_totals(evaluation.id, scope, config.batch_size)
+    chosen: list[str] = []
+    if totals.queries:
+        sample = await review.scope_query_sample(
+            evaluation.id, scope, seed=SEED, limit=min(totals.queries, MAX_SAMPLE_QUERIES)
+        )
+        taken = 0
+        for query in sample:
+            if taken >= SAMPLE_CANDIDATES:
+                break
+            chosen.append(query.query_id)
+            taken += query.candidates
+    candidates = await review.scope_candidates(evaluation.id, scope, chosen) if chosen else []
+    chars, rendered_batches, rendered_candidates, failures = _render(candidates, config, evaluation)
+    extrapolated = len(chosen) < totals.queries
+    # The mean prompt per batch times the batches: exact when every batch was rendered.
+    input_chars = chars * totals.batches / rendered_batches if rendered_batches else 0
+    input_tokens = math.ceil(input_chars / CHARS_PER_TOKEN)
+
+    per_candidate, history = await review.output_tokens_per_candidate(judge_id)
+    if per_candidate is not None:
+        output_method = (
+            f"{per_candidate:.1f} output tokens per candidate, the judge's average over "
+            f"{history} candidates of its earlier runs"
+        )
+    else:
+        per_candidate = float(OUTPUT_TOKENS_PER_CANDIDATE)
+        output_method = (
+            f"{OUTPUT_TOKENS_PER_CANDIDATE} output tokens per candidate (one <candidate> block "
+            "with a short reasoning); the judge has no earlier run to learn from"
+        )
+    output_tokens = math.ceil(per_candidate * totals.candidates)
+    if config.max_output_tokens is not None:
+        output_tokens = min(output_tokens, config.max_output_tokens * totals.batches)
+
+    input_method = f"characters/{CHARS_PER_TOKEN} of the rendered prompts"
+    if extrapolated:
+        input_method += (
+            f", {rendered_batches} batches of {len(chosen)} random queries rendered and "
+            f"scaled to {totals.batches} batches"
+        )
+    return Estimate(
+        evaluation_run_id=evaluation.id,
+        ai_judge_id=judge_id,
+        ai_judge_name=config.name,
+        model=config.model,
+        scope=scope,
+        queries=totals.queries,
+        candidates=totals.candidates,
+        batch_size=config.batch_size,
+        batches=totals.batches,
+        estimated_input_tokens=input_tokens,
+        input_token_method=input_method,
+        expected_output_tokens=output_tokens,
+        output_token_method=output_method,
+        extrapolated=extrapolated,
+        rendered_batches=rendered_batches,
+        rendered_candidates=rendered_candidates,
+        template_failures=failures,
+        input_price_per_mtok=config.input_price_per_mtok,
+        output_price_per_mtok=config.output_price_per_mtok,
+        cost=Cost.of(
+            input_tokens,
+            output_tokens,
+            config.input_price_per_mtok,
+            config.output_price_per_mtok,
+        ),
+    )
+
+
+def _render(
+    candidates: list[PendingCandidate], config: JudgeConfig, evaluation: EvaluationRun
+) -> tuple[int, int, int, int]:
+    """Characters of every batch's prompt; batches, candidates rendered; batches that failed."""
+    try:
+        template = (
+            compile_template(config.prompt_template)
+            if config.prompt_template
+            else default_template()
+        )
+    except TemplateError:
+        return 0, 0, 0, 1
+    builder: BatchBuilder[PendingCandidate] = BatchBuilder(config.batch_size)
+    batches: list[list[PendingCandidate]] = []
+    for candidate in candidates:
+        closed = builder.add(candidate)
+        if closed is not None:
+            batches.append(closed)
+    rest = builder.flush()
+    if rest is not None:
+        batches.append(rest)
+    chars = rendered = rendered_candidates = failures = 0
+    for batch in batches:
+        try:
+            prompt = render_prompt(
+                template,
+                query=batch[0].query,
+                scale=evaluation.scale,
+                candidates=[
+                    prompt_candidate(
+                        str(i + 1),
+                        c,
+                        max_document_chars=config.max_document_chars,
+                        fields=config.fields,
+                    )
+                    for i, c in enumerate(batch)
+                ],
+            )
+        except TemplateError:
+            failures += 1
+            continue
+        chars += len(prompt)
+        rendered += 1
+        rendered_candidates += len(batch)
+    return chars, rendered, rendered_candidates, failures

@@ -1,0 +1,137 @@
+"""Export formats of judgments: CSV, JSON Lines and TREC qrels, encoded row by row.
+
+Pure: rows in (from an async iterator, so a million of them never sit in memory), bytes
+out in chunks of about :data:`CHUNK_BYTES`.
+
+- ``jsonl``: one object per line with the judgments listing's fields (plus ``current``
+  in a judging run's export).
+- ``csv``: the same fields as columns, a header line first, RFC 4180 quoting.
+- ``qrels``: TREC relevance judgments, ``query_id 0 doc_id grade`` per line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Literal
+
+__all__ = [
+    "CHUNK_BYTES",
+    "COLUMNS",
+    "EXTENSIONS",
+    "MEDIA_TYPES",
+    "ExportFormat",
+    "ExportRow",
+    "encode",
+]
+
+ExportFormat = Literal["csv", "jsonl", "qrels"]
+
+CHUNK_BYTES: Final = 64 * 1024
+
+MEDIA_TYPES: Final[dict[str, str]] = {
+    "csv": "text/csv; charset=utf-8",
+    "jsonl": "application/x-ndjson",
+    "qrels": "text/plain; charset=utf-8",
+}
+EXTENSIONS: Final[dict[str, str]] = {"csv": "csv", "jsonl": "jsonl", "qrels": "qrels"}
+
+COLUMNS: Final = (
+    "candidate_id",
+    "query_id",
+    "query",
+    "doc_id",
+    "rank",
+    "grade",
+    "label",
+    "reasoning",
+    "source",
+    "judge",
+    "ai_judging_run_id",
+    "created_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRow:
+    """One judgment as exported (a judgments-listing item; ``current`` in a run's export)."""
+
+    candidate_id: str
+    query_id: str
+    query: str
+    doc_id: str
+    rank: int
+    grade: int
+    label: str | None
+    reasoning: str
+    source: str
+    judge: str
+    ai_judging_run_id: str | None
+    created_at: datetime
+    current: bool | None = None
+
+
+def _timestamp(value: datetime) -> str:
+    # The same form as the JSON API (pydantic writes UTC as "Z").
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _values(row: ExportRow, with_current: bool) -> list[Any]:
+    values: list[Any] = [
+        row.candidate_id,
+        row.query_id,
+        row.query,
+        row.doc_id,
+        row.rank,
+        row.grade,
+        row.label,
+        row.reasoning,
+        row.source,
+        row.judge,
+        row.ai_judging_run_id,
+        _timestamp(row.created_at),
+    ]
+    if with_current:
+        values.append(row.current)
+    return values
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _columns(with_current: bool) -> list[str]:
+    return [*COLUMNS, "current"] if with_current else list(COLUMNS)
+
+
+async def encode(
+    rows: AsyncIterable[ExportRow], fmt: ExportFormat, *, with_current: bool = False
+) -> AsyncIterator[bytes]:
+    """The export of ``rows`` in ``fmt``, as UTF-8 chunks of about :data:`CHUNK_BYTES`."""
+    buffer = io.StringIO()
+    columns = _columns(with_current)
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    if fmt == "csv":
+        writer.writerow(columns)
+    async for row in rows:
+        if fmt == "qrels":
+            buffer.write(f"{row.query_id} 0 {row.doc_id} {row.grade}\n")
+        elif fmt == "jsonl":
+            record = dict(zip(columns, _values(row, with_current), strict=True))
+            buffer.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        else:
+            writer.writerow([_csv_cell(v) for v in _values(row, with_current)])
+        if buffer.tell() >= CHUNK_BYTES:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue().encode()

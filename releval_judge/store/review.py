@@ -1,0 +1,375 @@
+"""Reads and writes for reviewing runs: human judgments, a run's full set of judgments,
+streamed exports, random samples, agreement counts and the candidates of a scope.
+
+Queries are the named blocks of ``review.sql``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from releval_judge.cursor import decode_cursor, encode_cursor
+from releval_judge.errors import EvaluationRunLocked, NotFound, ValidationFailed
+from releval_judge.exports import ExportRow
+from releval_judge.models import (
+    EvaluationRun,
+    JudgingRun,
+    JudgingRunScope,
+    Judgment,
+    JudgmentSource,
+    Page,
+    RunJudgment,
+)
+from releval_judge.scale import Scale
+from releval_judge.store.sql import queries
+from releval_judge.store.store import PendingCandidate, Store, parse_uuid
+
+Q = queries()
+
+#: Rows fetched from the server-side cursor per round trip while exporting.
+EXPORT_PREFETCH = 2000
+
+
+@dataclass(frozen=True)
+class ScopeTotals:
+    queries: int
+    candidates: int
+    batches: int
+
+
+@dataclass(frozen=True)
+class QueryCount:
+    query_id: str
+    candidates: int
+
+
+@dataclass(frozen=True)
+class SampledCandidate(PendingCandidate):
+    """A candidate drawn for a judge test, with the human judge's grade when there is one."""
+
+    human_grade: int | None = None
+
+
+@dataclass(frozen=True)
+class HumanJudge:
+    judge: str
+    judgments: int
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    source: JudgmentSource | None = None
+    min_grade: int | None = None
+    max_grade: int | None = None
+    judge: str | None = None
+
+
+class ReviewStore:
+    """The review side of the service; evaluation runs and judges are read through ``Store``."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.pool: asyncpg.Pool = store.pool
+
+    # --- human judgments ---------------------------------------------------------------
+
+    async def put_human_judgment(
+        self, evaluation_run_id: str, candidate_id: str, judge: str, grade: int, reasoning: str
+    ) -> Judgment:
+        """Record (or replace) one human judge's grade of one candidate.
+
+        NotFound for an unknown run or a candidate not in it; ValidationFailed for a grade
+        off the run's scale; EvaluationRunLocked when the run is locked (its row is held
+        FOR SHARE, so a concurrent lock either waits for this write or is seen by it).
+        """
+        eval_uuid = parse_uuid(evaluation_run_id, "evaluation run")
+        cand_uuid = parse_uuid(candidate_id, "candidate")
+        async with self.pool.acquire() as conn, conn.transaction():
+            scale = await self._lock_for_judgment_change(conn, eval_uuid, evaluation_run_id)
+            candidate = await conn.fetchrow(Q["get_candidate_of_run"], eval_uuid, cand_uuid)
+            if candidate is None:
+                raise NotFound("candidate", candidate_id)
+            if not scale.contains(grade):
+                raise ValidationFailed(
+                    f"grade {grade} outside scale {scale.describe()}",
+                    details=[{"loc": ["body", "grade"], "input": grade}],
+                )
+            created_at = await conn.fetchval(
+                Q["upsert_human_judgment"], cand_uuid, eval_uuid, judge, grade, reasoning
+            )
+        return Judgment(
+            candidate_id=str(cand_uuid),
+            query_id=candidate["query_id"],
+            query=candidate["query"],
+            doc_id=candidate["doc_id"],
+            rank=candidate["rank"],
+            grade=grade,
+            label=scale.label(grade),
+            reasoning=reasoning,
+            source="human",
+            judge=judge,
+            ai_judging_run_id=None,
+            created_at=created_at,
+        )
+
+    async def delete_human_judgment(
+        self, evaluation_run_id: str, candidate_id: str, judge: str
+    ) -> None:
+        """Remove one human judge's grade; NotFound when there is none, 409 when locked."""
+        eval_uuid = parse_uuid(evaluation_run_id, "evaluation run")
+        cand_uuid = parse_uuid(candidate_id, "candidate")
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self._lock_for_judgment_change(conn, eval_uuid, evaluation_run_id)
+            if await conn.fetchrow(Q["get_candidate_of_run"], eval_uuid, cand_uuid) is None:
+                raise NotFound("candidate", candidate_id)
+            deleted = await conn.fetchval(Q["delete_human_judgment"], cand_uuid, eval_uuid, judge)
+            if deleted is None:
+                raise NotFound(f"human judgment of candidate {candidate_id} by judge", judge)
+
+    async def _lock_for_judgment_change(
+        self,
+        conn: PoolConnectionProxy[asyncpg.Record],
+        eval_uuid: UUID,
+        evaluation_run_id: str,
+    ) -> Scale:
+        state = await conn.fetchrow(Q["lock_evaluation_run_for_share"], eval_uuid)
+        if state is None:
+            raise NotFound("evaluation run", evaluation_run_id)
+        if state["locked"]:
+            raise EvaluationRunLocked(evaluation_run_id)
+        run = await conn.fetchrow(Q["get_evaluation_run"], eval_uuid)
+        assert run is not None
+        return Scale(min=run["scale_min"], max=run["scale_max"], labels=run["scale_labels"])
+
+    async def human_judges(self, evaluation_run_id: str) -> list[HumanJudge]:
+        """The run's human judges, the one with the most judgments first."""
+        rows = await self.pool.fetch(Q["human_judges_of_run"], UUID(evaluation_run_id))
+        return [HumanJudge(judge=r["judge"], judgments=r["judgments"]) for r in rows]
+
+    # --- a judging run's full set ------------------------------------------------------
+
+    async def run_judgments(
+        self, run: JudgingRun, scale: Scale, *, limit: int, cursor: str | None
+    ) -> Page[RunJudgment]:
+        """Every judgment ``run`` produced, current or not, in (query_id, rank) order."""
+        after: tuple[str | None, int | None, UUID | None] = (None, None, None)
+        if cursor is not None:
+            after = _run_cursor(cursor)
+        rows = await self.pool.fetch(
+            Q["run_judgments_page"],
+            UUID(run.evaluation_run_id),
+            UUID(run.id),
+            *after,
+            limit + 1,
+        )
+        items = [
+            RunJudgment(
+                candidate_id=str(r["candidate_id"]),
+                query_id=r["query_id"],
+                query=r["query"],
+                doc_id=r["doc_id"],
+                rank=r["rank"],
+                grade=r["grade"],
+                label=scale.label(r["grade"]),
+                reasoning=r["reasoning"],
+                source="ai",
+                judge=run.ai_judge_name,
+                ai_judging_run_id=run.id,
+                created_at=r["created_at"],
+                current=r["current"],
+            )
+            for r in rows[:limit]
+        ]
+        next_cursor = None
+        if len(rows) > limit:
+            last = items[-1]
+            next_cursor = encode_cursor([last.query_id, last.rank, last.candidate_id])
+        return Page[RunJudgment](items=items, next_cursor=next_cursor)
+
+    # --- exports -----------------------------------------------------------------------
+
+    async def qrels_unfit_id(self, evaluation_run_id: str) -> tuple[str, str] | None:
+        """A (query_id, doc_id) of the run holding white space, which qrels cannot carry."""
+        row = await self.pool.fetchrow(Q["ids_unfit_for_qrels"], UUID(evaluation_run_id))
+        return None if row is None else (row["query_id"], row["doc_id"])
+
+    async def export_current(
+        self, evaluation: EvaluationRun, filters: ExportFilter
+    ) -> AsyncIterator[ExportRow]:
+        """Stream the run's current judgments through a server-side cursor.
+
+        Rows are fetched :data:`EXPORT_PREFETCH` at a time inside one read-only transaction,
+        so the export is one consistent snapshot and memory stays flat however many rows.
+        """
+        scale = evaluation.scale
+        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+            cursor = conn.cursor(
+                Q["export_current_judgments"],
+                UUID(evaluation.id),
+                filters.source,
+                filters.min_grade,
+                filters.max_grade,
+                filters.judge,
+                prefetch=EXPORT_PREFETCH,
+            )
+            async for r in cursor:
+                yield ExportRow(
+                    candidate_id=str(r["candidate_id"]),
+                    query_id=r["query_id"],
+                    query=r["query"],
+                    doc_id=r["doc_id"],
+                    rank=r["rank"],
+                    grade=r["grade"],
+                    label=scale.label(r["grade"]),
+                    reasoning=r["reasoning"],
+                    source=r["source"],
+                    judge=r["judge"],
+                    ai_judging_run_id=(
+                        str(r["ai_judging_run_id"]) if r["ai_judging_run_id"] else None
+                    ),
+                    created_at=r["created_at"],
+                )
+
+    async def export_run(
+        self, run: JudgingRun, scale: Scale, *, min_grade: int | None, max_grade: int | None
+    ) -> AsyncIterator[ExportRow]:
+        """Stream every judgment one judging run produced (see :meth:`export_current`)."""
+        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+            cursor = conn.cursor(
+                Q["export_run_judgments"],
+                UUID(run.evaluation_run_id),
+                UUID(run.id),
+                min_grade,
+                max_grade,
+                prefetch=EXPORT_PREFETCH,
+            )
+            async for r in cursor:
+                yield ExportRow(
+                    candidate_id=str(r["candidate_id"]),
+                    query_id=r["query_id"],
+                    query=r["query"],
+                    doc_id=r["doc_id"],
+                    rank=r["rank"],
+                    grade=r["grade"],
+                    label=scale.label(r["grade"]),
+                    reasoning=r["reasoning"],
+                    source="ai",
+                    judge=run.ai_judge_name,
+                    ai_judging_run_id=run.id,
+                    created_at=r["created_at"],
+                    current=r["current"],
+                )
+
+    # --- samples -----------------------------------------------------------------------
+
+    async def sample_judgments(
+        self, evaluation: EvaluationRun, *, n: int, seed: int, source: JudgmentSource | None
+    ) -> list[Judgment]:
+        rows = await self.pool.fetch(
+            Q["sample_current_judgments"], UUID(evaluation.id), source, str(seed), n
+        )
+        return [
+            Judgment(
+                candidate_id=str(r["candidate_id"]),
+                query_id=r["query_id"],
+                query=r["query"],
+                doc_id=r["doc_id"],
+                rank=r["rank"],
+                grade=r["grade"],
+                label=evaluation.scale.label(r["grade"]),
+                reasoning=r["reasoning"],
+                source=r["source"],
+                judge=r["judge"],
+                ai_judging_run_id=(str(r["ai_judging_run_id"]) if r["ai_judging_run_id"] else None),
+                created_at=r["created_at"],
+            )
+            for r in rows
+        ]
+
+    async def sample_candidates(
+        self, evaluation_run_id: str, *, n: int, seed: int, human_judge: str | None
+    ) -> list[SampledCandidate]:
+        """``n`` random candidates (only those ``human_judge`` graded, when given)."""
+        rows = await self.pool.fetch(
+            Q["sample_candidates"], UUID(evaluation_run_id), human_judge, str(seed), n
+        )
+        return [SampledCandidate(**_candidate(r), human_grade=r["human_grade"]) for r in rows]
+
+    # --- agreement ---------------------------------------------------------------------
+
+    async def agreement_counts(
+        self, judging_run_id: str, human_judge: str
+    ) -> dict[tuple[int, int], int]:
+        rows = await self.pool.fetch(Q["agreement_counts"], UUID(judging_run_id), human_judge)
+        return {(r["human"], r["ai"]): r["pairs"] for r in rows}
+
+    # --- scopes and estimates ----------------------------------------------------------
+
+    async def scope_totals(
+        self, evaluation_run_id: str, scope: JudgingRunScope, batch_size: int
+    ) -> ScopeTotals:
+        row = await self.pool.fetchrow(
+            Q["scope_totals"], UUID(evaluation_run_id), scope, None, batch_size
+        )
+        assert row is not None
+        return ScopeTotals(
+            queries=row["queries"], candidates=row["candidates"], batches=row["batches"]
+        )
+
+    async def scope_query_sample(
+        self, evaluation_run_id: str, scope: JudgingRunScope, *, seed: int, limit: int
+    ) -> list[QueryCount]:
+        rows = await self.pool.fetch(
+            Q["scope_query_sample"], UUID(evaluation_run_id), scope, None, str(seed), limit
+        )
+        return [QueryCount(query_id=r["query_id"], candidates=r["candidates"]) for r in rows]
+
+    async def scope_candidates(
+        self, evaluation_run_id: str, scope: JudgingRunScope, query_ids: Sequence[str]
+    ) -> list[PendingCandidate]:
+        rows = await self.pool.fetch(
+            Q["scope_candidates_of_queries"],
+            UUID(evaluation_run_id),
+            scope,
+            None,
+            list(query_ids),
+        )
+        return [PendingCandidate(**_candidate(r)) for r in rows]
+
+    async def output_tokens_per_candidate(self, judge_id: str) -> tuple[float | None, int]:
+        """Output tokens per candidate over the judge's earlier runs, and how many candidates."""
+        row = await self.pool.fetchrow(Q["judge_output_tokens_per_candidate"], UUID(judge_id))
+        assert row is not None
+        return row["per_candidate"], row["candidates"]
+
+
+def _candidate(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "query_id": row["query_id"],
+        "query": row["query"],
+        "doc_id": row["doc_id"],
+        "rank": row["rank"],
+        "title": row["title"],
+        "text": row["text"],
+        "fields": row["fields"],
+    }
+
+
+def _run_cursor(cursor: str) -> tuple[str, int, UUID]:
+    query_id, rank, candidate_id = decode_cursor(cursor, length=3)
+    try:
+        # A forged cursor must fail here, not in asyncpg or PostgreSQL (a 500).
+        if not isinstance(query_id, str) or "\x00" in query_id:
+            raise TypeError(query_id)
+        if not isinstance(rank, int) or isinstance(rank, bool) or not 0 <= rank < 2**31:
+            raise TypeError(rank)
+        return query_id, rank, UUID(candidate_id)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ValidationFailed("invalid cursor", details=[{"loc": ["query", "cursor"]}]) from exc

@@ -1,0 +1,81 @@
+"""docs/reviewing.md's "Reviewing a run" walkthrough works as written, with curl and jq."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+from pathlib import Path
+
+from tests.conftest import REPO, TOKEN, ServiceFactory, create_judge
+from tests.fakes import FakeProvider
+from tests.reviewing import grade_by_rank
+
+SECTION = re.compile(r"^## Reviewing a run\n(.*?)^## ", re.S | re.M)
+SHELL_BLOCK = re.compile(r"```sh\n(.*?)```", re.S)
+
+
+def walkthrough() -> list[str]:
+    section = SECTION.search((REPO / "docs" / "reviewing.md").read_text())
+    assert section, "docs/reviewing.md has no 'Reviewing a run' section"
+    blocks: list[str] = SHELL_BLOCK.findall(section.group(1))
+    assert len(blocks) == 10
+    return blocks
+
+
+async def test_the_reviewing_walkthrough_runs_as_written(
+    services: ServiceFactory, tmp_path: Path
+) -> None:
+    provider = await FakeProvider(respond=grade_by_rank).start()
+    try:
+        service = await services.start()
+        example = json.loads((REPO / "examples" / "evaluation-run.json").read_text())
+        status, evaluation = await service.request("POST", "/evaluations/runs", json=example)
+        assert status == 201, evaluation
+        judge = await create_judge(service, provider.base_url, name="doc judge", batch_size=3)
+        (tmp_path / ".releval").mkdir()
+        (tmp_path / ".releval" / "dev-token").write_text(TOKEN + "\n")
+        shutil.copytree(REPO / "examples", tmp_path / "examples")
+        host = service.base_url.removeprefix("http://")
+        script = "set -euo pipefail\n" + "\n".join(
+            f"echo '=== block {i}'\n{block}\necho" for i, block in enumerate(walkthrough())
+        ).replace("127.0.0.1:8080", host)
+        process = await asyncio.create_subprocess_exec(
+            "bash",
+            "-c",
+            script,
+            cwd=tmp_path,
+            env={"PATH": "/usr/bin:/bin", "RUN_ID": evaluation["id"], "AI_JUDGE_ID": judge["id"]},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await process.communicate()
+    finally:
+        await provider.stop()
+    stdout = out.decode()
+    assert process.returncode == 0, (stdout, err.decode())
+    blocks = re.split(r"^=== block \d+\n", stdout, flags=re.M)[1:]
+    patched, tried, estimated, ran, human, agreement, views, gaps = blocks[1:9]
+    assert json.loads(patched)["fields"] == ["brand", "category"]
+    inline, sampled = (json.loads(part) for part in re.split(r"(?<=\})\n(?=\{)", tried.strip()))
+    assert (inline["judged"], inline["failed"]) == (2, 0)
+    assert sampled["seed"] == 7 and sampled["judged"] == 6
+    assert "Query: " in sampled["prompt"]
+    assert json.loads(estimated)["candidates"] == 6
+    assert json.loads(ran.strip().splitlines()[-1]) == {
+        "status": "completed",
+        "scope": "all",
+        "judged": 6,
+        "failed": 0,
+        "cost": {"input": 0.00003, "output": 0.000024, "total": 0.000054},  # 200 and 40 tokens
+    }
+    assert '"judge":"alice"' in human and '"grade":2' in human
+    assert json.loads(agreement)["pairs"] == 1
+    assert views.count('"items":') == 3
+    assert '"scope":"failed"' in gaps and '"total":0' in gaps
+    assert (tmp_path / "ai.qrels").read_text().splitlines()[0] == "q1 0 B-100 3"
+    assert (tmp_path / "alice.qrels").read_text().count("\n") == 1
+    assert (tmp_path / "judgments.csv").read_text().startswith("candidate_id,query_id,")
+    assert len((tmp_path / "first-run.jsonl").read_text().splitlines()) == 6
+    assert provider.calls, "the walkthrough never reached the provider"
