@@ -24,6 +24,7 @@ from releval_judge.documents import prompt_candidate
 from releval_judge.engine.batching import BatchBuilder
 from releval_judge.engine.calls import GovernedProvider
 from releval_judge.engine.pacing import AdaptiveLimit, RatePacer
+from releval_judge.engine.slots import HaltableSemaphore
 from releval_judge.errors import EvaluationRunLocked
 from releval_judge.metrics import Metrics
 from releval_judge.models import JudgeConfig
@@ -97,12 +98,16 @@ class RunControl:
     reason: HaltReason | None = None
     error: str | None = None
 
+    slots: list[HaltableSemaphore] = field(default_factory=list)
+
     def stop(self, reason: HaltReason, error: str | None = None) -> None:
         """The first reason wins: a run that failed stays failed when cancelled later."""
         if self.reason is None:
             self.reason = reason
             self.error = error
         self.halt.set()
+        for semaphore in self.slots:
+            semaphore.halt()
 
 
 def provider_config(config: JudgeConfig, secrets: SecretBox) -> ProviderConfig:
@@ -222,16 +227,19 @@ class JudgingRunTask:
         return provider, template, evaluation.scale
 
     async def _dispatch(self, provider: Provider, template: jinja2.Template, scale: Scale) -> None:
-        call_slots = asyncio.Semaphore(self.config.concurrency)
+        call_slots = HaltableSemaphore(self.config.concurrency)
         # A batch gives its call slot back as soon as the provider answers, so that writing
         # it never holds a slot; batches still writing are bounded too, which keeps memory
         # bounded by the concurrency however slow the database is.
-        alive = asyncio.Semaphore(2 * self.config.concurrency)
+        alive = HaltableSemaphore(2 * self.config.concurrency)
+        self.control.slots += [call_slots, alive]
+        if self.control.halt.is_set():
+            return
         halt = self.control.halt
         async for batch in self._batches():
-            if not await _acquire_unless_halted(alive, halt):
+            if not await alive.acquire():
                 return
-            if not await _acquire_unless_halted(call_slots, halt):
+            if not await call_slots.acquire():
                 alive.release()
                 return
             if not await _acquire_unless_halted(self.process_calls, halt):
@@ -464,8 +472,11 @@ class JudgingRunTask:
 class CallSlots:
     """The two semaphore permits a batch holds while its provider call is in flight."""
 
-    def __init__(self, run_slots: asyncio.Semaphore, process_slots: asyncio.Semaphore) -> None:
-        self._semaphores: tuple[asyncio.Semaphore, ...] = (run_slots, process_slots)
+    def __init__(self, run_slots: HaltableSemaphore, process_slots: asyncio.Semaphore) -> None:
+        self._semaphores: tuple[HaltableSemaphore | asyncio.Semaphore, ...] = (
+            run_slots,
+            process_slots,
+        )
 
     def release(self) -> None:
         """Give both permits back; later calls do nothing."""
