@@ -23,6 +23,7 @@ import structlog
 from releval_judge.documents import prompt_candidate
 from releval_judge.engine.batching import BatchBuilder
 from releval_judge.engine.calls import GovernedProvider
+from releval_judge.engine.lag import LoopLagMonitor
 from releval_judge.engine.pacing import AdaptiveLimit, RatePacer
 from releval_judge.engine.slots import HaltableSemaphore
 from releval_judge.errors import EvaluationRunLocked
@@ -152,6 +153,7 @@ class JudgingRunTask:
         outage_batches: int,
         metrics: Metrics,
         provider_factory: ProviderFactory = make_provider,
+        lag: LoopLagMonitor | None = None,
     ) -> None:
         self.run = active.run
         self.seq = active.seq
@@ -163,6 +165,7 @@ class JudgingRunTask:
         self.process_calls = process_calls
         self.outage_batches = outage_batches
         self.metrics = metrics
+        self.lag = lag
         self.provider_factory = provider_factory
         self._consecutive_outages = 0
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -237,6 +240,8 @@ class JudgingRunTask:
             return
         halt = self.control.halt
         async for batch in self._batches():
+            if self.lag is not None:
+                await self.lag.wait_until_calm()
             if not await alive.acquire():
                 return
             if not await call_slots.acquire():

@@ -14,6 +14,7 @@ import aiohttp
 import structlog
 
 from releval_judge.engine.judging import JudgingRunTask, ProviderFactory, RunControl
+from releval_judge.engine.lag import LoopLagMonitor
 from releval_judge.metrics import Metrics
 from releval_judge.models import JudgingRun
 from releval_judge.providers import make_provider
@@ -40,6 +41,8 @@ class Runner:
         self.secrets = secrets
         self.outage_batches = outage_batches
         self.metrics = metrics
+        self.lag = LoopLagMonitor()
+        self.lag.start()
         self.provider_factory = provider_factory
         self.process_calls = asyncio.Semaphore(max_provider_calls)
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -63,6 +66,7 @@ class Runner:
             outage_batches=self.outage_batches,
             metrics=self.metrics,
             provider_factory=self.provider_factory,
+            lag=self.lag,
         )
         task = asyncio.create_task(self._guarded(job), name=f"judging-run-{run_id}")
         self._tasks[run_id] = task
@@ -117,6 +121,7 @@ class Runner:
         """Stop starting batches, let calls in flight finish within ``grace_s``, then
         cancel the rest. Unfinished runs resume at the next start."""
         self._stopping = True
+        await self.lag.stop()
         for control in self._controls.values():
             control.stop("shutdown")
         tasks = list(self._tasks.values())
