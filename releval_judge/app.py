@@ -167,4 +167,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.openapi = build_openapi(settings.root_path)
+    # --- web UI (docs/ui.md): pages under /ui/; the session cookie authenticates the
+    # UI's calls to the API (CSRF-checked) by the same tokens. -------------------------
+    from releval_judge.ui import mount_ui
+
+    mount_ui(app, checker)
+    # --- end of web UI -----------------------------------------------------------------
     return app

@@ -170,7 +170,9 @@ def _success(spec: RouteSpec, ref: Any) -> dict[str, Any]:
     if spec.media_types:
         return {
             "description": "OK (streamed)",
-            "content": {media: {"schema": {"type": "string"}} for media in spec.media_types},
+            "content": {
+                media: {"schema": _stream_schema(spec, media, ref)} for media in spec.media_types
+            },
         }
     if spec.response is not None:
         return {
@@ -183,6 +185,30 @@ def _success(spec: RouteSpec, ref: Any) -> dict[str, Any]:
             "content": {"text/plain": {"schema": {"type": "string"}}},
         }
     return {"description": "OK", "content": {"application/json": {"schema": STATUS_SCHEMA}}}
+
+
+def _stream_schema(spec: RouteSpec, media: str, ref: Any) -> dict[str, Any]:
+    """A streamed body is a string, except Server-Sent Events: before OpenAPI 3.2's
+    ``itemSchema``, ``schema`` describes one event, whose ``data`` is the route's
+    ``response`` model as JSON."""
+    if media != "text/event-stream":
+        return {"type": "string"}
+    data: dict[str, Any] = {"type": "string"}
+    if spec.response is not None:
+        data |= {
+            "contentMediaType": "application/json",
+            "contentSchema": ref(spec.response, "serialization"),
+        }
+    return {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "event": {"type": "string"},
+            "data": data,
+            "id": {"type": "string"},
+            "retry": {"type": "integer"},
+        },
+    }
 
 
 def _path_schema(name: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from releval_judge.api import (
     ai_judges,
     evaluation_runs,
+    events,
     exports,
     health,
     judging_runs,
@@ -278,5 +279,15 @@ ROUTES: list[RouteSpec] = [
         "Agreement of an AI judging run with a human judge (kappa, alpha, confusion matrix)",
         response=AgreementReport,
         query=AgreementParams,
+    ),
+    # --- live progress for the web UI (docs/ui.md) --------------------------------------
+    RouteSpec(
+        "GET",
+        f"{API}/ai-judging-runs/{{judging_run_id}}/events",
+        events.judging_run_events,
+        "Stream an AI judging run's progress as Server-Sent Events until it ends "
+        "(event 'progress' on each change, 'end' with the terminal status)",
+        response=JudgingRun,
+        media_types=(events.EVENT_STREAM,),
     ),
 ]

@@ -111,8 +111,13 @@ class Existing:
     # Operations random data rarely gets right: one well-formed request each
     # (``Case`` keyword arguments), sent before the fuzzing.
     known_good: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # An event stream lasts until its resource ends (a running judging run's would last
+    # as long as the fuzzing): streams get resources that have ended.
+    ended_ids: dict[str, list[str]] = field(default_factory=dict)
 
     def ids_for(self, case: Case[Any]) -> dict[str, list[str]]:
+        if case.operation.path.endswith("/events"):
+            return {**self.ids, **self.ended_ids}
         modifies_resource = case.method.upper() in ("PATCH", "DELETE")
         last = case.operation.path.rstrip("/").rsplit("/", 1)[-1].strip("{}")
         if modifies_resource and last in self.disposable_ids:
@@ -157,6 +162,7 @@ async def _seed(
         },
         disposable_ids={"run_id": [disposable["id"]], "judge_id": [disposable_judge["id"]]},
         body_ids={"ai_judge_id": startable["id"], "evaluation_run_id": run_id},
+        ended_ids={"judging_run_id": [ended["id"]]},
         known_good={
             "POST /api/v1/ai-judges/{judge_id}/test": {
                 "path_parameters": {"judge_id": judge["id"]},

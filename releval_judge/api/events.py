@@ -1,0 +1,86 @@
+"""Live progress of one AI judging run as Server-Sent Events (``text/event-stream``).
+
+``GET /api/v1/ai-judging-runs/{id}/events`` sends the run (the same JSON as
+``GET /ai-judging-runs/{id}``) as an ``event: progress`` whenever it changed, polling the
+store every ``POLL_S``; the terminal status comes as ``event: end`` and the stream closes.
+A comment line (``: heartbeat``) goes out after ``HEARTBEAT_S`` without an event, so that
+proxies and load balancers keep the connection. The stream stops polling as soon as the
+client goes away (Starlette cancels it on ``http.disconnect``).
+
+A stream on a run that does not end is closed after ``MAX_STREAM_S`` anyway; the ``retry:``
+field tells EventSource to reconnect after ``RETRY_MS``, and the first event of the new
+stream is the run as it is then, so a browser sees no gap. That bounds how long a server
+shutdown waits for open streams (uvicorn lets open responses finish before it shuts the
+application down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from releval_judge.api.services import services
+from releval_judge.models import JudgingRun
+from releval_judge.store.store import Store
+
+log = structlog.get_logger(__name__)
+
+POLL_S = 0.5
+HEARTBEAT_S = 15.0
+MAX_STREAM_S = 20.0
+RETRY_MS = 1000
+
+EVENT_STREAM = "text/event-stream"
+
+
+async def judging_run_events(request: Request) -> Response:
+    """Stream the run's progress until it ends; 404 (before any byte) for an unknown run."""
+    store = services(request).store
+    run = await store.get_judging_run(request.path_params["judging_run_id"])
+    return StreamingResponse(
+        _stream(store, run),
+        media_type=EVENT_STREAM,
+        headers={
+            "Cache-Control": "no-cache",
+            # nginx: pass each event on at once instead of buffering the response.
+            "X-Accel-Buffering": "no",
+        },
+    )
+
+
+def format_event(event: str, run: JudgingRun) -> str:
+    """One SSE event: the run's JSON on a single ``data:`` line (JSON has no raw newline)."""
+    return f"event: {event}\nid: {run.judged + run.failed}\ndata: {run.model_dump_json()}\n\n"
+
+
+async def _stream(store: Store, run: JudgingRun) -> AsyncIterator[str]:
+    started = last_write = time.monotonic()
+    sent: str | None = None
+    reason = "disconnected"
+    try:
+        yield f"retry: {RETRY_MS}\n\n"
+        while True:
+            if not run.active:
+                yield format_event("end", run)
+                reason = "ended"
+                return
+            snapshot = run.model_dump_json()
+            now = time.monotonic()
+            if snapshot != sent:
+                yield format_event("progress", run)
+                sent, last_write = snapshot, now
+            elif now - last_write >= HEARTBEAT_S:
+                yield ": heartbeat\n\n"
+                last_write = now
+            if now - started >= MAX_STREAM_S:
+                reason = "max_duration"
+                return
+            await asyncio.sleep(POLL_S)
+            run = await store.get_judging_run(run.id)
+    finally:
+        log.info("judging_run_events_closed", judging_run_id=run.id, reason=reason)

@@ -1,0 +1,28 @@
+-- ui_grade_counts_current --
+-- Current AI judgments of evaluation run $1 per grade (the run page's distribution).
+SELECT grade, count(*)::int AS n FROM ai_judgments
+WHERE evaluation_run_id = $1
+GROUP BY grade ORDER BY grade;
+
+-- ui_grade_counts_run --
+-- Judgments AI judging run $1 produced per grade, overwritten ones included.
+SELECT grade, count(*)::int AS n FROM ai_run_judgments
+WHERE ai_judging_run_id = $1
+GROUP BY grade ORDER BY grade;
+
+-- ui_judgments_of_candidates --
+-- Every current judgment (AI and human) of the candidates $2 of evaluation run $1.
+SELECT a.candidate_id, 'ai'::text AS source, a.judge, a.grade, a.reasoning
+FROM ai_judgments a
+WHERE a.evaluation_run_id = $1 AND a.candidate_id = ANY($2::uuid[])
+UNION ALL
+SELECT h.candidate_id, 'human'::text, h.judge, h.grade, h.reasoning
+FROM human_judgments h
+WHERE h.evaluation_run_id = $1 AND h.candidate_id = ANY($2::uuid[])
+ORDER BY 1, 2, 3;
+
+-- ui_human_judges --
+-- The human judges of evaluation run $1, the one with the most judgments first.
+SELECT judge, count(*)::int AS n FROM human_judgments
+WHERE evaluation_run_id = $1
+GROUP BY judge ORDER BY n DESC, judge;

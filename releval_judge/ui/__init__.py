@@ -1,0 +1,81 @@
+"""The web UI under ``/ui/``: server-rendered pages, a little JavaScript, no build step.
+
+:func:`mount_ui` adds its routes, its static files and the cookie-session middleware to the
+app that ``create_app`` built. See docs/ui.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from releval_judge.api.middleware import BearerAuthMiddleware
+from releval_judge.ui import pages
+from releval_judge.ui.session import CookieSessionMiddleware
+
+HERE = Path(__file__).resolve().parent
+
+
+def templates() -> Jinja2Templates:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return Jinja2Templates(env=env)
+
+
+def ui_routes() -> list[Route | Mount]:
+    return [
+        Route("/", pages.home, methods=["GET"], name="home"),
+        Route("/login", pages.login_form, methods=["GET"], name="login_form"),
+        Route("/login", pages.login, methods=["POST"], name="login"),
+        Route("/logout", pages.logout, methods=["POST"], name="logout"),
+        Route("/runs", pages.runs_page, methods=["GET"], name="runs"),
+        Route("/runs/{run_id}", pages.run_page, methods=["GET"], name="run"),
+        Route("/runs/{run_id}/review", pages.review_page, methods=["GET"], name="review"),
+        Route(
+            "/judging-runs/{judging_run_id}",
+            pages.judging_run_page,
+            methods=["GET"],
+            name="judging_run",
+        ),
+        Route("/judges", pages.judges_page, methods=["GET"], name="judges"),
+        Route("/judges/new", pages.new_judge_page, methods=["GET"], name="new_judge"),
+        Route("/judges/{judge_id}", pages.judge_page, methods=["GET"], name="judge"),
+        Route(
+            "/template-preview",
+            pages.template_preview,
+            methods=["POST"],
+            name="template_preview",
+        ),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+
+
+def mount_ui(app: Starlette, check: pages.TokenCheck) -> None:
+    """Serve the UI under ``/ui/`` and let its pages call the API with the session cookie.
+
+    The cookie middleware goes right before the bearer-token check, which then sees the
+    cookie's token as an ``Authorization`` header.
+    """
+    app.state.ui = pages.UiState(check=check, templates=templates())
+    app.router.routes.append(Mount("/ui", routes=ui_routes(), name="ui"))
+    position = next(
+        (
+            i
+            for i, m in enumerate(app.user_middleware)
+            if cast(object, m.cls) is BearerAuthMiddleware
+        ),
+        len(app.user_middleware),
+    )
+    app.user_middleware.insert(position, Middleware(CookieSessionMiddleware))

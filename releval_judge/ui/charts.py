@@ -1,0 +1,94 @@
+"""Inline SVG pictures for the UI's pages (pure functions, no I/O).
+
+The confusion matrix is drawn in the browser from ``GET /ai-judging-runs/{id}/agreement``
+(``static/app.js``), since the human judge is chosen on the page.
+"""
+
+from __future__ import annotations
+
+from markupsafe import Markup, escape
+
+from releval_judge.scale import Scale
+
+CHART_WIDTH = 480  # the bars share this width, up to MAX_BAR each
+MAX_BAR = 72
+MIN_BAR = 10
+PLOT_HEIGHT = 150
+MARGIN_TOP = 22
+MARGIN_BOTTOM = 40
+MARGIN_SIDE = 12
+
+
+def grade_colour(grade: int, scale: Scale) -> str:
+    """Red for the lowest grade through amber to green for the highest (HSL hue 0–130)."""
+    share = (grade - scale.min) / (scale.max - scale.min)
+    return f"hsl({round(130 * share)} 55% 42%)"
+
+
+def grade_distribution_svg(
+    counts: dict[int, int], scale: Scale, *, title: str, ident: str = "dist"
+) -> Markup:
+    """Bars of judgments per grade, every grade of the scale shown (zero included).
+
+    Grades outside the scale (none are written, but counts come from the database) are
+    left out. The numbers are in the picture as text and in its accessible description,
+    so the chart does not depend on colour or sight.
+    """
+    grades = list(range(scale.min, scale.max + 1))
+    values = [counts.get(g, 0) for g in grades]
+    bar_width = max(MIN_BAR, min(MAX_BAR, (CHART_WIDTH * 3 // 4) // len(grades)))
+    gap = max(2, bar_width // 4)
+    # Every grade is written under its bar while there is room, else every fifth.
+    every = 1 if bar_width >= 18 else 5
+    total = sum(values)
+    highest = max(values) if values and max(values) > 0 else 1
+    width = MARGIN_SIDE * 2 + len(grades) * bar_width + (len(grades) - 1) * gap
+    height = MARGIN_TOP + PLOT_HEIGHT + MARGIN_BOTTOM
+    baseline = MARGIN_TOP + PLOT_HEIGHT
+    description = ", ".join(
+        f"grade {g}{_label_suffix(scale, g)}: {n}" for g, n in zip(grades, values, strict=True)
+    )
+    parts = [
+        f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" aria-labelledby="{ident}-title {ident}-desc" '
+        f'xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{ident}-title">{escape(title)}</title>',
+        f'<desc id="{ident}-desc">{total} judgments. {escape(description)}</desc>',
+        f'<line x1="{MARGIN_SIDE - 4}" y1="{baseline}" x2="{width - MARGIN_SIDE + 4}" '
+        f'y2="{baseline}" class="axis"/>',
+    ]
+    for i, (grade, n) in enumerate(zip(grades, values, strict=True)):
+        x = MARGIN_SIDE + i * (bar_width + gap)
+        bar = round(PLOT_HEIGHT * n / highest) if n else 0
+        centre = x + bar_width / 2
+        parts.append(
+            f'<rect x="{x}" y="{baseline - bar}" width="{bar_width}" height="{bar}" '
+            f'fill="{grade_colour(grade, scale)}" data-grade="{grade}" data-count="{n}"/>'
+        )
+        if bar_width >= 18:
+            parts.append(
+                f'<text x="{centre}" y="{baseline - bar - 6}" text-anchor="middle" '
+                f'class="count">{n}</text>'
+            )
+        if (grade - scale.min) % every == 0:
+            parts.append(
+                f'<text x="{centre}" y="{baseline + 16}" text-anchor="middle" '
+                f'class="grade">{grade}</text>'
+            )
+        label = scale.label(grade)
+        if label and bar_width >= 40:
+            parts.append(
+                f'<text x="{centre}" y="{baseline + 32}" text-anchor="middle" '
+                f'class="label">{escape(_short(label, (bar_width + gap) // 6))}</text>'
+            )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _label_suffix(scale: Scale, grade: int) -> str:
+    label = scale.label(grade)
+    return f" ({label})" if label else ""
+
+
+def _short(label: str, limit: int = 9) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
