@@ -142,6 +142,7 @@ async def test_sigkill_at_random_points_loses_nothing(
     assert (row["judged"], row["failed"], row["total"]) == (400, 0, 400)
     assert kills >= 1
     repeated = [title for title, count in sent.items() if count > 1]
+    print(f"crash report: {kills} kills, {len(repeated)} candidates sent to the provider again")
     # Only candidates whose batch was not yet written at a kill may be sent again: at most
     # 2 x concurrency batches are alive (calling, or answered and writing) x 2 candidates.
     assert len(repeated) <= kills * 2 * 2 * 2, (kills, repeated)
