@@ -439,8 +439,8 @@ class Demo:
             printer.finish()
 
     async def _load_human_judgments(self, database_url: str, evaluation_run_id: str) -> int:
-        """There is no REST route for human judgments yet, so they go straight to the
-        database through the store."""
+        """The sample's 120 human grades in one all-or-nothing write through the store
+        (the REST route takes one judgment per call, by candidate id)."""
         from releval_judge.store.database import create_pool
         from releval_judge.store.human import HumanJudgments
 

@@ -1,6 +1,7 @@
 """Human judgments: one grade per (candidate, human judge), kept beside the AI judgments.
 
-There is no REST route for them yet; the demo's sample data is loaded through here.
+Bulk loading by (query_id, doc_id), all or nothing: the demo's sample data comes in through
+here. Single judgments by candidate id go through the review routes (store/review.py).
 """
 
 from __future__ import annotations

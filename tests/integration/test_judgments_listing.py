@@ -40,7 +40,7 @@ async def judged_run(services: ServiceFactory, db: asyncpg.Pool) -> tuple[Servic
         assert (await wait_until_ended(service, run["id"]))["status"] == "completed"
     finally:
         await provider.stop()
-    # Two human judgments on q1 (no REST route for them in this issue: written directly).
+    # Two human judgments on q1, written directly (their REST route has tests of its own).
     await db.execute(
         """INSERT INTO human_judgments (candidate_id, evaluation_run_id, judge, grade, reasoning)
            SELECT id, evaluation_run_id, 'alice', 2, 'human view' FROM candidates
