@@ -174,3 +174,31 @@ ALTER TABLE ai_judgments DROP CONSTRAINT IF EXISTS ai_judgments_evaluation_run_i
 ALTER TABLE ai_judgments DROP CONSTRAINT IF EXISTS ai_judgments_ai_judging_run_id_fkey;
 ALTER TABLE candidate_failures DROP CONSTRAINT IF EXISTS candidate_failures_ai_judging_run_id_fkey;
 ALTER TABLE candidate_failures DROP CONSTRAINT IF EXISTS candidate_failures_candidate_id_fkey;
+
+-- The candidates of evaluation run $1 in judging scope $2 ('all', 'unjudged', 'failed'),
+-- seen from judging run $3 (or null): one definition for the scope counts, totals and
+-- samples in store/review.sql. pending_candidates (store/queries.sql) applies the same
+-- rules row by row, so that its keyset page can use the candidates index.
+CREATE OR REPLACE FUNCTION candidates_in_scope(uuid, text, uuid)
+RETURNS TABLE (id uuid, query_id text)
+LANGUAGE sql STABLE AS $fn$
+SELECT c.id, c.query_id FROM candidates c
+WHERE $2::text = 'all' AND c.evaluation_run_id = $1
+UNION ALL
+SELECT c.id, c.query_id FROM candidates c
+WHERE $2::text = 'unjudged' AND c.evaluation_run_id = $1
+  AND NOT EXISTS (SELECT 1 FROM ai_judgments a
+                  WHERE a.candidate_id = c.id AND a.evaluation_run_id = $1)
+UNION ALL
+SELECT c.id, c.query_id FROM candidates c
+WHERE $2::text = 'failed' AND c.evaluation_run_id = $1
+  AND c.id IN (SELECT f.candidate_id FROM candidate_failures f
+               JOIN ai_judging_runs fr ON fr.id = f.ai_judging_run_id
+               WHERE fr.evaluation_run_id = $1
+                 AND f.ai_judging_run_id IS DISTINCT FROM $3::uuid
+                 AND NOT EXISTS (SELECT 1 FROM ai_run_judgments j
+                                 JOIN ai_judging_runs jr ON jr.id = j.ai_judging_run_id
+                                 WHERE j.candidate_id = f.candidate_id
+                                   AND jr.evaluation_run_id = $1 AND jr.seq >= fr.seq
+                                   AND j.ai_judging_run_id IS DISTINCT FROM $3::uuid));
+$fn$;

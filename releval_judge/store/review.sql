@@ -1,56 +1,12 @@
 -- count_in_scope --
 -- Candidates of evaluation run $1 in judging scope $2 ($3: the judging run itself, or null).
--- The scope is the same as pending_candidates' (written as joins here, for whole-run counts).
-WITH /* in scope */
-in_scope AS (
-    SELECT c.id, c.query_id FROM candidates c
-    WHERE $2::text = 'all' AND c.evaluation_run_id = $1
-    UNION ALL
-    SELECT c.id, c.query_id FROM candidates c
-    WHERE $2::text = 'unjudged' AND c.evaluation_run_id = $1
-      AND NOT EXISTS (SELECT 1 FROM ai_judgments a
-                      WHERE a.candidate_id = c.id AND a.evaluation_run_id = $1)
-    UNION ALL
-    SELECT c.id, c.query_id FROM candidates c
-    WHERE $2::text = 'failed' AND c.evaluation_run_id = $1
-      AND c.id IN (SELECT f.candidate_id FROM candidate_failures f
-                   JOIN ai_judging_runs fr ON fr.id = f.ai_judging_run_id
-                   WHERE fr.evaluation_run_id = $1
-                     AND f.ai_judging_run_id IS DISTINCT FROM $3::uuid
-                     AND NOT EXISTS (SELECT 1 FROM ai_run_judgments j
-                                     JOIN ai_judging_runs jr ON jr.id = j.ai_judging_run_id
-                                     WHERE j.candidate_id = f.candidate_id
-                                       AND jr.evaluation_run_id = $1 AND jr.seq >= fr.seq
-                                       AND j.ai_judging_run_id IS DISTINCT FROM $3::uuid))
-)
-/* end in scope */
+-- The scope is the same as pending_candidates' (schema.sql's candidates_in_scope).
+WITH in_scope AS (SELECT * FROM candidates_in_scope($1, $2::text, $3::uuid))
 SELECT count(*)::int FROM in_scope;
 
 -- scope_totals --
 -- Queries, candidates and batches (of $4 candidates, never mixing queries) in a scope.
-WITH /* in scope */
-in_scope AS (
-    SELECT c.id, c.query_id FROM candidates c
-    WHERE $2::text = 'all' AND c.evaluation_run_id = $1
-    UNION ALL
-    SELECT c.id, c.query_id FROM candidates c
-    WHERE $2::text = 'unjudged' AND c.evaluation_run_id = $1
-      AND NOT EXISTS (SELECT 1 FROM ai_judgments a
-                      WHERE a.candidate_id = c.id AND a.evaluation_run_id = $1)
-    UNION ALL
-    SELECT c.id, c.query_id FROM candidates c
-    WHERE $2::text = 'failed' AND c.evaluation_run_id = $1
-      AND c.id IN (SELECT f.candidate_id FROM candidate_failures f
-                   JOIN ai_judging_runs fr ON fr.id = f.ai_judging_run_id
-                   WHERE fr.evaluation_run_id = $1
-                     AND f.ai_judging_run_id IS DISTINCT FROM $3::uuid
-                     AND NOT EXISTS (SELECT 1 FROM ai_run_judgments j
-                                     JOIN ai_judging_runs jr ON jr.id = j.ai_judging_run_id
-                                     WHERE j.candidate_id = f.candidate_id
-                                       AND jr.evaluation_run_id = $1 AND jr.seq >= fr.seq
-                                       AND j.ai_judging_run_id IS DISTINCT FROM $3::uuid))
-)
-/* end in scope */,
+WITH in_scope AS (SELECT * FROM candidates_in_scope($1, $2::text, $3::uuid)),
 per_query AS (SELECT query_id, count(*) AS n FROM in_scope GROUP BY query_id)
 SELECT count(*)::bigint AS queries,
        coalesce(sum(n), 0)::bigint AS candidates,
@@ -59,29 +15,7 @@ FROM per_query;
 
 -- scope_query_sample --
 -- Up to $5 queries of a scope in a random order fixed by the seed $4, with their counts.
-WITH /* in scope */
-in_scope AS (
-    SELECT c.id, c.query_id FROM candidates c
-    WHERE $2::text = 'all' AND c.evaluation_run_id = $1
-    UNION ALL
-    SELECT c.id, c.query_id FROM candidates c
-    WHERE $2::text = 'unjudged' AND c.evaluation_run_id = $1
-      AND NOT EXISTS (SELECT 1 FROM ai_judgments a
-                      WHERE a.candidate_id = c.id AND a.evaluation_run_id = $1)
-    UNION ALL
-    SELECT c.id, c.query_id FROM candidates c
-    WHERE $2::text = 'failed' AND c.evaluation_run_id = $1
-      AND c.id IN (SELECT f.candidate_id FROM candidate_failures f
-                   JOIN ai_judging_runs fr ON fr.id = f.ai_judging_run_id
-                   WHERE fr.evaluation_run_id = $1
-                     AND f.ai_judging_run_id IS DISTINCT FROM $3::uuid
-                     AND NOT EXISTS (SELECT 1 FROM ai_run_judgments j
-                                     JOIN ai_judging_runs jr ON jr.id = j.ai_judging_run_id
-                                     WHERE j.candidate_id = f.candidate_id
-                                       AND jr.evaluation_run_id = $1 AND jr.seq >= fr.seq
-                                       AND j.ai_judging_run_id IS DISTINCT FROM $3::uuid))
-)
-/* end in scope */
+WITH in_scope AS (SELECT * FROM candidates_in_scope($1, $2::text, $3::uuid))
 SELECT query_id, count(*)::int AS candidates
 FROM in_scope
 GROUP BY query_id
@@ -90,29 +24,7 @@ LIMIT $5;
 
 -- scope_candidates_of_queries --
 -- The candidates in a scope of the given queries ($4), in (query_id, rank, id) order.
-WITH /* in scope */
-in_scope AS (
-    SELECT c.id, c.query_id FROM candidates c
-    WHERE $2::text = 'all' AND c.evaluation_run_id = $1
-    UNION ALL
-    SELECT c.id, c.query_id FROM candidates c
-    WHERE $2::text = 'unjudged' AND c.evaluation_run_id = $1
-      AND NOT EXISTS (SELECT 1 FROM ai_judgments a
-                      WHERE a.candidate_id = c.id AND a.evaluation_run_id = $1)
-    UNION ALL
-    SELECT c.id, c.query_id FROM candidates c
-    WHERE $2::text = 'failed' AND c.evaluation_run_id = $1
-      AND c.id IN (SELECT f.candidate_id FROM candidate_failures f
-                   JOIN ai_judging_runs fr ON fr.id = f.ai_judging_run_id
-                   WHERE fr.evaluation_run_id = $1
-                     AND f.ai_judging_run_id IS DISTINCT FROM $3::uuid
-                     AND NOT EXISTS (SELECT 1 FROM ai_run_judgments j
-                                     JOIN ai_judging_runs jr ON jr.id = j.ai_judging_run_id
-                                     WHERE j.candidate_id = f.candidate_id
-                                       AND jr.evaluation_run_id = $1 AND jr.seq >= fr.seq
-                                       AND j.ai_judging_run_id IS DISTINCT FROM $3::uuid))
-)
-/* end in scope */
+WITH in_scope AS (SELECT * FROM candidates_in_scope($1, $2::text, $3::uuid))
 SELECT c.id, c.query_id, q.text AS query, c.doc_id, c.rank, c.title, c.text, c.fields
 FROM in_scope s
 JOIN candidates c ON c.id = s.id
