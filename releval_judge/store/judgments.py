@@ -15,7 +15,7 @@ import asyncpg
 
 from releval_judge.cursor import decode_cursor, encode_cursor
 from releval_judge.errors import NotFound, ValidationFailed
-from releval_judge.models import Judgment, Page
+from releval_judge.models import JudgingRun, Judgment, Page
 from releval_judge.scale import Scale
 from releval_judge.store.sql import queries
 from releval_judge.store.store import parse_uuid
@@ -143,29 +143,44 @@ async def list_judgments(
     sql += f" ORDER BY {order} LIMIT ${len(params) + 1}"
     params.append(limit + 1)
     rows = await pool.fetch(sql, *params)
-    items = [
-        Judgment(
-            candidate_id=str(r["candidate_id"]),
-            query_id=r["query_id"],
-            query=r["query"],
-            doc_id=r["doc_id"],
-            rank=r["rank"],
-            grade=r["grade"],
-            label=scale.label(r["grade"]),
-            reasoning=r["reasoning"],
-            source=r["source"],
-            judge=r["judge"],
-            ai_judging_run_id=str(r["ai_judging_run_id"]) if r["ai_judging_run_id"] else None,
-            created_at=r["created_at"],
-        )
-        for r in rows[:limit]
-    ]
+    items = [Judgment(**judgment_fields(r, scale)) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
         names = [name for name, _ in keys] + [name for name, _, _ in TIEBREAK]
         next_cursor = encode_cursor([_cursor_json(last[n]) for n in names])
     return Page[Judgment](items=items, next_cursor=next_cursor)
+
+
+def judgment_fields(
+    row: asyncpg.Record, scale: Scale, *, run: JudgingRun | None = None
+) -> dict[str, Any]:
+    """The fields of a judgments-listing item from a row with the listing's columns.
+
+    With ``run`` the row is one of that judging run's own judgments: its source, judge and
+    run come from the run rather than from the row.
+    """
+    fields: dict[str, Any] = {
+        "candidate_id": str(row["candidate_id"]),
+        "query_id": row["query_id"],
+        "query": row["query"],
+        "doc_id": row["doc_id"],
+        "rank": row["rank"],
+        "grade": row["grade"],
+        "label": scale.label(row["grade"]),
+        "reasoning": row["reasoning"],
+        "created_at": row["created_at"],
+    }
+    if run is not None:
+        fields.update(source="ai", judge=run.ai_judge_name, ai_judging_run_id=run.id)
+    else:
+        run_id = row["ai_judging_run_id"]
+        fields.update(
+            source=row["source"],
+            judge=row["judge"],
+            ai_judging_run_id=str(run_id) if run_id else None,
+        )
+    return fields
 
 
 def _cursor_json(value: Any) -> Any:

@@ -27,6 +27,7 @@ from releval_judge.models import (
     RunJudgment,
 )
 from releval_judge.scale import Scale
+from releval_judge.store.judgments import judgment_fields
 from releval_judge.store.sql import queries
 from releval_judge.store.store import PendingCandidate, Store, parse_uuid
 
@@ -169,21 +170,7 @@ class ReviewStore:
             limit + 1,
         )
         items = [
-            RunJudgment(
-                candidate_id=str(r["candidate_id"]),
-                query_id=r["query_id"],
-                query=r["query"],
-                doc_id=r["doc_id"],
-                rank=r["rank"],
-                grade=r["grade"],
-                label=scale.label(r["grade"]),
-                reasoning=r["reasoning"],
-                source="ai",
-                judge=run.ai_judge_name,
-                ai_judging_run_id=run.id,
-                created_at=r["created_at"],
-                current=r["current"],
-            )
+            RunJudgment(**judgment_fields(r, scale, run=run), current=r["current"])
             for r in rows[:limit]
         ]
         next_cursor = None
@@ -219,22 +206,7 @@ class ReviewStore:
                 prefetch=EXPORT_PREFETCH,
             )
             async for r in cursor:
-                yield ExportRow(
-                    candidate_id=str(r["candidate_id"]),
-                    query_id=r["query_id"],
-                    query=r["query"],
-                    doc_id=r["doc_id"],
-                    rank=r["rank"],
-                    grade=r["grade"],
-                    label=scale.label(r["grade"]),
-                    reasoning=r["reasoning"],
-                    source=r["source"],
-                    judge=r["judge"],
-                    ai_judging_run_id=(
-                        str(r["ai_judging_run_id"]) if r["ai_judging_run_id"] else None
-                    ),
-                    created_at=r["created_at"],
-                )
+                yield ExportRow(**judgment_fields(r, scale))
 
     async def export_run(
         self, run: JudgingRun, scale: Scale, *, min_grade: int | None, max_grade: int | None
@@ -250,21 +222,7 @@ class ReviewStore:
                 prefetch=EXPORT_PREFETCH,
             )
             async for r in cursor:
-                yield ExportRow(
-                    candidate_id=str(r["candidate_id"]),
-                    query_id=r["query_id"],
-                    query=r["query"],
-                    doc_id=r["doc_id"],
-                    rank=r["rank"],
-                    grade=r["grade"],
-                    label=scale.label(r["grade"]),
-                    reasoning=r["reasoning"],
-                    source="ai",
-                    judge=run.ai_judge_name,
-                    ai_judging_run_id=run.id,
-                    created_at=r["created_at"],
-                    current=r["current"],
-                )
+                yield ExportRow(**judgment_fields(r, scale, run=run), current=r["current"])
 
     # --- samples -----------------------------------------------------------------------
 
@@ -274,23 +232,7 @@ class ReviewStore:
         rows = await self.pool.fetch(
             Q["sample_current_judgments"], UUID(evaluation.id), source, str(seed), n
         )
-        return [
-            Judgment(
-                candidate_id=str(r["candidate_id"]),
-                query_id=r["query_id"],
-                query=r["query"],
-                doc_id=r["doc_id"],
-                rank=r["rank"],
-                grade=r["grade"],
-                label=evaluation.scale.label(r["grade"]),
-                reasoning=r["reasoning"],
-                source=r["source"],
-                judge=r["judge"],
-                ai_judging_run_id=(str(r["ai_judging_run_id"]) if r["ai_judging_run_id"] else None),
-                created_at=r["created_at"],
-            )
-            for r in rows
-        ]
+        return [Judgment(**judgment_fields(r, evaluation.scale)) for r in rows]
 
     async def sample_candidates(
         self, evaluation_run_id: str, *, n: int, seed: int, human_judge: str | None
