@@ -8,7 +8,7 @@ back in the response and be on every log line of the request and of the judging 
 started.
 
 nginx is started by the test (foreground, loopback port, everything under tmp_path). On
-a machine without nginx the test fails, saying how to install it: ``.ci/run`` installs it.
+a machine without nginx the test fails, saying how to install it: ``make test`` installs it.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ class Nginx:
         if binary is None:
             pytest.fail(
                 "nginx is not installed; the gateway test needs it "
-                "(apt-get install -y nginx, as .ci/run does)"
+                "(scripts/system-packages installs it, as make test does)"
             )
         port = free_port()
         conf = _write_config(tmp, port, upstream)
