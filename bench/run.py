@@ -43,7 +43,7 @@ from typing import Any
 from bench.bare import bare_client
 from bench.data import candidate_lines, ndjson_chunks
 from bench.harness import Database, RssSampler, Service, Sim, database, service, simulator
-from releval_judge.client import ApiClient
+from releval_judge.client.api import ApiClient
 from releval_judge.models import JudgingRun
 from releval_judge.secrets import new_token
 

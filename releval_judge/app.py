@@ -23,7 +23,6 @@ from releval_judge.api.services import Services
 from releval_judge.config import Settings
 from releval_judge.engine.judging import ProviderFactory
 from releval_judge.engine.runner import Runner
-from releval_judge.metrics import Metrics
 from releval_judge.providers import make_provider
 from releval_judge.secrets import (
     SecretBox,
@@ -39,6 +38,7 @@ from releval_judge.store.database import (
     wait_for_database,
 )
 from releval_judge.store.store import Store
+from releval_judge.telemetry import Metrics
 
 log = structlog.get_logger(__name__)
 

@@ -52,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--port", type=int, default=8090)
     sim.add_argument("--config", help="SimConfig as JSON (latency_ms, requests_per_minute, …)")
 
-    from releval_judge import client_cli, demo
+    from releval_judge.client import cli as client_cli
+    from releval_judge.demo import run as demo
 
     demo.add_parser(commands)
     client_cli.add_parser(commands)

@@ -14,7 +14,7 @@ from releval_judge.api.body import read_query
 from releval_judge.api.params import ExportParams, RunExportParams
 from releval_judge.api.services import services
 from releval_judge.errors import ValidationFailed
-from releval_judge.exports import EXTENSIONS, MEDIA_TYPES, ExportFormat, encode
+from releval_judge.review.exports import EXTENSIONS, MEDIA_TYPES, ExportFormat, encode
 from releval_judge.store.review import ExportFilter, ReviewStore
 
 

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from releval_judge.api.body import DEFAULT_LIMIT, MAX_LIMIT
-from releval_judge.exports import ExportFormat
 from releval_judge.models import INT32_MAX, Seed, Strict
+from releval_judge.review.exports import ExportFormat
 
 
 class PageParams(Strict):

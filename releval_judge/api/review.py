@@ -9,7 +9,6 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from releval_judge.agreement import Agreement, agreement, contingency, default_relevant_from
 from releval_judge.api.body import read_model, read_query, summarise, validation_details
 from releval_judge.api.params import AgreementParams, PageParams, SampleParams
 from releval_judge.api.responses import model_response
@@ -31,6 +30,7 @@ from releval_judge.models import (
     JudgmentSample,
 )
 from releval_judge.providers import Provider
+from releval_judge.review.agreement import Agreement, agreement, contingency, default_relevant_from
 from releval_judge.scale import Scale
 from releval_judge.store.review import ReviewStore
 

@@ -27,7 +27,6 @@ from releval_judge.api.params import (
     RunExportParams,
     SampleParams,
 )
-from releval_judge.exports import MEDIA_TYPES
 from releval_judge.models import (
     AgreementReport,
     AiJudge,
@@ -51,6 +50,7 @@ from releval_judge.models import (
     Page,
     RunJudgment,
 )
+from releval_judge.review.exports import MEDIA_TYPES
 
 Handler = Callable[[Request], Awaitable[Response]]
 EXPORT_MEDIA_TYPES = tuple(MEDIA_TYPES.values())

@@ -8,9 +8,9 @@ from starlette.requests import Request
 
 from releval_judge.config import Settings
 from releval_judge.engine.runner import Runner
-from releval_judge.metrics import Metrics
 from releval_judge.secrets import SecretBox
 from releval_judge.store.store import Store
+from releval_judge.telemetry import Metrics
 
 
 @dataclass

@@ -14,9 +14,9 @@ import asyncio
 import time
 
 from releval_judge.engine.pacing import AdaptiveLimit, Halted, RatePacer, estimate_call_tokens
-from releval_judge.metrics import Metrics
 from releval_judge.providers import Completion, Provider, RateLimited
 from releval_judge.providers.retry import CallCancelled
+from releval_judge.telemetry import Metrics
 
 
 class GovernedProvider:

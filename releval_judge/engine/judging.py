@@ -27,7 +27,6 @@ from releval_judge.engine.lag import LoopLagMonitor
 from releval_judge.engine.pacing import AdaptiveLimit, RatePacer
 from releval_judge.engine.slots import HaltableSemaphore
 from releval_judge.errors import EvaluationRunLocked
-from releval_judge.metrics import Metrics
 from releval_judge.models import JudgeConfig
 from releval_judge.parse import excerpt, parse_answer
 from releval_judge.prompt import (
@@ -56,6 +55,7 @@ from releval_judge.store.store import (
     PendingCandidate,
     Store,
 )
+from releval_judge.telemetry import Metrics
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")

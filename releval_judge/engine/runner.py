@@ -15,11 +15,11 @@ import structlog
 
 from releval_judge.engine.judging import JudgingRunTask, ProviderFactory, RunControl
 from releval_judge.engine.lag import LoopLagMonitor
-from releval_judge.metrics import Metrics
 from releval_judge.models import JudgingRun
 from releval_judge.providers import make_provider
 from releval_judge.secrets import SecretBox
 from releval_judge.store.store import ActiveRun, Store
+from releval_judge.telemetry import Metrics
 
 log = structlog.get_logger(__name__)
 

@@ -16,7 +16,6 @@ from asyncpg.pool import PoolConnectionProxy
 
 from releval_judge.cursor import decode_cursor, encode_cursor
 from releval_judge.errors import EvaluationRunLocked, NotFound, ValidationFailed
-from releval_judge.exports import ExportRow
 from releval_judge.models import (
     EvaluationRun,
     JudgingRun,
@@ -26,6 +25,7 @@ from releval_judge.models import (
     Page,
     RunJudgment,
 )
+from releval_judge.review.exports import ExportRow
 from releval_judge.scale import Scale
 from releval_judge.store.judgments import judgment_fields
 from releval_judge.store.sql import queries

@@ -45,7 +45,7 @@ async def cli(service: Service | None, *args: str, token: str | None = TOKEN) ->
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "releval_judge.client_cli",
+        "releval_judge.client.cli",
         "runs",
         *args,
         env=env,

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from releval_judge.demo import DemoError, choose_provider
+from releval_judge.demo.run import DemoError, choose_provider
+from releval_judge.demo.sample import sample_run
 from releval_judge.errors import EvaluationRunLocked, ValidationFailed
-from releval_judge.sample import sample_run
 from releval_judge.store.database import create_pool
 from releval_judge.store.human import HumanJudgments, HumanJudgmentWrite
 from tests.conftest import Service

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from releval_judge.agreement import (
+from releval_judge.review.agreement import (
     agreement,
     cohen_kappa,
     contingency,

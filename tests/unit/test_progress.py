@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from releval_judge.client_cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, exit_code, summary
-from releval_judge.models import JudgingRun
-from releval_judge.progress import (
+from releval_judge.client.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, exit_code, summary
+from releval_judge.client.progress import (
     ProgressPrinter,
     RateMeter,
     format_count,
     format_duration,
     progress_line,
 )
+from releval_judge.models import JudgingRun
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 

@@ -28,10 +28,10 @@ from typing import Any, Literal, TextIO
 
 from aiohttp import web
 
-from releval_judge.client import ApiClient, ApiError, ServiceUnreachable
+from releval_judge.client.api import ApiClient, ApiError, ServiceUnreachable
+from releval_judge.client.progress import ProgressPrinter, format_count, format_duration, use_color
+from releval_judge.demo.sample import SampleRun, sample_run
 from releval_judge.models import JudgingRun
-from releval_judge.progress import ProgressPrinter, format_count, format_duration, use_color
-from releval_judge.sample import SampleRun, sample_run
 from releval_judge.secrets import new_token
 
 ProviderChoice = Literal["auto", "sim", "openai", "anthropic"]

@@ -14,9 +14,9 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
-from releval_judge.client import ApiClient, ApiError, ServiceUnreachable
+from releval_judge.client.api import ApiClient, ApiError, ServiceUnreachable
+from releval_judge.client.progress import ProgressPrinter, format_count, format_duration
 from releval_judge.models import JudgingRun
-from releval_judge.progress import ProgressPrinter, format_count, format_duration
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the run failed, or the service refused the request
@@ -212,7 +212,7 @@ async def _list(api: ApiClient, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m releval_judge.client_cli runs …``: the client without the main CLI."""
+    """``python -m releval_judge.client.cli runs …``: the client without the main CLI."""
     parser = argparse.ArgumentParser(prog="releval-judge")
     add_parser(parser.add_subparsers(dest="command", required=True))
     return run(parser.parse_args(argv))

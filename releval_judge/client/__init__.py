@@ -1,0 +1,1 @@
+"""Clients of the REST API: the HTTP client, the ``releval-judge runs`` command, progress."""

@@ -1,0 +1,1 @@
+"""Reviewing judgments: agreement statistics between judges, and exports."""
