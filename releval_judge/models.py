@@ -28,6 +28,9 @@ JudgingRunStatus = Literal["queued", "running", "completed", "failed", "cancelle
 ACTIVE_JUDGING_STATUSES: tuple[JudgingRunStatus, ...] = ("queued", "running")
 ProviderName = Literal["openai", "anthropic"]
 JudgmentSource = Literal["ai", "human"]
+Delivery = Literal["live", "batch"]
+"""``live``: one HTTP call per batch of candidates; ``batch``: the provider's batch API."""
+ReasoningEffort = Literal["minimal", "low", "medium", "high"]
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Key = Annotated[str, StringConstraints(min_length=1, max_length=500)]
@@ -145,6 +148,8 @@ EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", 
 BaseUrl = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2000)]
 # Price per million tokens, in whatever currency the user works in (costs come out in it).
 Price = Annotated[float, Field(ge=0, le=1_000_000)]
+# Multiplies every price of a judging run delivered through the provider's batch API.
+BatchPriceFactor = Annotated[float, Field(gt=0, le=1)]
 # Names of candidate fields that reach the prompt (see releval_judge/documents.py).
 FieldNames = Annotated[
     list[Annotated[str, StringConstraints(min_length=1, max_length=200)]],
@@ -166,7 +171,8 @@ class AiJudgeFields(Strict):
     )
     batch_size: int = Field(10, ge=1, le=100)
     concurrency: int = Field(4, ge=1, le=1024)
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    # null: not sent at all (reasoning models refuse any value but their default).
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
     max_output_tokens: int | None = Field(None, ge=1, le=1_000_000)
     request_timeout_s: float = Field(60.0, gt=0, le=3600)
     max_retries: int = Field(5, ge=0, le=100)
@@ -176,6 +182,10 @@ class AiJudgeFields(Strict):
     output_price_per_mtok: Price | None = None
     max_document_chars: int | None = Field(None, ge=1, le=10_000_000)
     fields: FieldNames | None = None
+    delivery: Delivery = "live"
+    reasoning_effort: ReasoningEffort | None = None
+    cached_input_price_per_mtok: Price | None = None
+    batch_price_factor: BatchPriceFactor = 0.5
 
 
 class AiJudgeCreate(AiJudgeFields):
@@ -206,6 +216,10 @@ class AiJudgePatch(Strict):
     output_price_per_mtok: Price | None = None
     max_document_chars: int | None = Field(None, ge=1, le=10_000_000)
     fields: FieldNames | None = None
+    delivery: Delivery | None = None
+    reasoning_effort: ReasoningEffort | None = None
+    cached_input_price_per_mtok: Price | None = None
+    batch_price_factor: BatchPriceFactor | None = None
 
 
 class JudgeConfig(BaseModel):
@@ -220,7 +234,7 @@ class JudgeConfig(BaseModel):
     prompt_template: str | None = None
     batch_size: int = 10
     concurrency: int = 4
-    temperature: float = 0.0
+    temperature: float | None = None
     max_output_tokens: int | None = None
     request_timeout_s: float = 60.0
     max_retries: int = 5
@@ -230,6 +244,26 @@ class JudgeConfig(BaseModel):
     output_price_per_mtok: float | None = None
     max_document_chars: int | None = None
     fields: list[str] | None = None
+    # Snapshots taken before these fields existed read as the behaviour of their time.
+    delivery: Delivery = "live"
+    reasoning_effort: ReasoningEffort | None = None
+    cached_input_price_per_mtok: float | None = None
+    batch_price_factor: float = 0.5
+
+    @property
+    def prices(self) -> Prices | None:
+        """The judge's prices, None unless both the input and the output price are set."""
+        if self.input_price_per_mtok is None or self.output_price_per_mtok is None:
+            return None
+        return Prices(
+            input_per_mtok=self.input_price_per_mtok,
+            cached_input_per_mtok=self.cached_input_price_per_mtok,
+            output_per_mtok=self.output_price_per_mtok,
+        )
+
+    def delivery_factor(self, delivery: Delivery | None = None) -> float:
+        """What every price is multiplied by for ``delivery`` (default: the judge's own)."""
+        return self.batch_price_factor if (delivery or self.delivery) == "batch" else 1.0
 
 
 class AiJudge(BaseModel):
@@ -243,7 +277,7 @@ class AiJudge(BaseModel):
     prompt_template: str | None
     batch_size: int
     concurrency: int
-    temperature: float
+    temperature: float | None
     max_output_tokens: int | None
     request_timeout_s: float
     max_retries: int
@@ -253,6 +287,10 @@ class AiJudge(BaseModel):
     output_price_per_mtok: float | None = None
     max_document_chars: int | None = None
     fields: list[str] | None = None
+    delivery: Delivery = "live"
+    reasoning_effort: ReasoningEffort | None = None
+    cached_input_price_per_mtok: float | None = None
+    batch_price_factor: float = 0.5
     created_at: datetime
     updated_at: datetime
 
@@ -266,12 +304,54 @@ JudgingRunScope = Literal["all", "unjudged", "failed"]
 among those that judged or failed the candidate recorded a failure for it."""
 
 
+class Prices(BaseModel):
+    """A judge's prices per million tokens, in whatever currency the user works in."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input_per_mtok: float
+    output_per_mtok: float
+    cached_input_per_mtok: float | None = None
+    """Cached input tokens (a prompt-cache hit); None: priced as any input token."""
+
+    def cost(
+        self,
+        input_tokens: float,
+        output_tokens: float,
+        *,
+        cached_input_tokens: float = 0,
+        factor: float = 1.0,
+    ) -> Cost:
+        """``input_tokens`` counts every input token, cached ones included; ``factor``
+        multiplies every price (the batch discount)."""
+        cached = min(cached_input_tokens, input_tokens)
+        cached_price = (
+            self.cached_input_per_mtok
+            if self.cached_input_per_mtok is not None
+            else self.input_per_mtok
+        )
+        cost_in = (input_tokens - cached) * self.input_per_mtok * factor / 1_000_000
+        cost_cached = cached * cached_price * factor / 1_000_000
+        cost_out = output_tokens * self.output_per_mtok * factor / 1_000_000
+        return Cost(
+            input=round(cost_in, 6),
+            cached_input=round(cost_cached, 6),
+            output=round(cost_out, 6),
+            total=round(cost_in + cost_cached + cost_out, 6),
+        )
+
+
 class Cost(BaseModel):
-    """Tokens priced at the judge's ``*_price_per_mtok``, in the prices' currency."""
+    """Tokens priced at the judge's ``*_price_per_mtok``, in the prices' currency.
+
+    ``input`` is the uncached input, ``cached_input`` the input read from the provider's
+    prompt cache; a batch run's prices are multiplied by the judge's ``batch_price_factor``.
+    """
 
     input: float
     output: float
     total: float
+    cached_input: float = 0.0
 
     @classmethod
     def of(
@@ -284,16 +364,36 @@ class Cost(BaseModel):
         """None unless both prices are set (a free model sets both to 0)."""
         if input_price_per_mtok is None or output_price_per_mtok is None:
             return None
-        cost_in = input_tokens * input_price_per_mtok / 1_000_000
-        cost_out = output_tokens * output_price_per_mtok / 1_000_000
-        return cls(
-            input=round(cost_in, 6), output=round(cost_out, 6), total=round(cost_in + cost_out, 6)
-        )
+        return Prices(
+            input_per_mtok=input_price_per_mtok, output_per_mtok=output_price_per_mtok
+        ).cost(input_tokens, output_tokens)
+
+
+# A run's spending cap, in the judge's prices' currency.
+MaxCost = Annotated[float, Field(gt=0, le=1_000_000_000)]
 
 
 class JudgingRunCreate(Strict):
     ai_judge_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     scope: JudgingRunScope = "all"
+    max_cost: MaxCost | None = None
+
+
+class ProviderBatch(BaseModel):
+    """One batch submitted to the provider's batch API for a judging run.
+
+    ``id`` is the provider's id (null while the batch is being prepared or submitted);
+    ``status`` the provider's own (OpenAI: validating, in_progress, finalizing, completed,
+    failed, expired, cancelling, cancelled; Anthropic: in_progress, canceling, ended), or
+    ours before the provider has it (``preparing``, ``submitting``); ``request_counts``
+    the provider's own counts as last polled.
+    """
+
+    id: str | None
+    status: str
+    request_counts: dict[str, int]
+    requests: int
+    results_read: bool
 
 
 class JudgingRun(BaseModel):
@@ -308,11 +408,15 @@ class JudgingRun(BaseModel):
     failed: int
     input_tokens: int
     output_tokens: int
+    cached_input_tokens: int = 0
     error: str | None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    delivery: Delivery = "live"
+    max_cost: float | None = None
     cost: Cost | None = None
+    provider_batches: list[ProviderBatch] = Field(default_factory=list)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -460,6 +564,27 @@ class Estimate(BaseModel):
     input_price_per_mtok: float | None
     output_price_per_mtok: float | None
     cost: Cost | None
+    """The judge's own delivery, no prompt cache assumed."""
+    delivery: Delivery = "live"
+    cached_input_price_per_mtok: float | None = None
+    batch_price_factor: float = 0.5
+    cacheable_prefix_tokens: int = 0
+    """Tokens (characters/4) of the template's text before its first variable: the part
+    every prompt starts with, cached by the provider when it is at least 1,024 tokens."""
+    estimated_cached_input_tokens: int = 0
+    """Input tokens a prompt cache would serve: the cacheable prefix of every batch after
+    the first (0 when the prefix is too short to be cached)."""
+    costs: DeliveryCosts | None = None
+    """Live and batch delivery, without and with the prompt cache, side by side."""
+
+
+class DeliveryCosts(BaseModel):
+    """One run's cost four ways: each delivery, without and with prompt caching."""
+
+    live: Cost
+    live_cached: Cost
+    batch: Cost
+    batch_cached: Cost
 
 
 class JudgeTestCandidate(Strict):

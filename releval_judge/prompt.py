@@ -19,15 +19,18 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 from pydantic import BaseModel, Field
 
+from releval_judge.providers.base import Prompt
 from releval_judge.scale import Scale
 
 __all__ = [
     "DEFAULT_TEMPLATE",
+    "JudgePrompt",
     "PromptCandidate",
     "TemplateError",
     "compile_template",
     "default_template",
     "render_prompt",
+    "stable_prefix",
 ]
 
 
@@ -202,6 +205,48 @@ def render_prompt(
         # Errors raised by Python objects inside the template (a division by zero, an
         # include without a loader) are still the template's fault, not the service's.
         raise TemplateError(str(exc) or type(exc).__name__, _template_line(exc)) from exc
+
+
+def stable_prefix(source: str) -> str:
+    """The template's text before its first variable, tag or comment: what every prompt
+    rendered from it starts with. Sent first (and, for Anthropic, as a cached block), so
+    that the provider's prompt cache can serve it. Empty when the template starts with a
+    variable, or does not compile."""
+    try:
+        ast = _ENV.parse(source)
+    except jinja2.TemplateSyntaxError:
+        return ""
+    prefix: list[str] = []
+    for node in ast.body:
+        if not isinstance(node, nodes.Output):
+            break
+        for child in node.nodes:
+            if not isinstance(child, nodes.TemplateData):
+                return "".join(prefix)
+            prefix.append(child.data)
+    return "".join(prefix)
+
+
+class JudgePrompt:
+    """A judge's template, compiled once, rendering each batch into a :class:`Prompt` that
+    knows its stable prefix. ``source`` None: the default template."""
+
+    def __init__(self, source: str | None) -> None:
+        self.template = compile_template(source) if source else default_template()
+        self.prefix = stable_prefix(source or DEFAULT_TEMPLATE)
+
+    def render(
+        self,
+        *,
+        query: str,
+        candidates: Sequence[PromptCandidate],
+        scale: Scale,
+    ) -> Prompt:
+        text = render_prompt(self.template, query=query, candidates=candidates, scale=scale)
+        # Always true for a prefix of literal text; checked so that a surprise in Jinja2's
+        # whitespace handling can never mark text that differs between prompts as stable.
+        prefix = len(self.prefix) if text.startswith(self.prefix) else 0
+        return Prompt(text=text, stable_prefix_chars=prefix)
 
 
 def _reject_unescaped_output(ast: nodes.Template) -> None:

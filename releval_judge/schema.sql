@@ -202,3 +202,90 @@ WHERE $2::text = 'failed' AND c.evaluation_run_id = $1
                                    AND jr.evaluation_run_id = $1 AND jr.seq >= fr.seq
                                    AND j.ai_judging_run_id IS DISTINCT FROM $3::uuid));
 $fn$;
+
+-- Providers in 2026 (issue #11): reasoning models, batch delivery, prompt caching, cost limits.
+
+-- temperature null: not sent (reasoning models refuse any value but their default).
+ALTER TABLE ai_judges ALTER COLUMN temperature DROP NOT NULL;
+ALTER TABLE ai_judges ADD COLUMN IF NOT EXISTS delivery text NOT NULL DEFAULT 'live'
+    CHECK (delivery IN ('live', 'batch'));
+ALTER TABLE ai_judges ADD COLUMN IF NOT EXISTS reasoning_effort text
+    CHECK (reasoning_effort IN ('minimal', 'low', 'medium', 'high'));
+ALTER TABLE ai_judges ADD COLUMN IF NOT EXISTS cached_input_price_per_mtok double precision
+    CHECK (cached_input_price_per_mtok >= 0);
+ALTER TABLE ai_judges ADD COLUMN IF NOT EXISTS batch_price_factor double precision
+    NOT NULL DEFAULT 0.5 CHECK (batch_price_factor > 0 AND batch_price_factor <= 1);
+
+ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS delivery text NOT NULL DEFAULT 'live'
+    CHECK (delivery IN ('live', 'batch'));
+ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS cached_input_tokens bigint
+    NOT NULL DEFAULT 0;
+ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS max_cost double precision
+    CHECK (max_cost > 0);
+
+-- A batch run's batches at the provider. The row (with its requests below) is written
+-- before the provider is called; provider_batch_id is stored the moment the provider
+-- answers, so that a restart resumes polling it instead of submitting it again. A
+-- restart that finds a row 'submitting' without an id first asks the provider for a batch
+-- carrying submission_key (OpenAI: metadata; Anthropic: see docs/providers.md).
+CREATE TABLE IF NOT EXISTS provider_batches (
+    id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    judging_run_id    uuid NOT NULL,
+    seq_no            integer NOT NULL,
+    provider          text NOT NULL,
+    state             text NOT NULL DEFAULT 'preparing'
+                      CHECK (state IN ('preparing', 'prepared', 'submitting', 'submitted',
+                                       'read')),
+    submission_key    text NOT NULL,
+    provider_batch_id text,
+    input_file_id     text,
+    provider_status   text,
+    request_counts    jsonb NOT NULL DEFAULT '{}'::jsonb,
+    requests          integer NOT NULL DEFAULT 0,
+    reserved_cost     double precision NOT NULL DEFAULT 0,
+    output_ref        text,
+    error_ref         text,
+    error             text,
+    submitted_at      timestamptz,
+    created_at        timestamptz NOT NULL DEFAULT clock_timestamp(),
+    UNIQUE (judging_run_id, seq_no)
+);
+
+-- One provider request (one batch of candidates, one query) of a provider batch.
+CREATE TABLE IF NOT EXISTS provider_requests (
+    judging_run_id    uuid NOT NULL,
+    custom_id         text NOT NULL,
+    provider_batch    uuid NOT NULL,
+    candidates        integer NOT NULL,
+    done              boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (judging_run_id, custom_id)
+);
+CREATE INDEX IF NOT EXISTS provider_requests_batch_idx ON provider_requests (provider_batch);
+
+-- Which request each candidate of a batch run went into, and its ordinal ("1", "2", …)
+-- there: the map from a result back to candidates, and what keeps a candidate out of a
+-- second request.
+CREATE TABLE IF NOT EXISTS provider_request_items (
+    judging_run_id    uuid NOT NULL,
+    candidate_id      uuid NOT NULL,
+    custom_id         text NOT NULL,
+    ordinal           integer NOT NULL,
+    PRIMARY KEY (judging_run_id, candidate_id)
+);
+CREATE INDEX IF NOT EXISTS provider_request_items_request_idx
+    ON provider_request_items (judging_run_id, custom_id);
+
+-- A judging run's provider batches as its JSON shows them ([] for a live run), for every
+-- query that returns a run (RETURNING *, judging_run_batches(id)).
+CREATE OR REPLACE FUNCTION judging_run_batches(uuid)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $fn$
+SELECT coalesce(jsonb_agg(jsonb_build_object(
+           'id', b.provider_batch_id,
+           'status', coalesce(b.provider_status, b.state),
+           'request_counts', b.request_counts,
+           'requests', b.requests,
+           'results_read', b.state = 'read')
+         ORDER BY b.seq_no), '[]'::jsonb)
+FROM provider_batches b WHERE b.judging_run_id = $1;
+$fn$;

@@ -12,6 +12,7 @@ from releval_judge.api.services import Services, services
 from releval_judge.errors import ValidationFailed
 from releval_judge.models import AiJudgeCreate, AiJudgePatch, JudgeConfig
 from releval_judge.prompt import TemplateError, compile_template
+from releval_judge.providers.batches import batch_delivery_problem
 
 
 def _check_template(template: str | None) -> None:
@@ -34,12 +35,30 @@ def _check_key_source(api_key_set: bool, api_key_env: str | None) -> None:
         )
 
 
+def _check_provider_fields(config: JudgeConfig) -> None:
+    """Combinations of fields that no provider call could satisfy (422 naming the field)."""
+    if config.reasoning_effort is not None and config.provider != "openai":
+        raise ValidationFailed(
+            "reasoning_effort is an OpenAI parameter (reasoning models of OpenAI-compatible "
+            "providers); leave it null for an anthropic judge",
+            details=[{"loc": ["body", "reasoning_effort"], "input": config.reasoning_effort}],
+        )
+    if config.delivery == "batch":
+        problem = batch_delivery_problem(config.provider, config.base_url)
+        if problem is not None:
+            raise ValidationFailed(
+                problem, details=[{"loc": ["body", "delivery"], "input": config.delivery}]
+            )
+
+
 def _config(svc: Services, body: AiJudgeCreate) -> JudgeConfig:
     _check_key_source(body.api_key is not None, body.api_key_env)
     _check_template(body.prompt_template)
     data = body.model_dump(exclude={"api_key"})
     data["api_key_encrypted"] = svc.secrets.encrypt(body.api_key) if body.api_key else None
-    return JudgeConfig.model_validate(data)
+    config = JudgeConfig.model_validate(data)
+    _check_provider_fields(config)
+    return config
 
 
 async def create_judge(request: Request) -> Response:
@@ -76,9 +95,10 @@ async def patch_judge(request: Request) -> Response:
         "model",
         "batch_size",
         "concurrency",
-        "temperature",
         "request_timeout_s",
         "max_retries",
+        "delivery",
+        "batch_price_factor",
     }
     nulled = sorted(k for k in required if k in changes and changes[k] is None)
     if nulled:
@@ -99,6 +119,7 @@ async def patch_judge(request: Request) -> Response:
     _check_key_source(merged.api_key_encrypted is not None, merged.api_key_env)
     if "prompt_template" in changes:
         _check_template(merged.prompt_template)
+    _check_provider_fields(merged)
     judge = await svc.store.update_judge(judge_id, merged)
     return model_response(judge)
 

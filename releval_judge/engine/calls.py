@@ -14,7 +14,7 @@ import asyncio
 import time
 
 from releval_judge.engine.pacing import AdaptiveLimit, Halted, RatePacer, estimate_call_tokens
-from releval_judge.providers import Completion, Provider, RateLimited
+from releval_judge.providers import Completion, Prompt, Provider, RateLimited
 from releval_judge.providers.retry import CallCancelled
 from releval_judge.telemetry import Metrics
 
@@ -47,7 +47,7 @@ class GovernedProvider:
             for outcome in ("ok", "rate_limited", "error")
         }
 
-    async def complete(self, prompt: str) -> Completion:
+    async def complete(self, prompt: Prompt) -> Completion:
         try:
             ticket = await self.limit.acquire(stop=self.halt)
         except Halted as exc:
@@ -60,7 +60,7 @@ class GovernedProvider:
                 await self._wait(pause)
             if self.pacer.limited:
                 estimate = estimate_call_tokens(
-                    prompt, self.candidates_per_call, self.max_output_tokens
+                    prompt.text, self.candidates_per_call, self.max_output_tokens
                 )
                 try:
                     await self.pacer.acquire(estimate, stop=self.halt)

@@ -17,8 +17,15 @@ from typing import Final
 
 from releval_judge.documents import prompt_candidate
 from releval_judge.engine.batching import BatchBuilder
-from releval_judge.models import Cost, Estimate, EvaluationRun, JudgeConfig, JudgingRunScope
-from releval_judge.prompt import TemplateError, compile_template, default_template, render_prompt
+from releval_judge.models import (
+    DeliveryCosts,
+    Estimate,
+    EvaluationRun,
+    JudgeConfig,
+    JudgingRunScope,
+)
+from releval_judge.prompt import DEFAULT_TEMPLATE, JudgePrompt, TemplateError, stable_prefix
+from releval_judge.providers.anthropic import CACHE_MIN_TOKENS
 from releval_judge.store.review import ReviewStore
 from releval_judge.store.store import PendingCandidate
 
@@ -74,6 +81,17 @@ async def estimate_run(
     if config.max_output_tokens is not None:
         output_tokens = min(output_tokens, config.max_output_tokens * totals.batches)
 
+    prefix_tokens = math.ceil(
+        len(stable_prefix(config.prompt_template or DEFAULT_TEMPLATE)) / CHARS_PER_TOKEN
+    )
+    # A prompt cache serves the stable prefix of every call after the first, when the prefix
+    # is long enough to be cached at all.
+    cached_tokens = (
+        prefix_tokens * max(totals.batches - 1, 0) if prefix_tokens >= CACHE_MIN_TOKENS else 0
+    )
+    cached_tokens = min(cached_tokens, input_tokens)
+    costs = _costs(config, input_tokens, cached_tokens, output_tokens)
+
     input_method = f"characters/{CHARS_PER_TOKEN} of the rendered prompts"
     if extrapolated:
         input_method += (
@@ -100,11 +118,29 @@ async def estimate_run(
         template_failures=failures,
         input_price_per_mtok=config.input_price_per_mtok,
         output_price_per_mtok=config.output_price_per_mtok,
-        cost=Cost.of(
-            input_tokens,
-            output_tokens,
-            config.input_price_per_mtok,
-            config.output_price_per_mtok,
+        cost=None if costs is None else (costs.batch if config.delivery == "batch" else costs.live),
+        delivery=config.delivery,
+        cached_input_price_per_mtok=config.cached_input_price_per_mtok,
+        batch_price_factor=config.batch_price_factor,
+        cacheable_prefix_tokens=prefix_tokens,
+        estimated_cached_input_tokens=cached_tokens,
+        costs=costs,
+    )
+
+
+def _costs(
+    config: JudgeConfig, input_tokens: int, cached_tokens: int, output_tokens: int
+) -> DeliveryCosts | None:
+    prices = config.prices
+    if prices is None:
+        return None
+    factor = config.batch_price_factor
+    return DeliveryCosts(
+        live=prices.cost(input_tokens, output_tokens),
+        live_cached=prices.cost(input_tokens, output_tokens, cached_input_tokens=cached_tokens),
+        batch=prices.cost(input_tokens, output_tokens, factor=factor),
+        batch_cached=prices.cost(
+            input_tokens, output_tokens, cached_input_tokens=cached_tokens, factor=factor
         ),
     )
 
@@ -114,11 +150,7 @@ def _render(
 ) -> tuple[int, int, int, int]:
     """Characters of every batch's prompt; batches, candidates rendered; batches that failed."""
     try:
-        template = (
-            compile_template(config.prompt_template)
-            if config.prompt_template
-            else default_template()
-        )
+        template = JudgePrompt(config.prompt_template)
     except TemplateError:
         return 0, 0, 0, 1
     builder: BatchBuilder[PendingCandidate] = BatchBuilder(config.batch_size)
@@ -133,8 +165,7 @@ def _render(
     chars = rendered = rendered_candidates = failures = 0
     for batch in batches:
         try:
-            prompt = render_prompt(
-                template,
+            prompt = template.render(
                 query=batch[0].query,
                 scale=evaluation.scale,
                 candidates=[
@@ -150,7 +181,7 @@ def _render(
         except TemplateError:
             failures += 1
             continue
-        chars += len(prompt)
+        chars += len(prompt.text)
         rendered += 1
         rendered_candidates += len(batch)
     return chars, rendered, rendered_candidates, failures

@@ -17,7 +17,6 @@ from typing import Literal, TypeVar
 from uuid import UUID
 
 import aiohttp
-import jinja2
 import structlog
 
 from releval_judge.documents import prompt_candidate
@@ -29,12 +28,7 @@ from releval_judge.engine.slots import HaltableSemaphore
 from releval_judge.errors import EvaluationRunLocked
 from releval_judge.models import JudgeConfig
 from releval_judge.parse import excerpt, parse_answer
-from releval_judge.prompt import (
-    TemplateError,
-    compile_template,
-    default_template,
-    render_prompt,
-)
+from releval_judge.prompt import JudgePrompt, TemplateError
 from releval_judge.providers import (
     BadRequest,
     Provider,
@@ -134,6 +128,7 @@ def provider_config(config: JudgeConfig, secrets: SecretBox) -> ProviderConfig:
             "temperature": config.temperature,
             "max_output_tokens": config.max_output_tokens,
             "request_timeout_s": config.request_timeout_s,
+            "reasoning_effort": config.reasoning_effort,
         }
     )
 
@@ -205,7 +200,7 @@ class JudgingRunTask:
         await asyncio.gather(*self._in_flight, return_exceptions=True)
         await self._finish()
 
-    async def _prepare(self) -> tuple[Provider, jinja2.Template, Scale]:
+    async def _prepare(self) -> tuple[Provider, JudgePrompt, Scale]:
         config = self.config
         provider = GovernedProvider(
             self.provider_factory(provider_config(config, self.secrets), self.session),
@@ -219,17 +214,13 @@ class JudgingRunTask:
             max_output_tokens=config.max_output_tokens,
         )
         try:
-            template = (
-                compile_template(self.config.prompt_template)
-                if self.config.prompt_template
-                else default_template()
-            )
+            template = JudgePrompt(self.config.prompt_template)
         except TemplateError as exc:
             raise RunFailed(f"prompt_template does not compile: {exc}") from exc
         evaluation = await self.store.get_evaluation_run(self.run.evaluation_run_id)
         return provider, template, evaluation.scale
 
-    async def _dispatch(self, provider: Provider, template: jinja2.Template, scale: Scale) -> None:
+    async def _dispatch(self, provider: Provider, template: JudgePrompt, scale: Scale) -> None:
         call_slots = HaltableSemaphore(self.config.concurrency)
         # A batch gives its call slot back as soon as the provider answers, so that writing
         # it never holds a slot; batches still writing are bounded too, which keeps memory
@@ -311,7 +302,7 @@ class JudgingRunTask:
     async def _guarded_batch(
         self,
         provider: Provider,
-        template: jinja2.Template,
+        template: JudgePrompt,
         scale: Scale,
         batch: list[PendingCandidate],
         slots: CallSlots,
@@ -328,15 +319,14 @@ class JudgingRunTask:
     async def _judge_batch(
         self,
         provider: Provider,
-        template: jinja2.Template,
+        template: JudgePrompt,
         scale: Scale,
         batch: list[PendingCandidate],
         slots: CallSlots,
     ) -> None:
         ordinals = {str(i + 1): c for i, c in enumerate(batch)}
         try:
-            prompt = render_prompt(
-                template,
+            prompt = template.render(
                 query=batch[0].query,
                 scale=scale,
                 candidates=[
@@ -395,6 +385,7 @@ class JudgingRunTask:
             ],
             input_tokens=completion.input_tokens,
             output_tokens=completion.output_tokens,
+            cached_input_tokens=completion.cached_input_tokens,
         )
         await self._write(outcome)
         log.debug("batch_judged", judged=len(outcome.judgments), failed=len(outcome.failures))

@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import jinja2
 import structlog
 
 from releval_judge.documents import prompt_candidate
@@ -28,7 +27,7 @@ from releval_judge.models import (
     JudgeTestItem,
 )
 from releval_judge.parse import parse_answer
-from releval_judge.prompt import TemplateError, compile_template, default_template, render_prompt
+from releval_judge.prompt import JudgePrompt, TemplateError
 from releval_judge.providers import BadRequest, Provider, ProviderError
 from releval_judge.providers.retry import CallCancelled, RetriesExhausted, call_with_retries
 from releval_judge.scale import Scale
@@ -95,11 +94,7 @@ async def run_trial(
 ) -> TrialOutcome:
     """Grade ``candidates`` with the judge; raises ProviderFailed on a run-fatal error."""
     try:
-        template = (
-            compile_template(config.prompt_template)
-            if config.prompt_template
-            else default_template()
-        )
+        template = JudgePrompt(config.prompt_template)
     except TemplateError as exc:
         raise ProviderFailed(f"prompt_template does not compile: {exc}") from exc
     stop = asyncio.Event()
@@ -137,7 +132,7 @@ async def _judge_batch(
     batch: list[TrialCandidate],
     config: JudgeConfig,
     provider: Provider,
-    template: jinja2.Template,
+    template: JudgePrompt,
     scale: Scale,
     stop: asyncio.Event,
     deadline_s: float,
@@ -163,8 +158,7 @@ async def _judge_batch(
         return [_item(index, c, scale, failure=reason) for c in batch]
 
     try:
-        prompt = render_prompt(
-            template,
+        prompt = template.render(
             query=first.query,
             scale=scale,
             candidates=[
@@ -186,13 +180,13 @@ async def _judge_batch(
             f"no answer within the test's {deadline_s:g} s (the provider kept rate limiting "
             "or failing)"
         )
-        return call(prompt, None, (0, 0), reason), all_failed(reason)
+        return call(prompt.text, None, (0, 0), reason), all_failed(reason)
     except RetriesExhausted as exc:
         reason = f"provider unavailable: {exc}"
-        return call(prompt, None, (0, 0), reason), all_failed(reason)
+        return call(prompt.text, None, (0, 0), reason), all_failed(reason)
     except BadRequest as exc:
         reason = f"provider rejected the batch: {exc.message}"
-        return call(prompt, None, (0, 0), reason), all_failed(reason)
+        return call(prompt.text, None, (0, 0), reason), all_failed(reason)
     except ProviderError as exc:
         log.info("judge_test_failed", error=exc.message, status=exc.status)
         raise ProviderFailed(exc.message, status=exc.status) from exc
@@ -207,7 +201,7 @@ async def _judge_batch(
                 _item(index, candidate, scale, grade=judgment.grade, reasoning=judgment.reasoning)
             )
     tokens = (completion.input_tokens, completion.output_tokens)
-    return call(prompt, completion.text, tokens, None), items
+    return call(prompt.text, completion.text, tokens, None), items
 
 
 def _item(

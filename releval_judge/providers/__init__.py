@@ -11,6 +11,7 @@ from releval_judge.providers.base import (
     BadRequest,
     Completion,
     ModelNotFound,
+    Prompt,
     Provider,
     ProviderConfig,
     ProviderError,
@@ -18,6 +19,8 @@ from releval_judge.providers.base import (
     QuotaExceeded,
     RateLimited,
     TransientProviderError,
+    UnsupportedParameter,
+    WireProvider,
     classify_response,
     parse_retry_after,
 )
@@ -38,6 +41,7 @@ __all__ = [
     "Completion",
     "ModelNotFound",
     "OpenAIProvider",
+    "Prompt",
     "Provider",
     "ProviderConfig",
     "ProviderError",
@@ -46,6 +50,8 @@ __all__ = [
     "RateLimited",
     "RetriesExhausted",
     "TransientProviderError",
+    "UnsupportedParameter",
+    "WireProvider",
     "backoff_delay",
     "call_with_retries",
     "classify_response",
@@ -54,7 +60,7 @@ __all__ = [
 ]
 
 
-def make_provider(config: ProviderConfig, session: aiohttp.ClientSession) -> Provider:
+def make_provider(config: ProviderConfig, session: aiohttp.ClientSession) -> WireProvider:
     """The provider for `config.provider`, sending its requests through `session`."""
     if config.provider == "anthropic":
         return AnthropicProvider(config, session)

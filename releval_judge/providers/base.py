@@ -10,19 +10,30 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Literal, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 ProviderName = Literal["openai", "anthropic"]
+ReasoningEffort = Literal["minimal", "low", "medium", "high"]
 
 DEFAULT_BASE_URLS: Mapping[ProviderName, str] = {
     "openai": "https://api.openai.com/v1",
     "anthropic": "https://api.anthropic.com",
 }
+
+# Azure OpenAI's hosts; a path under /openai/ (deployments, or the v1 API) on another host,
+# such as a gateway or a test server, is taken for Azure's too.
+_AZURE_HOST_SUFFIXES = (
+    ".openai.azure.com",
+    ".cognitiveservices.azure.com",
+    ".services.ai.azure.com",
+)
 
 # Long enough to show an HTML error page's gist, short enough for a failure row.
 _BODY_EXCERPT_CHARS = 300
@@ -38,9 +49,11 @@ class ProviderConfig(BaseModel):
     model: str = Field(min_length=1)
     base_url: str | None = None
     api_key: SecretStr | None = None
-    temperature: float = Field(default=0, ge=0)
+    # None: not sent (reasoning models refuse any value but their default).
+    temperature: float | None = Field(default=None, ge=0)
     max_output_tokens: int | None = Field(default=None, gt=0)
     request_timeout_s: float = Field(default=60, gt=0)
+    reasoning_effort: ReasoningEffort | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -54,6 +67,27 @@ class ProviderConfig(BaseModel):
         """`base_url`, or the provider's public API when none is given; no trailing slash."""
         return (self.base_url or DEFAULT_BASE_URLS[self.provider]).rstrip("/")
 
+    def endpoint(self, path: str) -> str:
+        """`path` appended to the base URL's path, its query string kept (Azure's classic
+        URLs carry `?api-version=…`): `…/deployments/d?api-version=v` + `/chat/completions`
+        is `…/deployments/d/chat/completions?api-version=v`."""
+        parts = urlsplit(self.resolved_base_url)
+        return urlunsplit(parts._replace(path=parts.path.rstrip("/") + path))
+
+    @property
+    def is_azure(self) -> bool:
+        """Azure OpenAI: its hosts, or a base URL in Azure's path forms
+        (`/openai/deployments/{deployment}`, `/openai/v1`)."""
+        if self.provider != "openai":
+            return False
+        parts = urlsplit(self.resolved_base_url)
+        path = parts.path.rstrip("/")
+        return (
+            (parts.hostname or "").endswith(_AZURE_HOST_SUFFIXES)
+            or "/openai/deployments/" in path + "/"
+            or path.endswith("/openai/v1")
+        )
+
     @property
     def api_key_value(self) -> str | None:
         """The plain API key, or None when absent or empty (local servers need none)."""
@@ -62,14 +96,33 @@ class ProviderConfig(BaseModel):
         return self.api_key.get_secret_value() or None
 
 
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """One rendered prompt. Its first `stable_prefix_chars` characters are the same in every
+    prompt of the judge (the template's text before its first variable): providers send
+    them first and, where caching is explicit (Anthropic), mark them cacheable."""
+
+    text: str
+    stable_prefix_chars: int = 0
+
+    @property
+    def stable_prefix(self) -> str:
+        return self.text[: self.stable_prefix_chars]
+
+
 class Completion(BaseModel):
-    """A model's answer to one prompt and the tokens the provider billed for it."""
+    """A model's answer to one prompt and the tokens the provider billed for it.
+
+    `input_tokens` counts every input token; `cached_input_tokens` those of them that the
+    provider read from its prompt cache (priced apart).
+    """
 
     model_config = ConfigDict(frozen=True)
 
     text: str
     input_tokens: int
     output_tokens: int
+    cached_input_tokens: int = 0
 
 
 class Provider(Protocol):
@@ -79,7 +132,18 @@ class Provider(Protocol):
     (and lets `asyncio.CancelledError` through).
     """
 
-    async def complete(self, prompt: str) -> Completion: ...
+    async def complete(self, prompt: Prompt) -> Completion: ...
+
+
+class WireProvider(Provider, Protocol):
+    """A provider whose requests can also be sent another way (a provider batch): the
+    body of the live request for a prompt, and the completion in a live answer's body."""
+
+    config: ProviderConfig
+
+    def request_body(self, prompt: Prompt) -> dict[str, object]: ...
+
+    def parse_completion(self, data: object) -> Completion: ...
 
 
 class ProviderError(Exception):
@@ -142,6 +206,21 @@ class BadRequest(ProviderError):
     """400 and other 4xx: this request cannot succeed (e.g. context too long); others may."""
 
 
+class UnsupportedParameter(ProviderError):
+    """400 saying the model does not accept a parameter or one of its values (reasoning
+    models and `temperature` or `max_tokens`, old servers and `max_completion_tokens`).
+    It is the judge's configuration, so every call would fail alike: fatal for the run.
+    `parameter` names it."""
+
+    def __init__(self, message: str, *, parameter: str, status: int | None = 400) -> None:
+        super().__init__(message, status=status)
+        self.parameter = parameter
+
+    @property
+    def is_fatal_for_run(self) -> bool:
+        return True
+
+
 def classify_response(
     status: int,
     body: bytes | str,
@@ -150,6 +229,7 @@ def classify_response(
     now: datetime | None = None,
     model: str | None = None,
     api_key: str | None = None,
+    subject: str | None = None,
 ) -> ProviderError:
     """Map a provider answer that is not a usable completion to the matching error.
 
@@ -166,7 +246,7 @@ def classify_response(
             f"authentication failed (HTTP {status}): {detail}", status=status
         )
     if status == 404:
-        subject = f"model '{model}'" if model else "model"
+        subject = subject or (f"model '{model}'" if model else "model")
         return ModelNotFound(f"{subject} not found (HTTP 404): {detail}", status=status)
     if status == 429:
         if _error_code(text) == "insufficient_quota":
@@ -178,6 +258,15 @@ def classify_response(
     # 408 and 409 are the statuses the official SDKs retry besides 429 and 5xx.
     if status >= 500 or status in (408, 409):
         return TransientProviderError(f"provider error (HTTP {status}): {detail}", status=status)
+    if status in (400, 422):
+        parameter = unsupported_parameter(text)
+        if parameter is not None:
+            return UnsupportedParameter(
+                f"the provider does not accept the parameter '{parameter}' (HTTP {status}): "
+                f"{detail}{_PARAMETER_HINTS.get(parameter, '')}",
+                parameter=parameter,
+                status=status,
+            )
     if 400 <= status < 500:
         return BadRequest(f"bad request (HTTP {status}): {detail}", status=status)
     if 200 <= status < 300:
@@ -185,6 +274,56 @@ def classify_response(
             f"provider returned an error (HTTP {status}): {detail}", status=status
         )
     return TransientProviderError(f"unexpected HTTP {status}: {detail}", status=status)
+
+
+# What a judge author can do about each parameter a model refuses.
+_PARAMETER_HINTS = {
+    "temperature": " (set the judge's temperature to null: it is then not sent, and "
+    "reasoning models use their default)",
+    "reasoning_effort": " (set the judge's reasoning_effort to null: only reasoning models "
+    "take it)",
+    "max_tokens": " (reasoning models want max_completion_tokens)",
+    "max_completion_tokens": " (an older server: it wants max_tokens)",
+}
+
+# How providers and compatible servers say that they do not take a parameter:
+# OpenAI ("Unsupported parameter: 'max_tokens' …", "Unsupported value: 'temperature' …"),
+# Azure and older servers ("Unrecognized request argument supplied: max_completion_tokens"),
+# Anthropic ("reasoning_effort: Extra inputs are not permitted"), pydantic-based servers
+# such as vLLM ("…('body', 'max_completion_tokens')…Extra inputs are not permitted") and
+# Go servers ('json: unknown field "max_completion_tokens"').
+_UNSUPPORTED_PATTERNS = (
+    re.compile(r"Unsupported (?:parameter|value): '([\w.\[\]]+)'"),
+    re.compile(r"Unrecognized request arguments? supplied: ([\w.]+)"),
+    re.compile(r"^([\w.]+): Extra inputs are not permitted"),
+    re.compile(r"'body', '([\w.]+)'\).{0,200}?(?:Extra inputs are not permitted|extra_forbidden)"),
+    re.compile(r"(?:Extra inputs are not permitted|extra_forbidden).{0,200}?'body', '([\w.]+)'\)"),
+    re.compile(r"unknown (?:field|parameter)[: ]+[\"'`]?([\w.]+)", re.IGNORECASE),
+)
+
+
+def unsupported_parameter(body: str) -> str | None:
+    """The parameter a 400 body says the model does not accept, or None.
+
+    OpenAI's `error.code` `unsupported_parameter` / `unsupported_value` with `error.param`
+    first, then the wordings of other providers and compatible servers.
+    """
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        error = data["error"]
+        if error.get("code") in ("unsupported_parameter", "unsupported_value") and isinstance(
+            error.get("param"), str
+        ):
+            return str(error["param"])
+    message = _provider_message(body)
+    for pattern in _UNSUPPORTED_PATTERNS:
+        match = pattern.search(message) or pattern.search(body)
+        if match:
+            return match.group(1)
+    return None
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -248,10 +387,29 @@ async def post_json(
     object, and `TransientProviderError` for a timeout, a connection error, or a body
     that is not JSON. Never catches `asyncio.CancelledError`.
     """
+    return await request_json(session, "POST", url, payload=payload, headers=headers, config=config)
+
+
+async def request_json(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    config: ProviderConfig,
+    payload: Mapping[str, object] | None = None,
+    data: object = None,
+    subject: str | None = None,
+) -> object:
+    """Send a request and return the decoded JSON body of a successful answer; errors as
+    `post_json`. `payload` goes as JSON, `data` as any body aiohttp sends (a form, a file);
+    `subject` names what a 404 did not find (default: the model)."""
     api_key = config.api_key_value
     timeout = aiohttp.ClientTimeout(total=config.request_timeout_s)
     try:
-        async with session.post(url, json=payload, headers=headers, timeout=timeout) as response:
+        async with session.request(
+            method, url, json=payload, data=data, headers=headers, timeout=timeout
+        ) as response:
             status = response.status
             response_headers = response.headers
             body = await response.read()
@@ -261,19 +419,24 @@ async def post_json(
         reason = str(exc) or type(exc).__name__
         raise TransientProviderError(scrub(f"connection error: {reason}", api_key)) from exc
 
+    model = None if subject is not None else config.model
     if not 200 <= status < 300:
-        raise classify_response(status, body, response_headers, model=config.model, api_key=api_key)
+        raise classify_response(
+            status, body, response_headers, model=model, api_key=api_key, subject=subject
+        )
     try:
-        data: object = json.loads(body)
+        decoded: object = json.loads(body)
     except ValueError as exc:  # also UnicodeDecodeError
         text = body.decode("utf-8", errors="replace")
         raise TransientProviderError(
             scrub(f"malformed response body (HTTP {status}): {excerpt(text)}", api_key),
             status=status,
         ) from exc
-    if is_error_object(data):
-        raise classify_response(status, body, response_headers, model=config.model, api_key=api_key)
-    return data
+    if is_error_object(decoded):
+        raise classify_response(
+            status, body, response_headers, model=model, api_key=api_key, subject=subject
+        )
+    return decoded
 
 
 def unexpected_body(exc: ValidationError) -> TransientProviderError:

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from releval_judge.providers.base import (
     Completion,
+    Prompt,
     Provider,
     ProviderError,
     RateLimited,
@@ -62,7 +63,7 @@ class CallCancelled(Exception):
 
 async def call_with_retries(
     provider: Provider,
-    prompt: str,
+    prompt: Prompt,
     *,
     max_retries: int,
     stop: asyncio.Event | None = None,

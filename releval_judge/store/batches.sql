@@ -1,5 +1,5 @@
 -- record_batch --
--- Write one batch in one statement (one round trip, one transaction): the run's judgments, the current judgments unless a later-created run wrote one, the failures, the counters; nothing when the evaluation run is locked (its row is held FOR SHARE so a lock waits for this write or is seen by it).
+-- Write one batch in one statement (one round trip, one transaction): the run's judgments, the current judgments unless a later-created run wrote one, the failures, the counters; nothing when the evaluation run is locked (its row is held FOR SHARE so a lock waits for this write or is seen by it). $14, the custom_id of a provider batch's request, marks that request done, and its tokens count only the first time.
 WITH evaluation AS (
     SELECT locked FROM evaluation_runs WHERE id = $1 FOR SHARE
 ), writable AS (
@@ -27,11 +27,21 @@ WITH evaluation AS (
     WHERE (SELECT ok FROM writable)
     ON CONFLICT DO NOTHING
     RETURNING 1
+), request_done AS (
+    UPDATE provider_requests SET done = true
+    WHERE judging_run_id = $2 AND custom_id = $14::text AND NOT done
+      AND (SELECT ok FROM writable)
+    RETURNING 1
+), tokens AS (
+    SELECT ($14::text IS NULL OR EXISTS (SELECT 1 FROM request_done)) AS counted
 ), counted AS (
     UPDATE ai_judging_runs
     SET judged = judged + (SELECT count(*) FROM judged),
         failed = failed + (SELECT count(*) FROM failed),
-        input_tokens = input_tokens + $11, output_tokens = output_tokens + $12
+        input_tokens = input_tokens + CASE WHEN (SELECT counted FROM tokens) THEN $11 ELSE 0 END,
+        output_tokens = output_tokens + CASE WHEN (SELECT counted FROM tokens) THEN $12 ELSE 0 END,
+        cached_input_tokens = cached_input_tokens
+            + CASE WHEN (SELECT counted FROM tokens) THEN $13 ELSE 0 END
     WHERE id = $2 AND (SELECT ok FROM writable)
 )
 SELECT ok FROM writable;

@@ -49,8 +49,11 @@ RETURNING *;
 INSERT INTO ai_judges (name, provider, model, base_url, api_key_encrypted, api_key_env,
                        prompt_template, batch_size, concurrency, temperature, max_output_tokens,
                        request_timeout_s, max_retries, requests_per_minute, tokens_per_minute,
-                       input_price_per_mtok, output_price_per_mtok, max_document_chars, fields)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+                       input_price_per_mtok, output_price_per_mtok, max_document_chars, fields,
+                       delivery, reasoning_effort, cached_input_price_per_mtok,
+                       batch_price_factor)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+        $20, $21, $22, $23)
 RETURNING *;
 
 -- update_judge --
@@ -60,7 +63,8 @@ SET name = $2, provider = $3, model = $4, base_url = $5, api_key_encrypted = $6,
     api_key_env = $7, prompt_template = $8, batch_size = $9, concurrency = $10,
     temperature = $11, max_output_tokens = $12, request_timeout_s = $13, max_retries = $14,
     requests_per_minute = $15, tokens_per_minute = $16, input_price_per_mtok = $17,
-    output_price_per_mtok = $18, max_document_chars = $19, fields = $20,
+    output_price_per_mtok = $18, max_document_chars = $19, fields = $20, delivery = $21,
+    reasoning_effort = $22, cached_input_price_per_mtok = $23, batch_price_factor = $24,
     updated_at = clock_timestamp()
 WHERE id = $1
 RETURNING *;
@@ -102,38 +106,39 @@ WHERE evaluation_run_id = $1 AND status IN ('queued', 'running');
 -- insert_judging_run --
 -- Queue a judging run; total is the count of candidates in its scope at this moment.
 INSERT INTO ai_judging_runs (evaluation_run_id, ai_judge_id, ai_judge_name, judge_config, total,
-                             scope)
-VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING *;
+                             scope, delivery, max_cost)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+RETURNING *, '[]'::jsonb AS provider_batches;
 
 -- get_judging_run --
 -- One judging run by id.
-SELECT * FROM ai_judging_runs WHERE id = $1;
+SELECT *, judging_run_batches(id) AS provider_batches FROM ai_judging_runs WHERE id = $1;
 
 -- list_judging_runs --
 -- The judging runs of an evaluation run, newest first, keyset-paginated on seq.
-SELECT * FROM ai_judging_runs
+SELECT *, judging_run_batches(id) AS provider_batches FROM ai_judging_runs
 WHERE evaluation_run_id = $1 AND ($2::bigint IS NULL OR seq < $2)
 ORDER BY seq DESC
 LIMIT $3;
 
 -- list_active_judging_runs --
 -- Runs left queued or running (resumed at start-up), oldest first.
-SELECT * FROM ai_judging_runs WHERE status IN ('queued', 'running') ORDER BY seq;
+SELECT *, judging_run_batches(id) AS provider_batches FROM ai_judging_runs
+WHERE status IN ('queued', 'running') ORDER BY seq;
 
 -- cancel_judging_run --
 -- A queued or running run becomes cancelled; no row when it already ended.
 UPDATE ai_judging_runs
 SET status = 'cancelled', finished_at = clock_timestamp()
 WHERE id = $1 AND status IN ('queued', 'running')
-RETURNING *;
+RETURNING *, judging_run_batches(id) AS provider_batches;
 
 -- mark_judging_run_running --
 -- queued -> running (a resumed run stays running and keeps its first start time).
 UPDATE ai_judging_runs
 SET status = 'running', started_at = coalesce(started_at, clock_timestamp())
 WHERE id = $1 AND status IN ('queued', 'running')
-RETURNING *;
+RETURNING *, judging_run_batches(id) AS provider_batches;
 
 -- finish_judging_run --
 -- running -> completed | failed; a run cancelled meanwhile stays cancelled. A completed run
@@ -142,7 +147,7 @@ UPDATE ai_judging_runs
 SET status = $2, error = $3, finished_at = clock_timestamp(),
     total = CASE WHEN $2 = 'completed' THEN judged + failed ELSE total END
 WHERE id = $1 AND status IN ('queued', 'running')
-RETURNING *;
+RETURNING *, judging_run_batches(id) AS provider_batches;
 
 -- pending_candidates --
 -- The next page of a run's candidates in its scope that this judging run has neither judged

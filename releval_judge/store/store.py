@@ -33,6 +33,7 @@ from releval_judge.models import (
     JudgingRun,
     JudgingRunScope,
     Page,
+    Prices,
 )
 from releval_judge.scale import Scale
 from releval_judge.store.sql import queries
@@ -78,18 +79,43 @@ def _judge_config(row: asyncpg.Record) -> JudgeConfig:
 
 
 def _judging_run(row: asyncpg.Record) -> JudgingRun:
-    data = {k: row[k] for k in JudgingRun.model_fields if k != "cost"}
-    config = row["judge_config"]
-    data["cost"] = Cost.of(
-        row["input_tokens"],
-        row["output_tokens"],
-        config.get("input_price_per_mtok"),
-        config.get("output_price_per_mtok"),
+    data = {k: row[k] for k in JudgingRun.model_fields if k in row.keys()}  # noqa: SIM118
+    data["cost"] = run_cost(
+        row["judge_config"],
+        delivery=row["delivery"],
+        input_tokens=row["input_tokens"],
+        cached_input_tokens=row["cached_input_tokens"],
+        output_tokens=row["output_tokens"],
     )
     data["id"] = str(data["id"])
     data["evaluation_run_id"] = str(data["evaluation_run_id"])
     data["ai_judge_id"] = str(data["ai_judge_id"]) if data["ai_judge_id"] else None
     return JudgingRun.model_validate(data)
+
+
+def run_cost(
+    config: dict[str, Any],
+    *,
+    delivery: str,
+    input_tokens: int,
+    cached_input_tokens: int,
+    output_tokens: int,
+) -> Cost | None:
+    """A run's cost at the prices of its judge snapshot (the raw JSON: this runs for every
+    run of every status poll), batch discount and cached input included."""
+    input_price = config.get("input_price_per_mtok")
+    output_price = config.get("output_price_per_mtok")
+    if input_price is None or output_price is None:
+        return None
+    prices = Prices(
+        input_per_mtok=input_price,
+        output_per_mtok=output_price,
+        cached_input_per_mtok=config.get("cached_input_price_per_mtok"),
+    )
+    factor = config.get("batch_price_factor", 0.5) if delivery == "batch" else 1.0
+    return prices.cost(
+        input_tokens, output_tokens, cached_input_tokens=cached_input_tokens, factor=factor
+    )
 
 
 @dataclass(frozen=True)
@@ -129,12 +155,20 @@ class FailureWrite:
 
 @dataclass(frozen=True)
 class BatchOutcome:
-    """What one provider call produced, written in one transaction."""
+    """What one provider call produced, written in one transaction.
+
+    ``input_tokens`` counts every input token, ``cached_input_tokens`` those of them the
+    provider served from its prompt cache. ``request`` is the custom_id of a provider
+    batch's request (batch delivery): writing marks it done, and its tokens are counted
+    only by the first write.
+    """
 
     judgments: Sequence[JudgmentWrite]
     failures: Sequence[FailureWrite]
     input_tokens: int
     output_tokens: int
+    cached_input_tokens: int = 0
+    request: str | None = None
 
 
 class Store:
@@ -368,6 +402,7 @@ class Store:
         *,
         max_active: int,
         scope: JudgingRunScope = "all",
+        max_cost: float | None = None,
     ) -> ActiveRun:
         """Check every prerequisite and queue the run, all in one transaction.
 
@@ -395,6 +430,12 @@ class Store:
             if scope != "all":
                 total = await conn.fetchval(Q["count_in_scope"], eval_uuid, scope, None)
             config = _judge_config(judge_row)
+            if max_cost is not None and config.prices is None:
+                raise ValidationFailed(
+                    "max_cost needs the judge's input_price_per_mtok and output_price_per_mtok "
+                    "(the cost is counted in their currency); set them on the judge",
+                    details=[{"loc": ["body", "max_cost"], "input": max_cost}],
+                )
             row = await conn.fetchrow(
                 Q["insert_judging_run"],
                 eval_uuid,
@@ -403,6 +444,8 @@ class Store:
                 config.model_dump(mode="json"),
                 total,
                 scope,
+                config.delivery,
+                max_cost,
             )
             assert row is not None
             return ActiveRun(run=_judging_run(row), seq=row["seq"], config=config)
@@ -533,6 +576,8 @@ class Store:
             [f.raw_excerpt for f in failures],
             outcome.input_tokens,
             outcome.output_tokens,
+            outcome.cached_input_tokens,
+            outcome.request,
         )
         if not written:
             raise EvaluationRunLocked(evaluation_run_id)
@@ -592,6 +637,10 @@ def _judge_args(config: JudgeConfig) -> tuple[Any, ...]:
         config.output_price_per_mtok,
         config.max_document_chars,
         config.fields,
+        config.delivery,
+        config.reasoning_effort,
+        config.cached_input_price_per_mtok,
+        config.batch_price_factor,
     )
 
 

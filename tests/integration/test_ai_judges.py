@@ -39,6 +39,10 @@ JUDGE_FIELDS = {
     "batch_size",
     "concurrency",
     "temperature",
+    "delivery",
+    "reasoning_effort",
+    "cached_input_price_per_mtok",
+    "batch_price_factor",
     "max_output_tokens",
     "request_timeout_s",
     "max_retries",
@@ -83,7 +87,10 @@ async def test_create_returns_the_judge_with_defaults_and_never_the_key(
     assert judge["prompt_template"] is None  # the default template is used
     assert judge["batch_size"] == 10
     assert judge["concurrency"] == 4
-    assert judge["temperature"] == 0
+    # Null: not sent, so reasoning models (which refuse any other value) work by default.
+    assert judge["temperature"] is None
+    assert (judge["delivery"], judge["reasoning_effort"]) == ("live", None)
+    assert (judge["batch_price_factor"], judge["cached_input_price_per_mtok"]) == (0.5, None)
     assert judge["request_timeout_s"] == 60
     assert judge["max_retries"] == 5
     assert judge["max_output_tokens"] is None

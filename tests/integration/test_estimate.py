@@ -79,6 +79,7 @@ async def test_the_estimate_matches_what_the_run_then_sends_and_costs(
     assert before["expected_output_tokens"] == 60 * 12
     assert before["cost"] == {
         "input": round(before["estimated_input_tokens"] * 2.0 / 1e6, 6),
+        "cached_input": 0.0,
         "output": round(720 * 8.0 / 1e6, 6),
         "total": round((before["estimated_input_tokens"] * 2.0 + 720 * 8.0) / 1e6, 6),
     }
@@ -88,7 +89,7 @@ async def test_the_estimate_matches_what_the_run_then_sends_and_costs(
 
     # The run reports its actual cost from the tokens the provider billed.
     assert (final["input_tokens"], final["output_tokens"]) == (700, 140)
-    assert final["cost"] == {"input": 0.0014, "output": 0.00112, "total": 0.00252}
+    assert final["cost"] == {"input": 0.0014, "cached_input": 0, "output": 0.00112, "total": 0.00252}
 
 
 async def test_a_large_scope_is_sampled_and_extrapolated(

@@ -20,6 +20,7 @@ from releval_judge.providers import (
     BadRequest,
     ModelNotFound,
     OpenAIProvider,
+    Prompt,
     ProviderConfig,
     ProviderError,
     QuotaExceeded,
@@ -121,7 +122,7 @@ async def test_openai_parses_text_and_tokens_and_sends_the_prompt(
     http.post(OPENAI_URL, payload=OPENAI_OK)
     provider = OpenAIProvider(openai_config(max_output_tokens=500, temperature=0.2), session)
 
-    completion = await provider.complete("judge these")
+    completion = await provider.complete(Prompt("judge these"))
 
     assert completion.text == "<grade>3</grade>"
     assert (completion.input_tokens, completion.output_tokens) == (120, 15)
@@ -130,7 +131,7 @@ async def test_openai_parses_text_and_tokens_and_sends_the_prompt(
         "model": "gpt-x",
         "messages": [{"role": "user", "content": "judge these"}],
         "temperature": 0.2,
-        "max_tokens": 500,
+        "max_completion_tokens": 500,
     }
     assert request["headers"]["Authorization"] == f"Bearer {KEY}"
     assert request["timeout"].total == 60
@@ -141,11 +142,12 @@ async def test_openai_omits_max_tokens_when_unset_and_counts_missing_usage_as_ze
 ) -> None:
     http.post(OPENAI_URL, payload={"choices": [{"message": {"content": "ok"}}]})
 
-    completion = await OpenAIProvider(openai_config(), session).complete("p")
+    completion = await OpenAIProvider(openai_config(), session).complete(Prompt("p"))
 
     assert completion.text == "ok"
     assert (completion.input_tokens, completion.output_tokens) == (0, 0)
-    assert "max_tokens" not in sent(http, OPENAI_URL)["json"]
+    assert "max_completion_tokens" not in sent(http, OPENAI_URL)["json"]
+    assert "temperature" not in sent(http, OPENAI_URL)["json"]
 
 
 @pytest.mark.parametrize(
@@ -162,7 +164,7 @@ async def test_openai_appends_chat_completions_to_base_url(
 ) -> None:
     http.post(endpoint, payload=OPENAI_OK)
 
-    await OpenAIProvider(openai_config(base_url=base_url), session).complete("p")
+    await OpenAIProvider(openai_config(base_url=base_url), session).complete(Prompt("p"))
 
     sent(http, endpoint)
 
@@ -174,7 +176,7 @@ async def test_openai_sends_no_authorization_header_without_a_key(
     http.post("http://localhost:8000/v1/chat/completions", payload=OPENAI_OK)
     config = openai_config(base_url="http://localhost:8000/v1", api_key=api_key)
 
-    await OpenAIProvider(config, session).complete("p")
+    await OpenAIProvider(config, session).complete(Prompt("p"))
 
     headers = sent(http, "http://localhost:8000/v1/chat/completions")["headers"]
     assert "Authorization" not in headers
@@ -185,7 +187,9 @@ async def test_anthropic_joins_text_blocks_and_reads_tokens(
 ) -> None:
     http.post(ANTHROPIC_URL, payload=ANTHROPIC_OK)
 
-    completion = await AnthropicProvider(anthropic_config(), session).complete("judge these")
+    completion = await AnthropicProvider(anthropic_config(), session).complete(
+        Prompt("judge these")
+    )
 
     assert completion.text == "<grade>3</grade>\n<grade>1</grade>"
     assert (completion.input_tokens, completion.output_tokens) == (200, 30)
@@ -193,7 +197,6 @@ async def test_anthropic_joins_text_blocks_and_reads_tokens(
     assert request["json"] == {
         "model": "claude-x",
         "max_tokens": 4096,
-        "temperature": 0,
         "messages": [{"role": "user", "content": "judge these"}],
     }
     assert request["headers"]["x-api-key"] == KEY
@@ -206,7 +209,7 @@ async def test_anthropic_uses_max_output_tokens_and_joins_base_url_with_trailing
     http.post("https://proxy.example/anthropic/v1/messages", payload=ANTHROPIC_OK)
     config = anthropic_config(base_url="https://proxy.example/anthropic/", max_output_tokens=900)
 
-    await AnthropicProvider(config, session).complete("p")
+    await AnthropicProvider(config, session).complete(Prompt("p"))
 
     assert sent(http, "https://proxy.example/anthropic/v1/messages")["json"]["max_tokens"] == 900
 
@@ -229,7 +232,7 @@ def test_config_repr_hides_the_api_key() -> None:
 
 async def fail(session: aiohttp.ClientSession, config: ProviderConfig) -> ProviderError:
     with pytest.raises(ProviderError) as caught:
-        await make_provider(config, session).complete("p")
+        await make_provider(config, session).complete(Prompt("p"))
     return caught.value
 
 

@@ -13,6 +13,7 @@ from releval_judge.providers import (
     CallCancelled,
     Completion,
     ModelNotFound,
+    Prompt,
     ProviderError,
     QuotaExceeded,
     RateLimited,
@@ -22,6 +23,7 @@ from releval_judge.providers import (
     call_with_retries,
 )
 
+P = Prompt("p")
 OK = Completion(text="<grade>2</grade>", input_tokens=10, output_tokens=3)
 
 
@@ -49,7 +51,7 @@ class ScriptedProvider:
     def calls(self) -> int:
         return len(self.call_times)
 
-    async def complete(self, prompt: str) -> Completion:
+    async def complete(self, prompt: Prompt) -> Completion:
         self.call_times.append(self._clock.now)
         outcome = self._script.pop(0)
         if isinstance(outcome, ProviderError):
@@ -69,7 +71,7 @@ def clock() -> FakeClock:
 async def test_success_needs_no_wait(clock: FakeClock) -> None:
     provider = ScriptedProvider([OK], clock)
 
-    assert await call_with_retries(provider, "p", max_retries=3, sleep=clock.sleep) == OK
+    assert await call_with_retries(provider, P, max_retries=3, sleep=clock.sleep) == OK
     assert provider.calls == 1
     assert clock.sleeps == []
 
@@ -77,7 +79,7 @@ async def test_success_needs_no_wait(clock: FakeClock) -> None:
 async def test_transient_errors_are_retried_then_succeed(clock: FakeClock) -> None:
     provider = ScriptedProvider([transient(), transient(), OK], clock)
 
-    result = await call_with_retries(provider, "p", max_retries=2, sleep=clock.sleep)
+    result = await call_with_retries(provider, P, max_retries=2, sleep=clock.sleep)
 
     assert result == OK
     assert provider.calls == 3
@@ -91,7 +93,7 @@ async def test_transient_errors_are_retried_exactly_max_retries_times(
     provider = ScriptedProvider(errors, clock)
 
     with pytest.raises(RetriesExhausted) as caught:
-        await call_with_retries(provider, "p", max_retries=max_retries, sleep=clock.sleep)
+        await call_with_retries(provider, P, max_retries=max_retries, sleep=clock.sleep)
 
     assert provider.calls == max_retries + 1
     assert caught.value.attempts == max_retries + 1
@@ -104,7 +106,7 @@ async def test_transient_errors_are_retried_exactly_max_retries_times(
 async def test_transient_backoff_grows_with_full_jitter(clock: FakeClock) -> None:
     provider = ScriptedProvider([transient(), transient(), transient(), OK], clock)
 
-    await call_with_retries(provider, "p", max_retries=3, sleep=clock.sleep, rand=lambda: 0.5)
+    await call_with_retries(provider, P, max_retries=3, sleep=clock.sleep, rand=lambda: 0.5)
 
     assert clock.sleeps == [0.25, 0.5, 1.0]
 
@@ -122,7 +124,7 @@ async def test_rate_limits_do_not_count_against_max_retries(clock: FakeClock) ->
     waits: list[float] = []
 
     result = await call_with_retries(
-        provider, "p", max_retries=1, sleep=clock.sleep, on_rate_limited=waits.append
+        provider, P, max_retries=1, sleep=clock.sleep, on_rate_limited=waits.append
     )
 
     assert result == OK
@@ -135,7 +137,7 @@ async def test_retry_after_is_honoured(clock: FakeClock) -> None:
     waits: list[float] = []
 
     await call_with_retries(
-        provider, "p", max_retries=0, sleep=clock.sleep, on_rate_limited=waits.append
+        provider, P, max_retries=0, sleep=clock.sleep, on_rate_limited=waits.append
     )
 
     assert clock.sleeps == [7.5]
@@ -152,7 +154,7 @@ async def test_rate_limits_without_a_usable_retry_after_back_off(
 
     await call_with_retries(
         provider,
-        "p",
+        P,
         max_retries=0,
         sleep=clock.sleep,
         rand=lambda: 0.5,
@@ -178,7 +180,7 @@ async def test_fatal_errors_and_bad_requests_are_not_retried(
     provider = ScriptedProvider([error, OK], clock)
 
     with pytest.raises(ProviderError) as caught:
-        await call_with_retries(provider, "p", max_retries=5, sleep=clock.sleep)
+        await call_with_retries(provider, P, max_retries=5, sleep=clock.sleep)
 
     assert caught.value is error
     assert provider.calls == 1
@@ -190,7 +192,7 @@ async def test_on_retry_sees_every_retried_error(clock: FakeClock) -> None:
     provider = ScriptedProvider([*errors, OK], clock)
     seen: list[ProviderError] = []
 
-    await call_with_retries(provider, "p", max_retries=1, sleep=clock.sleep, on_retry=seen.append)
+    await call_with_retries(provider, P, max_retries=1, sleep=clock.sleep, on_retry=seen.append)
 
     assert seen == errors
 
@@ -201,7 +203,7 @@ async def test_stop_before_the_first_attempt_starts_no_call(clock: FakeClock) ->
     stop.set()
 
     with pytest.raises(CallCancelled) as caught:
-        await call_with_retries(provider, "p", max_retries=3, stop=stop, sleep=clock.sleep)
+        await call_with_retries(provider, P, max_retries=3, stop=stop, sleep=clock.sleep)
 
     assert caught.value.attempts == 0
     assert provider.calls == 0
@@ -216,7 +218,7 @@ async def test_stop_during_a_wait_starts_no_further_attempt(clock: FakeClock) ->
         stop.set()
 
     with pytest.raises(CallCancelled) as caught:
-        await call_with_retries(provider, "p", max_retries=3, stop=stop, sleep=sleep_then_stop)
+        await call_with_retries(provider, P, max_retries=3, stop=stop, sleep=sleep_then_stop)
 
     assert caught.value.attempts == 1
     assert provider.calls == 1
@@ -229,9 +231,7 @@ async def test_default_sleep_wakes_up_when_stop_is_set(clock: FakeClock) -> None
     started = time.monotonic()
 
     with pytest.raises(CallCancelled):
-        await asyncio.wait_for(
-            call_with_retries(provider, "p", max_retries=0, stop=stop), timeout=5
-        )
+        await asyncio.wait_for(call_with_retries(provider, P, max_retries=0, stop=stop), timeout=5)
 
     assert time.monotonic() - started < 5
     assert provider.calls == 1
@@ -241,7 +241,7 @@ async def test_default_sleep_waits_out_the_delay(clock: FakeClock) -> None:
     provider = ScriptedProvider([RateLimited(retry_after=0.02), OK], clock)
     started = time.monotonic()
 
-    result = await call_with_retries(provider, "p", max_retries=0, stop=asyncio.Event())
+    result = await call_with_retries(provider, P, max_retries=0, stop=asyncio.Event())
 
     assert result == OK
     assert time.monotonic() - started >= 0.02
@@ -249,7 +249,7 @@ async def test_default_sleep_waits_out_the_delay(clock: FakeClock) -> None:
 
 async def test_negative_max_retries_is_rejected(clock: FakeClock) -> None:
     with pytest.raises(ValueError, match="max_retries"):
-        await call_with_retries(ScriptedProvider([OK], clock), "p", max_retries=-1)
+        await call_with_retries(ScriptedProvider([OK], clock), P, max_retries=-1)
 
 
 # --- backoff_delay -----------------------------------------------------------------------
