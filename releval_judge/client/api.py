@@ -205,12 +205,21 @@ class ApiClient:
 
     # --- AI judging runs ---------------------------------------------------------------
 
-    async def start_judging_run(self, evaluation_run_id: str, judge_id: str) -> JudgingRun:
+    async def start_judging_run(
+        self,
+        evaluation_run_id: str,
+        judge_id: str,
+        *,
+        scope: str | None = None,
+        max_cost: float | None = None,
+    ) -> JudgingRun:
+        body: dict[str, object] = {"ai_judge_id": judge_id}
+        if scope is not None:
+            body["scope"] = scope
+        if max_cost is not None:
+            body["max_cost"] = max_cost
         return await self._model(
-            JudgingRun,
-            "POST",
-            f"/evaluations/runs/{evaluation_run_id}/ai-judge",
-            json={"ai_judge_id": judge_id},
+            JudgingRun, "POST", f"/evaluations/runs/{evaluation_run_id}/ai-judge", json=body
         )
 
     async def get_judging_run(self, judging_run_id: str) -> JudgingRun:

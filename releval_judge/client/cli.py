@@ -57,6 +57,18 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     start.add_argument("evaluation_run_id", metavar="EVAL_RUN_ID")
     start.add_argument("--judge", dest="judge_id", required=True, metavar="JUDGE_ID")
+    start.add_argument(
+        "--scope",
+        choices=["all", "unjudged", "failed"],
+        help="which candidates (default: all; unjudged fills in the gaps)",
+    )
+    start.add_argument(
+        "--max-cost",
+        type=float,
+        metavar="AMOUNT",
+        help="stop (failed) before any call that could take the run's cost past AMOUNT, "
+        "in the judge's prices' currency",
+    )
     start.add_argument("--watch", action="store_true", help="then watch it until it ends")
 
     watch = commands.add_parser(
@@ -128,6 +140,12 @@ def summary(run: JudgingRun) -> str:
     """One line a person reads at the end of a run."""
     tokens = f"{format_count(run.input_tokens)} in / {format_count(run.output_tokens)} out tokens"
     line = f"{run.status}: {run.judged:,} judged, {run.failed:,} failed of {run.total:,}; {tokens}"
+    if run.cached_input_tokens:
+        line += f" ({format_count(run.cached_input_tokens)} input cached)"
+    if run.cost is not None:
+        line += f"; cost {run.cost.total:.6g}"
+        if run.max_cost is not None:
+            line += f" of max {run.max_cost:g}"
     if run.started_at is not None and run.finished_at is not None:
         line += f"; {format_duration((run.finished_at - run.started_at).total_seconds())}"
     if run.partially_judged:
@@ -145,7 +163,9 @@ def _print_run(run: JudgingRun, args: argparse.Namespace, text: str) -> None:
 
 
 async def _start(api: ApiClient, args: argparse.Namespace) -> int:
-    run = await api.start_judging_run(args.evaluation_run_id, args.judge_id)
+    run = await api.start_judging_run(
+        args.evaluation_run_id, args.judge_id, scope=args.scope, max_cost=args.max_cost
+    )
     print(
         f"judging run {run.id} {run.status}: {run.total:,} candidates, judge {run.ai_judge_name!r}",
         file=sys.stderr,

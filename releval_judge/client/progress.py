@@ -93,12 +93,31 @@ def progress_line(
         f"failed {run.failed:,}",
         f"tokens {format_count(run.input_tokens + run.output_tokens)}",
     ]
+    if run.cached_input_tokens:
+        parts.append(f"cached {format_count(run.cached_input_tokens)}")
+    if run.cost is not None:
+        parts.append(f"cost {run.cost.total:.4g}")
+    if run.provider_batches and run.status == "running":
+        parts.append(provider_batches_text(run))
     if rate is not None and run.status == "running":
         parts.append(f"{rate:,.1f}/s")
     if eta_s is not None and run.status == "running":
         parts.append(f"ETA {format_duration(eta_s)}")
     parts.append(run.status)
     return "  ".join(parts)
+
+
+def provider_batches_text(run: JudgingRun) -> str:
+    """``provider batch in_progress 120/300`` (several: ``provider batches 2/3 read``)."""
+    batches = run.provider_batches
+    if len(batches) == 1:
+        batch = batches[0]
+        counts = batch.request_counts
+        done = sum(v for k, v in counts.items() if k not in ("total", "processing"))
+        total = counts.get("total") or batch.requests
+        return f"provider batch {batch.status} {done:,}/{total:,}"
+    read = sum(1 for b in batches if b.results_read)
+    return f"provider batches {read}/{len(batches)} read"
 
 
 def use_color(stream: TextIO) -> bool:

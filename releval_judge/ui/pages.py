@@ -114,6 +114,10 @@ BLANK_RUN: dict[str, Any] = {
     "partially_judged": False,
     "error": None,
     "cost": None,
+    "cached_input_tokens": 0,
+    "max_cost": None,
+    "delivery": "live",
+    "provider_batches": [],
 }
 
 

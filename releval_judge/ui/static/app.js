@@ -104,7 +104,13 @@
     }
     const cost = field(card, "cost");
     cost.hidden = !run.cost;
-    cost.textContent = run.cost ? "· cost " + run.cost.total : "";
+    cost.textContent = run.cost ? "· cost " + run.cost.total + (run.max_cost ? " of max " + run.max_cost : "") : "";
+    const cached = field(card, "cached");
+    cached.hidden = !run.cached_input_tokens;
+    field(card, "cached_input_tokens").textContent = String(run.cached_input_tokens || 0);
+    const batches = field(card, "provider-batches");
+    batches.hidden = !(run.provider_batches && run.provider_batches.length);
+    batches.textContent = providerBatchesText(run.provider_batches || []);
     show(field(card, "error"), run.error || "");
     field(card, "review-link").href =
       ROOT + "/ui/runs/" + run.evaluation_run_id + "/review?source=ai&ai_judging_run_id=" + run.id;
@@ -113,6 +119,20 @@
       run.partially_judged && run.ai_judge_id && card.dataset.canStart === "true"
     );
     announce(card, run, previous);
+  }
+
+  // "provider batch in_progress: 120 of 300 requests done" (its counts as last polled).
+  function providerBatchesText(batches) {
+    return batches.map((b) => {
+      const counts = b.request_counts || {};
+      let done = 0;
+      for (const [key, value] of Object.entries(counts)) {
+        if (key !== "total" && key !== "processing") done += value;
+      }
+      const total = counts.total || b.requests;
+      return "provider batch " + b.status + ": " + done + " of " + total + " requests done" +
+        (b.results_read ? ", results read" : "");
+    }).join("; ");
   }
 
   // Screen readers hear status changes and every quarter of the way, not every event.
@@ -210,9 +230,10 @@
       const start = document.getElementById("start-judging");
       const error = document.getElementById("start-error");
       start.disabled = true;
-      const result = await api("POST", "/evaluations/runs/" + panel.dataset.evaluationRun + "/ai-judge", {
-        ai_judge_id: document.getElementById("ai-judge-select").value,
-      });
+      const body = { ai_judge_id: document.getElementById("ai-judge-select").value };
+      const maxCost = document.getElementById("max-cost").value.trim();
+      if (maxCost !== "") body.max_cost = parseFloat(maxCost);
+      const result = await api("POST", "/evaluations/runs/" + panel.dataset.evaluationRun + "/ai-judge", body);
       start.disabled = false;
       if (!result.ok) {
         show(error, result.message);
@@ -380,7 +401,8 @@
         continue;
       }
       if (raw === "") {
-        if (editing && ["base_url", "api_key_env", "prompt_template"].includes(name)) body[name] = null;
+        if (input.dataset.nullable === "true") body[name] = null;
+        else if (editing && ["base_url", "api_key_env", "prompt_template"].includes(name)) body[name] = null;
         continue;
       }
       body[name] = name === "prompt_template" ? input.value : raw;
