@@ -133,6 +133,7 @@ def create_app(
                 secrets=secrets,
                 max_provider_calls=settings.max_provider_calls,
                 outage_batches=settings.outage_batches,
+                batch_poll_s=settings.batch_poll_s,
                 metrics=metrics,
                 provider_factory=provider_factory,
             )

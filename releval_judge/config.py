@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     max_provider_calls: int = Field(512, ge=1, le=100_000)
     outage_batches: int = Field(3, ge=1, le=1000)
+    # How often a batch-delivery run asks the provider about its provider batches.
+    batch_poll_s: float = Field(30.0, gt=0, le=3600)
     log_format: Literal["json", "console"] | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)

@@ -230,7 +230,7 @@ ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS max_cost double precision
 -- carrying submission_key (OpenAI: metadata; Anthropic: see docs/providers.md).
 CREATE TABLE IF NOT EXISTS provider_batches (
     id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    judging_run_id    uuid NOT NULL,
+    judging_run_id    uuid NOT NULL REFERENCES ai_judging_runs (id) ON DELETE CASCADE,
     seq_no            integer NOT NULL,
     provider          text NOT NULL,
     state             text NOT NULL DEFAULT 'preparing'
@@ -253,9 +253,9 @@ CREATE TABLE IF NOT EXISTS provider_batches (
 
 -- One provider request (one batch of candidates, one query) of a provider batch.
 CREATE TABLE IF NOT EXISTS provider_requests (
-    judging_run_id    uuid NOT NULL,
+    judging_run_id    uuid NOT NULL REFERENCES ai_judging_runs (id) ON DELETE CASCADE,
     custom_id         text NOT NULL,
-    provider_batch    uuid NOT NULL,
+    provider_batch    uuid NOT NULL REFERENCES provider_batches (id) ON DELETE CASCADE,
     candidates        integer NOT NULL,
     done              boolean NOT NULL DEFAULT false,
     PRIMARY KEY (judging_run_id, custom_id)
@@ -266,8 +266,8 @@ CREATE INDEX IF NOT EXISTS provider_requests_batch_idx ON provider_requests (pro
 -- there: the map from a result back to candidates, and what keeps a candidate out of a
 -- second request.
 CREATE TABLE IF NOT EXISTS provider_request_items (
-    judging_run_id    uuid NOT NULL,
-    candidate_id      uuid NOT NULL,
+    judging_run_id    uuid NOT NULL REFERENCES ai_judging_runs (id) ON DELETE CASCADE,
+    candidate_id      uuid NOT NULL REFERENCES candidates (id) ON DELETE CASCADE,
     custom_id         text NOT NULL,
     ordinal           integer NOT NULL,
     PRIMARY KEY (judging_run_id, candidate_id)

@@ -21,6 +21,7 @@ async def start_judging_run(request: Request) -> Response:
         body.ai_judge_id,
         max_active=svc.settings.max_active_runs_per_evaluation,
         scope=body.scope,
+        max_cost=body.max_cost,
     )
     svc.runner.start(active)
     return model_response(active.run, 201)

@@ -13,8 +13,9 @@ from releval_judge.api.body import read_model, read_query, summarise, validation
 from releval_judge.api.params import AgreementParams, PageParams, SampleParams
 from releval_judge.api.responses import model_response
 from releval_judge.api.services import Services, services
+from releval_judge.engine.errors import RunFailed
 from releval_judge.engine.estimate import estimate_run
-from releval_judge.engine.judging import RunFailed, provider_config
+from releval_judge.engine.judging import provider_config
 from releval_judge.engine.trial import TrialCandidate, run_trial, trial_cost
 from releval_judge.errors import ProviderFailed, ValidationFailed
 from releval_judge.models import (

@@ -20,8 +20,11 @@ import aiohttp
 import structlog
 
 from releval_judge.documents import prompt_candidate
+from releval_judge.engine.batch_delivery import BatchDelivery
 from releval_judge.engine.batching import BatchBuilder
+from releval_judge.engine.budget import CostBudget
 from releval_judge.engine.calls import GovernedProvider
+from releval_judge.engine.errors import RunFailed
 from releval_judge.engine.lag import LoopLagMonitor
 from releval_judge.engine.pacing import AdaptiveLimit, RatePacer
 from releval_judge.engine.slots import HaltableSemaphore
@@ -31,6 +34,8 @@ from releval_judge.parse import excerpt, parse_answer
 from releval_judge.prompt import JudgePrompt, TemplateError
 from releval_judge.providers import (
     BadRequest,
+    Completion,
+    Prompt,
     Provider,
     ProviderConfig,
     ProviderError,
@@ -79,10 +84,6 @@ async def with_database_retry(operation: Callable[[], Awaitable[T]], *, what: st
             log.warning("database_call_retried", what=what, attempt=attempt, error=str(exc))
             await asyncio.sleep(min(0.25 * 2 ** (attempt - 1), 5.0))
     raise AssertionError("unreachable")
-
-
-class RunFailed(Exception):
-    """Stops the whole run; the message becomes the run's ``error``."""
 
 
 @dataclass
@@ -149,6 +150,7 @@ class JudgingRunTask:
         metrics: Metrics,
         provider_factory: ProviderFactory = make_provider,
         lag: LoopLagMonitor | None = None,
+        batch_poll_s: float = 30.0,
     ) -> None:
         self.run = active.run
         self.seq = active.seq
@@ -162,6 +164,8 @@ class JudgingRunTask:
         self.metrics = metrics
         self.lag = lag
         self.provider_factory = provider_factory
+        self.batch_poll_s = batch_poll_s
+        self.budget = _budget(active)
         self._consecutive_outages = 0
         self._in_flight: set[asyncio.Task[None]] = set()
 
@@ -186,7 +190,12 @@ class JudgingRunTask:
         )
         try:
             provider, template, scale = await self._prepare()
-            await self._dispatch(provider, template, scale)
+            if self.config.delivery == "batch":
+                await self._deliver_in_batches(template, scale)
+            else:
+                await self._dispatch(provider, template, scale)
+            if self.budget is not None and self.budget.exhausted and self.control.reason is None:
+                raise RunFailed(self.budget.message())
         except RunFailed as exc:
             self.control.stop("failed", str(exc))
         except asyncio.CancelledError:
@@ -220,6 +229,27 @@ class JudgingRunTask:
         evaluation = await self.store.get_evaluation_run(self.run.evaluation_run_id)
         return provider, template, evaluation.scale
 
+    async def _deliver_in_batches(self, template: JudgePrompt, scale: Scale) -> None:
+        """The run through the provider's batch API (see `engine.batch_delivery`)."""
+        wire = make_provider(provider_config(self.config, self.secrets), self.session)
+        delivery = BatchDelivery(
+            self,
+            provider=wire,
+            session=self.session,
+            template=template,
+            scale=scale,
+            poll_s=self.batch_poll_s,
+            budget=self.budget,
+        )
+        await delivery.run()
+
+    async def with_db(self, operation: Callable[[], Awaitable[T]], what: str) -> T:
+        """`with_database_retry`, a database lost for good failing the run."""
+        try:
+            return await with_database_retry(operation, what=what)
+        except DatabaseUnavailable as exc:
+            raise RunFailed(str(exc)) from exc
+
     async def _dispatch(self, provider: Provider, template: JudgePrompt, scale: Scale) -> None:
         call_slots = HaltableSemaphore(self.config.concurrency)
         # A batch gives its call slot back as soon as the provider answers, so that writing
@@ -230,7 +260,7 @@ class JudgingRunTask:
         if self.control.halt.is_set():
             return
         halt = self.control.halt
-        async for batch in self._batches():
+        async for batch in self.candidate_batches():
             if self.lag is not None:
                 await self.lag.wait_until_calm()
             if not await alive.acquire():
@@ -256,7 +286,7 @@ class JudgingRunTask:
 
             task.add_done_callback(done)
 
-    async def _batches(self) -> AsyncIterator[list[PendingCandidate]]:
+    async def candidate_batches(self) -> AsyncIterator[list[PendingCandidate]]:
         """Batches in (query, rank) order; the next page is read while this one is judged."""
         builder: BatchBuilder[PendingCandidate] = BatchBuilder(self.config.batch_size)
         next_page: asyncio.Task[list[PendingCandidate]] | None = asyncio.create_task(
@@ -340,37 +370,33 @@ class JudgingRunTask:
                 ],
             )
         except TemplateError as exc:
-            await self._write(_all_failed(batch, f"prompt template failed: {exc}", ""))
+            await self.write(_all_failed(batch, f"prompt template failed: {exc}", ""))
             return
-        # Each outcome decides whether the run goes on *before* the call slot is given back,
-        # so that no further batch is dispatched after a run-fatal answer.
-        try:
-            completion = await call_with_retries(
-                provider,
-                prompt,
-                max_retries=self.config.max_retries,
-                stop=self.control.halt,
-                on_retry=self._count_retry,
+        reserved = 0.0
+        if self.budget is not None:
+            reserved = self.budget.bound(
+                prompt_chars=len(prompt.text),
+                candidates=len(batch),
+                max_output_tokens=self.config.max_output_tokens,
             )
-        except CallCancelled:
-            return  # halted before (another) attempt: these candidates stay pending
-        except RetriesExhausted as exc:
-            self._consecutive_outages += 1
-            if self._consecutive_outages >= self.outage_batches:
-                self.control.stop("failed", f"provider outage: {exc}")
-            slots.release()
-            await self._write(_all_failed(batch, f"provider unavailable: {exc}", ""))
+            if not self.budget.reserve(reserved):
+                self.budget.exhausted = True
+                self.control.stop("failed", self.budget.message())
+                return
+        try:
+            completion = await self._call(provider, prompt, batch, slots)
+        finally:
+            if self.budget is not None:
+                self.budget.settle(reserved, 0.0)
+        if completion is None:
             return
-        except BadRequest as exc:
-            slots.release()
-            await self._write(_all_failed(batch, f"provider rejected the batch: {exc.message}", ""))
-            return
-        except ProviderError as exc:
-            # Authentication, missing model, exhausted quota: every later call would fail too.
-            log.warning("provider_failed_run", error=exc.message, status=exc.status)
-            self.control.stop("failed", exc.message)
-            return
-        slots.release()  # the provider has answered: the next batch may call
+        if self.budget is not None:
+            self.budget.spent += self.budget.prices.cost(
+                completion.input_tokens,
+                completion.output_tokens,
+                cached_input_tokens=completion.cached_input_tokens,
+                factor=self.budget.factor,
+            ).total
         self._consecutive_outages = 0
         parsed = parse_answer(completion.text, list(ordinals), scale)
         raw = excerpt(completion.text)
@@ -387,14 +413,53 @@ class JudgingRunTask:
             output_tokens=completion.output_tokens,
             cached_input_tokens=completion.cached_input_tokens,
         )
-        await self._write(outcome)
+        await self.write(outcome)
         log.debug("batch_judged", judged=len(outcome.judgments), failed=len(outcome.failures))
+
+    async def _call(
+        self, provider: Provider, prompt: Prompt, batch: list[PendingCandidate], slots: CallSlots
+    ) -> Completion | None:
+        """The provider's completion, or None when there is none to write: the run halted
+        first, or the batch failed (its failures written), or the run must stop.
+
+        Each outcome decides whether the run goes on *before* the call slot is given back,
+        so that no further batch is dispatched after a run-fatal answer.
+        """
+        try:
+            completion = await call_with_retries(
+                provider,
+                prompt,
+                max_retries=self.config.max_retries,
+                stop=self.control.halt,
+                on_retry=self._count_retry,
+            )
+        except CallCancelled:
+            return None  # halted before (another) attempt: these candidates stay pending
+        except RetriesExhausted as exc:
+            self._consecutive_outages += 1
+            if self._consecutive_outages >= self.outage_batches:
+                self.control.stop("failed", f"provider outage: {exc}")
+            slots.release()
+            await self.write(_all_failed(batch, f"provider unavailable: {exc}", ""))
+            return None
+        except BadRequest as exc:
+            slots.release()
+            await self.write(_all_failed(batch, f"provider rejected the batch: {exc.message}", ""))
+            return None
+        except ProviderError as exc:
+            # Authentication, missing model, exhausted quota, a parameter the model refuses:
+            # every later call would fail too.
+            log.warning("provider_failed_run", error=exc.message, status=exc.status)
+            self.control.stop("failed", exc.message)
+            return None
+        slots.release()  # the provider has answered: the next batch may call
+        return completion
 
     def _count_retry(self, error: ProviderError) -> None:
         reason = "rate_limited" if isinstance(error, RateLimited) else "transient"
         self.metrics.retries.labels(self.config.provider, reason).inc()
 
-    async def _write(self, outcome: BatchOutcome) -> None:
+    async def write(self, outcome: BatchOutcome) -> None:
         """Write a batch (shielded: a shutdown never half-writes it); a lost database is
         waited for (see ``with_database_retry``) before the run fails."""
 
@@ -511,6 +576,20 @@ async def _acquire_unless_halted(semaphore: asyncio.Semaphore, halt: asyncio.Eve
         semaphore.release()
         return False
     return True
+
+
+def _budget(active: ActiveRun) -> CostBudget | None:
+    """The run's cost limit, with what it has cost so far (a resumed run), or None."""
+    prices = active.config.prices
+    if active.run.max_cost is None or prices is None:
+        return None
+    spent = active.run.cost.total if active.run.cost is not None else 0.0
+    return CostBudget(
+        limit=active.run.max_cost,
+        prices=prices,
+        factor=active.config.delivery_factor(active.run.delivery),
+        spent=spent,
+    )
 
 
 def _all_failed(batch: list[PendingCandidate], reason: str, raw: str) -> BatchOutcome:

@@ -35,11 +35,13 @@ class Runner:
         outage_batches: int,
         metrics: Metrics,
         provider_factory: ProviderFactory = make_provider,
+        batch_poll_s: float = 30.0,
     ) -> None:
         self.store = store
         self.session = session
         self.secrets = secrets
         self.outage_batches = outage_batches
+        self.batch_poll_s = batch_poll_s
         self.metrics = metrics
         self.lag = LoopLagMonitor()
         self.lag.start()
@@ -67,6 +69,7 @@ class Runner:
             metrics=self.metrics,
             provider_factory=self.provider_factory,
             lag=self.lag,
+            batch_poll_s=self.batch_poll_s,
         )
         task = asyncio.create_task(self._guarded(job), name=f"judging-run-{run_id}")
         self._tasks[run_id] = task

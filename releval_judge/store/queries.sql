@@ -151,7 +151,7 @@ RETURNING *, judging_run_batches(id) AS provider_batches;
 
 -- pending_candidates --
 -- The next page of a run's candidates in its scope that this judging run has neither judged
--- nor failed, in (query_id, rank, id) order after the given key.
+-- nor failed nor sent in a provider batch, in (query_id, rank, id) order after the given key.
 WITH s AS (SELECT r.scope, r.id AS run_id FROM ai_judging_runs r WHERE r.id = $2)
 SELECT c.id, c.query_id, q.text AS query, c.doc_id, c.rank, c.title, c.text, c.fields
 FROM candidates c
@@ -177,6 +177,9 @@ WHERE c.evaluation_run_id = $1
                   WHERE j.ai_judging_run_id = $2 AND j.candidate_id = c.id)
   AND NOT EXISTS (SELECT 1 FROM candidate_failures f
                   WHERE f.ai_judging_run_id = $2 AND f.candidate_id = c.id)
+  /* not already in one of this run's provider batches (batch delivery) */
+  AND NOT EXISTS (SELECT 1 FROM provider_request_items i
+                  WHERE i.judging_run_id = $2 AND i.candidate_id = c.id)
 ORDER BY c.query_id, c.rank, c.id
 LIMIT $6;
 

@@ -36,6 +36,7 @@ from releval_judge.models import (
     Prices,
 )
 from releval_judge.scale import Scale
+from releval_judge.store.provider_batches import ProviderBatchStore
 from releval_judge.store.sql import queries
 
 Q = queries()
@@ -176,6 +177,7 @@ class Store:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        self.batches = ProviderBatchStore(pool)
 
     async def ping(self) -> None:
         async with self.pool.acquire(timeout=2) as conn:

@@ -89,7 +89,12 @@ async def test_the_estimate_matches_what_the_run_then_sends_and_costs(
 
     # The run reports its actual cost from the tokens the provider billed.
     assert (final["input_tokens"], final["output_tokens"]) == (700, 140)
-    assert final["cost"] == {"input": 0.0014, "cached_input": 0, "output": 0.00112, "total": 0.00252}
+    assert final["cost"] == {
+        "input": 0.0014,
+        "cached_input": 0,
+        "output": 0.00112,
+        "total": 0.00252,
+    }
 
 
 async def test_a_large_scope_is_sampled_and_extrapolated(

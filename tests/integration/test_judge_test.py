@@ -68,7 +68,12 @@ async def test_inline_candidates_come_back_graded_with_prompt_and_answer(
     assert "Title: Acme headphones" in calls[0]["prompt"]
     assert calls[0]["raw_answer"].startswith('<candidate id="1">')
     assert (result["input_tokens"], result["output_tokens"]) == (100, 20)
-    assert result["cost"] == {"input": 0.0001, "cached_input": 0, "output": 0.00008, "total": 0.00018}
+    assert result["cost"] == {
+        "input": 0.0001,
+        "cached_input": 0,
+        "output": 0.00008,
+        "total": 0.00018,
+    }
     items = result["results"]
     assert [(i["doc_id"], i["rank"], i["grade"], i["call"]) for i in items] == [
         ("a", 1, 3, 0),

@@ -68,7 +68,12 @@ async def test_the_reviewing_walkthrough_runs_as_written(
         "scope": "all",
         "judged": 6,
         "failed": 0,
-        "cost": {"input": 0.00003, "cached_input": 0, "output": 0.000024, "total": 0.000054},  # 200 and 40 tokens
+        "cost": {
+            "input": 0.00003,
+            "cached_input": 0,
+            "output": 0.000024,
+            "total": 0.000054,
+        },  # 200 and 40 tokens
     }
     assert '"judge":"alice"' in human and '"grade":2' in human
     assert json.loads(agreement)["pairs"] == 1

@@ -3,7 +3,21 @@
 
 from __future__ import annotations
 
-from releval_judge.providers.base import ProviderName
+import aiohttp
+
+from releval_judge.providers.anthropic import AnthropicProvider
+from releval_judge.providers.base import ProviderName, WireProvider
+from releval_judge.providers.batches.anthropic import AnthropicBatches
+from releval_judge.providers.batches.base import (
+    BatchClient,
+    BatchFile,
+    BatchLimits,
+    BatchRequest,
+    BatchResult,
+    BatchStatus,
+)
+from releval_judge.providers.batches.openai import OpenAIBatches
+from releval_judge.providers.openai import OpenAIProvider
 
 
 def batch_delivery_problem(provider: ProviderName, base_url: str | None) -> str | None:
@@ -24,3 +38,24 @@ def batch_delivery_problem(provider: ProviderName, base_url: str | None) -> str 
                 "API, https://{resource}.openai.azure.com/openai/v1"
             )
     return None
+
+
+def make_batch_client(provider: WireProvider, session: aiohttp.ClientSession) -> BatchClient:
+    """The batch API beside `provider`'s live endpoint (same key, same base URL)."""
+    if isinstance(provider, AnthropicProvider):
+        return AnthropicBatches(provider, session)
+    if isinstance(provider, OpenAIProvider):
+        return OpenAIBatches(provider, session)
+    raise TypeError(f"no batch API for {type(provider).__name__}")
+
+
+__all__ = [
+    "BatchClient",
+    "BatchFile",
+    "BatchLimits",
+    "BatchRequest",
+    "BatchResult",
+    "BatchStatus",
+    "batch_delivery_problem",
+    "make_batch_client",
+]

@@ -1,0 +1,202 @@
+"""What every provider batch API has in common: limits, the file of requests, the status,
+the results, and the client protocol the engine drives.
+
+A provider batch carries many requests, each one live request's body under a `custom_id`
+(one batch of candidates of the run). The requests are written to a temporary file as they
+are planned, so that a batch of 200 MB never sits in memory; the client sends that file.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Literal, Protocol
+
+import aiohttp
+
+from releval_judge.providers.base import (
+    Completion,
+    ProviderConfig,
+    ProviderError,
+    TransientProviderError,
+    classify_response,
+    scrub,
+)
+
+ResultKind = Literal["succeeded", "errored", "canceled", "expired"]
+
+# The provider's own statuses read by many transfers: downloads of results can be large.
+_DOWNLOAD_TIMEOUT_S = 900.0
+_CHUNK = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLimits:
+    """The most requests and bytes one provider batch may carry."""
+
+    max_requests: int
+    max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRequest:
+    """One request of a provider batch: the live request's body under `custom_id`."""
+
+    custom_id: str
+    body: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStatus:
+    """A provider batch as the provider reports it.
+
+    `status` is the provider's own word (OpenAI: validating … completed; Anthropic:
+    in_progress, canceling, ended); `ended` is true once no request will change any more
+    and the results can be read from `output_ref` (and `error_ref`). `error` says why the
+    provider refused the whole batch, when it did (an invalid input file).
+    """
+
+    id: str
+    status: str
+    ended: bool
+    request_counts: Mapping[str, int]
+    output_ref: str | None = None
+    error_ref: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """The outcome of one request: a completion, or the provider's error for it, or the
+    word that it never ran (canceled with its batch, or expired before its turn)."""
+
+    custom_id: str
+    kind: ResultKind
+    completion: Completion | None = None
+    error: ProviderError | None = None
+
+
+class BatchFile:
+    """The requests of one provider batch in a temporary file, in the provider's layout:
+    `header`, the encoded requests joined by `separator`, `footer`.
+
+    `fits` says whether one more request stays within the limits, so that the planner
+    starts the next provider batch in time.
+    """
+
+    def __init__(
+        self, limits: BatchLimits, *, header: bytes, separator: bytes, footer: bytes
+    ) -> None:
+        self.limits = limits
+        self._separator = separator
+        self._footer = footer
+        # Closed by close(), when the provider batch is submitted or given up.
+        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="releval-batch-")  # noqa: SIM115
+        self._file.write(header)
+        self.size = len(header) + len(footer)
+        self.custom_ids: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.custom_ids)
+
+    def fits(self, encoded: bytes) -> bool:
+        extra = len(encoded) + (len(self._separator) if self.custom_ids else 0)
+        return (
+            len(self.custom_ids) < self.limits.max_requests
+            and self.size + extra <= self.limits.max_bytes
+        )
+
+    def add(self, custom_id: str, encoded: bytes) -> None:
+        if self.custom_ids:
+            self._file.write(self._separator)
+            self.size += len(self._separator)
+        self._file.write(encoded)
+        self.size += len(encoded)
+        self.custom_ids.append(custom_id)
+
+    def finish(self) -> IO[bytes]:
+        """The whole file, positioned at its start (to be sent)."""
+        self._file.write(self._footer)
+        self._file.flush()
+        self._file.seek(0)
+        return self._file
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class BatchClient(Protocol):
+    """One provider's batch API for one judge (its config and live request bodies)."""
+
+    limits: BatchLimits
+
+    def new_file(self) -> BatchFile: ...
+
+    def encode(self, request: BatchRequest) -> bytes:
+        """The request as it goes into the file (one JSONL line, one array element)."""
+        ...
+
+    async def submit(self, file: BatchFile, key: str) -> BatchStatus:
+        """Create the provider batch; `key` goes with it where the provider keeps it
+        (OpenAI: metadata), so that `find` can tell whether a submission took place."""
+        ...
+
+    async def find(self, key: str, *, requests: int, since: datetime) -> BatchStatus | None:
+        """The batch submitted under `key` (with `requests` requests, not before `since`),
+        or None when the provider has none: asked after a crash during `submit`."""
+        ...
+
+    async def status(self, batch_id: str) -> BatchStatus: ...
+
+    async def cancel(self, batch_id: str) -> BatchStatus: ...
+
+    def results(self, status: BatchStatus) -> AsyncIterator[BatchResult]:
+        """Every result the provider has for an ended batch, in any order."""
+        ...
+
+
+def dumps(value: object) -> bytes:
+    """Compact JSON, as the files carry it."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+async def stream_lines(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    config: ProviderConfig,
+    subject: str,
+) -> AsyncIterator[bytes]:
+    """The non-empty lines of a (large) file the provider serves, read as they arrive.
+
+    Errors are classified as for live calls (`classify_response`); a broken transfer is a
+    `TransientProviderError`, so the caller reads the file again (results are idempotent).
+    """
+    timeout = aiohttp.ClientTimeout(total=_DOWNLOAD_TIMEOUT_S, sock_read=config.request_timeout_s)
+    api_key = config.api_key_value
+    try:
+        async with session.get(url, headers=headers, timeout=timeout) as response:
+            if not 200 <= response.status < 300:
+                body = await response.read()
+                raise classify_response(
+                    response.status, body, response.headers, api_key=api_key, subject=subject
+                )
+            rest = b""
+            async for chunk in response.content.iter_chunked(_CHUNK):
+                rest += chunk
+                *lines, rest = rest.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield line
+            if rest.strip():
+                yield rest
+    except TimeoutError as exc:
+        raise TransientProviderError(f"timed out reading {subject}") from exc
+    except aiohttp.ClientError as exc:
+        reason = str(exc) or type(exc).__name__
+        message = scrub(f"connection error reading {subject}: {reason}", api_key)
+        raise TransientProviderError(message) from exc
