@@ -32,6 +32,17 @@ class SimConfig(BaseModel):
     uniform draw picks at most one fault, so their sum must not exceed 1. With ``seed`` set
     the draws are reproducible for a given order of arrival (concurrent calls may arrive in
     any order).
+
+    Models whose name starts with one of ``reasoning_model_prefixes`` follow the OpenAI
+    reasoning-model rules (no ``max_tokens``, ``temperature`` only 1, ``reasoning_effort``
+    accepted); ``legacy_max_tokens`` makes the OpenAI routes an older server that does not
+    know ``max_completion_tokens``.
+
+    Batches (OpenAI Batch API, Anthropic Message Batches) advance with the clock, read at
+    each request: their requests complete evenly over ``batch_completion_s``; a batch that
+    is not done after ``batch_expiry_s`` expires with its remaining requests; a cancel takes
+    ``batch_cancel_s``. ``batch_request_error_every`` = N errors every Nth request of a batch
+    (1-based, in input order), deterministically.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -63,6 +74,33 @@ class SimConfig(BaseModel):
         description=f"Models that answer 404, besides any named '{MISSING_MODEL_PREFIX}…'.",
     )
 
+    reasoning_model_prefixes: tuple[str, ...] = Field(
+        ("o1", "o3", "o4", "gpt-5"),
+        description="Models (OpenAI routes) under the reasoning-model parameter rules.",
+    )
+    legacy_max_tokens: bool = Field(
+        False, description="OpenAI routes refuse max_completion_tokens, as older servers do."
+    )
+    prompt_cache_entries: int = Field(
+        100_000, ge=1, description="Prefix hashes remembered for prompt caching (LRU)."
+    )
+
+    batch_max_requests: int = Field(
+        50_000, ge=1, description="Most lines in an OpenAI batch input file."
+    )
+    batch_completion_s: float = Field(
+        2.0, ge=0.0, description="Time from creation until a batch has run every request."
+    )
+    batch_expiry_s: float = Field(
+        86_400.0, gt=0.0, description="A batch not done this long after creation expires."
+    )
+    batch_cancel_s: float = Field(
+        0.2, ge=0.0, description="How long a batch stays cancelling/canceling."
+    )
+    batch_request_error_every: int | None = Field(
+        None, ge=1, description="Every Nth request of a batch fails with a provider error."
+    )
+
     @model_validator(mode="after")
     def _check(self) -> SimConfig:
         total = (
@@ -85,3 +123,6 @@ class SimConfig(BaseModel):
 
     def model_missing(self, model: str) -> bool:
         return model.startswith(MISSING_MODEL_PREFIX) or model in self.model_not_found
+
+    def is_reasoning_model(self, model: str) -> bool:
+        return model.startswith(self.reasoning_model_prefixes)

@@ -6,11 +6,21 @@ from collections import Counter, deque
 
 from pydantic import BaseModel
 
+from releval_judge.sim.dialects import Usage
+
 MAX_CALL_TIMES = 100_000
 
 
 class StatsReport(BaseModel):
-    """The JSON of ``GET /stats``; times are epoch seconds."""
+    """The JSON of ``GET /stats``; times are epoch seconds.
+
+    ``calls`` and the call fields count live calls (chat completions and messages on every
+    route); the token counts include the requests run inside batches. ``input_tokens`` is
+    every prompt token, cached or not; ``cached_input_tokens`` the part OpenAI read from its
+    cache plus what Anthropic read (``cache_read_input_tokens``);
+    ``cache_creation_input_tokens`` what Anthropic wrote; ``output_tokens`` includes
+    ``reasoning_tokens``. The batch fields add up both batch APIs.
+    """
 
     calls: int
     concurrent_peak: int
@@ -19,9 +29,16 @@ class StatsReport(BaseModel):
     rate_limited: int
     input_tokens: int
     output_tokens: int
+    cached_input_tokens: int
+    cache_creation_input_tokens: int
+    reasoning_tokens: int
     first_call_at: float | None
     last_call_at: float | None
     call_times: list[float]
+    files_uploaded: int
+    batches_created: int
+    batch_requests: int
+    batches_cancelled: int
 
 
 class SimStats:
@@ -40,9 +57,16 @@ class SimStats:
         self.rate_limited = 0
         self.input_tokens = 0
         self.output_tokens = 0
+        self.cached_input_tokens = 0
+        self.cache_creation_input_tokens = 0
+        self.reasoning_tokens = 0
         self.first_call_at: float | None = None
         self.last_call_at: float | None = None
         self._call_times.clear()
+        self.files_uploaded = 0
+        self.batches_created = 0
+        self.batch_requests = 0
+        self.batches_cancelled = 0
 
     def call_started(self, now: float) -> None:
         self.calls += 1
@@ -61,9 +85,22 @@ class SimStats:
         if status == 429:
             self.rate_limited += 1
 
-    def billed(self, input_tokens: int, output_tokens: int) -> None:
-        self.input_tokens += input_tokens
-        self.output_tokens += output_tokens
+    def billed(self, usage: Usage) -> None:
+        self.input_tokens += usage.input_tokens
+        self.output_tokens += usage.output_tokens + usage.reasoning_tokens
+        self.cached_input_tokens += usage.cached_tokens + usage.cache_read_tokens
+        self.cache_creation_input_tokens += usage.cache_creation_tokens
+        self.reasoning_tokens += usage.reasoning_tokens
+
+    def file_uploaded(self) -> None:
+        self.files_uploaded += 1
+
+    def batch_created(self, requests: int) -> None:
+        self.batches_created += 1
+        self.batch_requests += requests
+
+    def batch_cancelled(self) -> None:
+        self.batches_cancelled += 1
 
     def report(self) -> StatsReport:
         return StatsReport(
@@ -74,7 +111,14 @@ class SimStats:
             rate_limited=self.rate_limited,
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
+            cached_input_tokens=self.cached_input_tokens,
+            cache_creation_input_tokens=self.cache_creation_input_tokens,
+            reasoning_tokens=self.reasoning_tokens,
             first_call_at=self.first_call_at,
             last_call_at=self.last_call_at,
             call_times=list(self._call_times),
+            files_uploaded=self.files_uploaded,
+            batches_created=self.batches_created,
+            batch_requests=self.batch_requests,
+            batches_cancelled=self.batches_cancelled,
         )
