@@ -126,6 +126,10 @@ class BatchDelivery:
                     break
                 continue
             await self._poll(open_batches)
+            if self.budget is not None and self.budget.exhausted:
+                # Planned up to the limit once: another round would wait for the provider
+                # again for what is left over from the bounds.
+                break
         if self.control.reason == "cancelled":
             await self._drain_after_cancel()
         elif self.control.reason == "failed":
