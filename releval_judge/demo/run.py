@@ -43,6 +43,10 @@ SERVICE_START_TIMEOUT_S = 120.0
 SERVICE_STOP_TIMEOUT_S = 20.0
 
 
+# How long the simulator takes to end a provider batch in the demo.
+SIM_BATCH_S = 4.0
+
+
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``demo`` to the CLI's subparsers."""
     demo = subparsers.add_parser(
@@ -76,6 +80,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=Path,
         default=None,
         help="embedded database folder (default: $RELEVAL_DATA_DIR, else .releval/demo)",
+    )
+    demo.add_argument(
+        "--batch",
+        action="store_true",
+        help="deliver through the provider's batch API (judge delivery 'batch'): the "
+        "simulator ends its batch in a few seconds; a real provider within 24 h, at half price",
     )
     demo.add_argument(
         "--keep",
@@ -197,10 +207,12 @@ async def embedded_database(data_dir: Path) -> AsyncIterator[str]:
 @contextlib.asynccontextmanager
 async def simulator(latency_ms: float) -> AsyncIterator[tuple[int, web.AppRunner]]:
     """The provider simulator in this process, with a few faults on purpose: about one
-    answer in ten drops a candidate, and one call in twenty answers 503 (retried)."""
+    answer in ten drops a candidate, and one call in twenty answers 503 (retried). Its
+    batch APIs end a batch in SIM_BATCH_S."""
     from releval_judge.sim import SimConfig, run_sim
 
     config = SimConfig(
+        batch_completion_s=SIM_BATCH_S,
         latency_ms=latency_ms,
         latency_p99_ms=latency_ms * 3 if latency_ms > 0 else None,
         error_rate_fewer=0.1,
@@ -223,7 +235,12 @@ class ServiceProcess:
 
 @contextlib.asynccontextmanager
 async def service_process(
-    *, database_url: str, data_dir: Path, token: str, log_path: Path
+    *,
+    database_url: str,
+    data_dir: Path,
+    token: str,
+    log_path: Path,
+    batch_poll_s: float = 30.0,
 ) -> AsyncIterator[ServiceProcess]:
     """``python -m releval_judge serve`` on a free port; stopped with SIGTERM at the end
     (killed if it does not stop within SERVICE_STOP_TIMEOUT_S)."""
@@ -238,6 +255,7 @@ async def service_process(
         "RELEVAL_ROOT_PATH": "",
         "RELEVAL_LOG_FORMAT": "json",
         "RELEVAL_SHUTDOWN_GRACE_S": "5",
+        "RELEVAL_BATCH_POLL_S": str(batch_poll_s),
     }
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
@@ -365,6 +383,9 @@ class Demo:
                 data_dir=self.data_dir,
                 token=token,
                 log_path=self.data_dir / "demo-service.log",
+                # The simulator's batches end in seconds; a real provider's take minutes
+                # to hours, and a poll every 15 s costs nothing.
+                batch_poll_s=15.0 if plan.real else 0.5,
             )
         )
         api = await stack.enter_async_context(ApiClient(service.url, token))
@@ -384,7 +405,9 @@ class Demo:
         return 0 if run.status == "completed" else 1
 
     def _judge_body(self, plan: ProviderPlan) -> dict[str, Any]:
-        common = {"batch_size": 10, "concurrency": 4, "max_retries": 3}
+        common: dict[str, Any] = {"batch_size": 10, "concurrency": 4, "max_retries": 3}
+        if self.args.batch:
+            common["delivery"] = "batch"
         if plan.real:
             body: dict[str, Any] = {
                 "name": f"demo judge ({plan.model})",
@@ -427,7 +450,11 @@ class Demo:
         screen.step(
             "judge",
             f"{judge.name!r}: {judge.provider} · {judge.model}, batches of {judge.batch_size}, "
-            f"{judge.concurrency} calls at a time",
+            + (
+                "through the provider's batch API"
+                if judge.delivery == "batch"
+                else f"{judge.concurrency} calls at a time"
+            ),
         )
         run = await api.start_judging_run(evaluation.id, judge.id)
         screen.step("judging run", f"{run.id}  {screen.dim('(POST …/ai-judge)')}")

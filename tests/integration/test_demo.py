@@ -71,6 +71,18 @@ async def test_demo_judges_the_sample_run_and_stops_what_it_started(tmp_path: Pa
     assert not (tmp_path / "pgdata" / "postmaster.pid").exists()
 
 
+async def test_demo_with_batch_goes_through_the_simulators_batch_api(tmp_path: Path) -> None:
+    code, out, err = await demo(tmp_path, "--sample", "small", "--batch")
+    assert code == 0, out + err
+
+    assert "status       completed" in out
+    judged, failed = figure(out, "judged"), figure(out, "failed")
+    assert judged + failed == 50 and judged >= 40
+    log = (tmp_path / "demo-service.log").read_text()
+    assert '"event": "provider_batch_submitted"' in log
+    assert '"event": "provider_batch_read"' in log
+
+
 async def test_demo_refuses_a_provider_whose_key_is_missing(tmp_path: Path) -> None:
     code, _, err = await demo(tmp_path, "--provider", "openai")
     assert code == 2
