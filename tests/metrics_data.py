@@ -157,6 +157,8 @@ def reference(
     qrels = []
     run = []
     for doc in data.docs:
+        if doc.query_id not in data.query_ids:
+            continue
         ai_grade = ai.get(doc.doc_id) if ai is not None else doc.ai
         human = doc.human_grade(judge)
         if source == "ai":

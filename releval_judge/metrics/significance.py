@@ -67,15 +67,18 @@ def paired_randomisation_test(
 
 def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float | None:
     """Kendall's tau-b between two scorings of the same items (ties counted as in SciPy's
-    ``kendalltau``). None with fewer than two items or when either scoring is all ties."""
+    ``kendalltau``). None with fewer than two items or when either scoring is all ties.
+
+    Scores equal up to rounding (1e-12 relative) are ties: two systems whose means are
+    the same fraction summed in another order must not be ranked apart."""
     if len(x) != len(y):
         raise ValueError("both scorings need the same items")
     concordant = discordant = ties_x = ties_y = 0
     n = len(x)
     for i in range(n):
         for j in range(i + 1, n):
-            dx = x[i] - x[j]
-            dy = y[i] - y[j]
+            dx = _difference(x[i], x[j])
+            dy = _difference(y[i], y[j])
             if dx == 0 and dy == 0:
                 continue
             if dx == 0:
@@ -90,3 +93,7 @@ def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float | None:
     if n < 2 or denominator == 0:
         return None
     return (concordant - discordant) / denominator
+
+
+def _difference(a: float, b: float) -> float:
+    return 0.0 if math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12) else a - b

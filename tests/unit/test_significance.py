@@ -77,3 +77,8 @@ def test_kendall_tau_is_undefined_for_one_system_or_all_ties() -> None:
     assert kendall_tau_b([0.3, 0.3], [0.1, 0.4]) is None
     assert kendall_tau_b([0.1, 0.2, 0.3], [0.5, 0.6, 0.9]) == 1.0
     assert kendall_tau_b([0.1, 0.2], [0.6, 0.5]) == -1.0
+    # Equal up to rounding is a tie: (0.1 + 0.2) + 0.3 and 0.1 + (0.2 + 0.3) differ in the last bit.
+    assert kendall_tau_b([0.1, (0.1 + 0.2) + 0.3, 0.1 + (0.2 + 0.3)], [1, 2, 3]) == pytest.approx(
+        kendall_tau_b([0.1, 0.6, 0.6], [1, 2, 3])
+    )
+    assert kendall_tau_b([(0.1 + 0.2) + 0.3, 0.1 + (0.2 + 0.3)], [1, 2]) is None
