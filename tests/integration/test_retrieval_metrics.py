@@ -4,13 +4,16 @@ judges, a query without candidates)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import random
+import sys
 from typing import Any
 
 import asyncpg
 import pytest
 
-from tests.conftest import Service, ServiceFactory, assert_error, create_evaluation
+from tests.conftest import TOKEN, Service, ServiceFactory, assert_error, create_evaluation
 from tests.metrics_data import RunData, ir_measures_for, judge, load, random_run, reference
 
 MEASURES = "ndcg@5,ndcg@10,p@3,p@10,ap,rr,judged@5"
@@ -140,3 +143,49 @@ async def test_bad_parameters_are_422_and_unknown_runs_404(
     assert status == 200
     assert empty["measures"] == {"ndcg@10": 0.0, "judged@10": 0.0}
     assert len(empty["queries"]) == 2
+
+
+async def _cli(service: Service, *args: str) -> tuple[int, str, str]:
+    env = {**os.environ, "RELEVAL_URL": service.base_url, "RELEVAL_TOKEN": TOKEN}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "releval_judge",
+        "metrics",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(60):
+        out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_the_cli_prints_a_table(services: ServiceFactory, db: asyncpg.Pool) -> None:
+    data = random_run(random.Random(3), queries=4)
+    service = await services.start()
+    run_id = await load(service, db, data)
+    status, answer = await metrics(service, run_id, measures="ndcg@10,p@5", source="ai")
+    assert status == 200
+
+    code, out, err = await _cli(service, run_id, "--measures", "ndcg@10,p@5", "--source", "ai")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "source ai, relevant from grade 2"
+    assert lines[1].split() == ["QUERY", "NDCG@10", "P@5"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[3:-2]}
+    for item in answer["queries"]:
+        assert rows[item["query_id"]] == [f"{item['ndcg@10']:.4f}", f"{item['p@5']:.4f}"]
+    assert lines[-1].split() == [
+        "mean",
+        "(4",
+        "queries)",
+        f"{answer['measures']['ndcg@10']:.4f}",
+        f"{answer['measures']['p@5']:.4f}",
+    ]
+
+    code, out, err = await _cli(service, run_id, "--measures", "ndcg@10,map")
+    assert code == 1 and out == ""
+    assert "unknown measure 'map'" in err
