@@ -326,17 +326,18 @@ async def run_estimates(request: Request) -> Response:
     sample = [s for s in scores if s.human_judged > 0]
     incomplete = sum(s.human_judged < s.candidates for s in sample)
     estimates: list[MeasureEstimate] = []
+    wider: list[str] = []
     for m in measures:
         ai = [s.values["ai"][m.key] for s in scores]
         human = [s.values["human"][m.key] for s in sample]
         ai_sample = [s.values["ai"][m.key] for s in sample]
         powered = ppi.prediction_powered(ai, human, ai_sample)
         human_only = ppi.human_only(human)
-        narrower = (
-            powered.width < human_only.width
-            if powered.width is not None and human_only.width is not None
-            else None
-        )
+        narrower = None
+        if powered.width is not None and human_only.width is not None:
+            narrower = powered.width < human_only.width
+            if powered.width > human_only.width:
+                wider.append(m.key)
         estimates.append(
             MeasureEstimate(
                 measure=m.key,
@@ -346,7 +347,7 @@ async def run_estimates(request: Request) -> Response:
                 narrower_than_human_only=narrower,
             )
         )
-    warnings = _warnings(scores, sample, incomplete, estimates)
+    warnings = _warnings(scores, sample, incomplete, wider)
     return model_response(
         MetricEstimates(
             evaluation_run_id=EvaluationRunId(evaluation.id),
@@ -365,7 +366,7 @@ def _warnings(
     scores: Sequence[QueryScores],
     sample: Sequence[QueryScores],
     incomplete: int,
-    estimates: Sequence[MeasureEstimate],
+    wider: Sequence[str],
 ) -> list[str]:
     warnings: list[str] = []
     if not any(s.ai_judged for s in scores):
@@ -385,7 +386,6 @@ def _warnings(
             f"{incomplete} sampled queries have candidates without a human grade; they count "
             "as not relevant in the human-only and prediction-powered estimates"
         )
-    wider = [e.measure for e in estimates if e.narrower_than_human_only is False]
     if wider:
         warnings.append(
             "the prediction-powered interval is wider than the human-only one for "
