@@ -1,5 +1,7 @@
 -- ranked_grades --
--- Every query of evaluation run $1 with its candidates in position order (rank, doc_id), each with its AI grade (current, or judging run $2's own) and human grade (judge $3's, or the latest of any judge); a query without candidates is one row of nulls.
+-- Every query of evaluation run $1 with its candidates in position order and their grades.
+-- AI: the current judgment, or judging run $2's own; human: judge $3's, or the latest of
+-- any judge. A query without candidates is one row with null candidate columns.
 SELECT q.query_id, c.doc_id, c.rank,
        CASE WHEN $2::uuid IS NULL THEN a.grade ELSE r.grade END AS ai_grade,
        h.grade AS human_grade
