@@ -1,4 +1,4 @@
-"""The ``releval-judge`` command: serve, import, token, sim, demo, runs."""
+"""The ``releval-judge`` command: serve, import, token, sim, demo, runs, metrics."""
 
 from __future__ import annotations
 
@@ -53,10 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--config", help="SimConfig as JSON (latency_ms, requests_per_minute, …)")
 
     from releval_judge.client import cli as client_cli
+    from releval_judge.client import metrics as metrics_cli
     from releval_judge.demo import run as demo
 
     demo.add_parser(commands)
     client_cli.add_parser(commands)
+    metrics_cli.add_parser(commands)
 
     args = parser.parse_args(argv)
     try:
@@ -72,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return demo.run(args)
         if args.command == "runs":
             return client_cli.run(args)
+        if args.command == "metrics":
+            return metrics_cli.run(args)
     except SettingsError as exc:
         print(f"releval-judge: {exc}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from releval_judge.api import (
     health,
     judging_runs,
     judgments,
+    metrics,
     review,
 )
 from releval_judge.api.params import (
@@ -26,6 +27,14 @@ from releval_judge.api.params import (
     PageParams,
     RunExportParams,
     SampleParams,
+)
+from releval_judge.metrics.models import (
+    CompareParams,
+    EstimatesParams,
+    MetricEstimates,
+    MetricsParams,
+    RetrievalMetrics,
+    SystemComparison,
 )
 from releval_judge.models import (
     AgreementReport,
@@ -279,6 +288,34 @@ ROUTES: list[RouteSpec] = [
         "Agreement of an AI judging run with a human judge (kappa, alpha, confusion matrix)",
         response=AgreementReport,
         query=AgreementParams,
+    ),
+    # --- retrieval metrics, comparisons, estimates (docs/metrics.md) -------------------
+    RouteSpec(
+        "GET",
+        f"{API}/evaluations/runs/{{run_id}}/metrics",
+        metrics.run_metrics,
+        "Retrieval metrics (nDCG@K, P@K, AP, RR, judged@K) per query and as means",
+        response=RetrievalMetrics,
+        query=MetricsParams,
+    ),
+    RouteSpec(
+        "GET",
+        f"{API}/evaluations/compare",
+        metrics.compare_runs,
+        "Compare evaluation runs over their shared queries: means, paired differences "
+        "against the first run with a randomisation test, Kendall's tau of AI vs human",
+        response=SystemComparison,
+        query=CompareParams,
+        errors=(404,),
+    ),
+    RouteSpec(
+        "GET",
+        f"{API}/evaluations/runs/{{run_id}}/estimates",
+        metrics.run_estimates,
+        "Prediction-powered estimates of each measure (AI grades corrected by a human "
+        "sample) beside the AI-only and human-only ones, with 95% intervals",
+        response=MetricEstimates,
+        query=EstimatesParams,
     ),
     # --- live progress for the web UI (docs/ui.md) --------------------------------------
     RouteSpec(

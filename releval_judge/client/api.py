@@ -17,6 +17,7 @@ from typing import Any, Self, TypeVar
 import aiohttp
 from pydantic import BaseModel
 
+from releval_judge.metrics.models import RetrievalMetrics
 from releval_judge.models import (
     ACTIVE_JUDGING_STATUSES,
     AiJudge,
@@ -197,6 +198,15 @@ class ApiClient:
     def judgments(self, evaluation_run_id: str, **filters: str) -> AsyncIterator[Judgment]:
         """Every judgment of the run matching ``filters`` (``source=ai``, …), page by page."""
         return self._all(Judgment, f"/evaluations/runs/{evaluation_run_id}/judgments", filters)
+
+    async def metrics(self, evaluation_run_id: str, **params: str) -> RetrievalMetrics:
+        """``GET /evaluations/runs/{id}/metrics`` with ``measures=``, ``source=``, …"""
+        return await self._model(
+            RetrievalMetrics,
+            "GET",
+            f"/evaluations/runs/{evaluation_run_id}/metrics",
+            params=params,
+        )
 
     # --- AI judges ---------------------------------------------------------------------
 

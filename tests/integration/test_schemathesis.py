@@ -173,6 +173,11 @@ async def _seed(
                 "body": {"grade": 1, "reasoning": "a human's view"},
             },
             f"DELETE {HUMAN_JUDGMENT}": {"path_parameters": human},
+            # Random run ids never name two existing runs.
+            "GET /api/v1/evaluations/compare": {"query": {"runs": f"{run_id},{disposable['id']}"}},
+            "GET /api/v1/evaluations/runs/{run_id}/estimates": {
+                "path_parameters": {"run_id": run_id}
+            },
         },
     )
 
