@@ -199,6 +199,8 @@ async def service(db: Database, data_dir: Path, token: str) -> AsyncIterator[Ser
         "RELEVAL_LOG_FORMAT": "json",
         "RELEVAL_ROOT_PATH": "",
         "RELEVAL_SHUTDOWN_GRACE_S": "5",
+        # The simulator ends a provider batch in seconds (the cost scenario).
+        "RELEVAL_BATCH_POLL_S": "0.5",
     }
     child = await spawn(
         "service",

@@ -44,13 +44,24 @@ from bench.bare import bare_client
 from bench.data import candidate_lines, ndjson_chunks
 from bench.harness import Database, RssSampler, Service, Sim, database, service, simulator
 from releval_judge.client.api import ApiClient
-from releval_judge.models import JudgingRun
+from releval_judge.models import JudgingRun, Prices
+from releval_judge.prompt import DEFAULT_TEMPLATE
 from releval_judge.secrets import new_token
 
-SCENARIOS = ("efficiency", "cpu", "big", "cancel", "rate_limits", "tokens")
+SCENARIOS = ("efficiency", "cpu", "big", "cancel", "rate_limits", "tokens", "cost")
 BATCH = 10
 LATENCY_MS = 200.0
 MB = 1024 * 1024
+# Fixed text before the template's first variable, as teams write relevance rubrics: about
+# 1,500 tokens that every prompt starts with (what prompt caching serves).
+GUIDELINES = (
+    "Relevance guidelines for the assessors of this collection.\n"
+    + (
+        "A document is relevant when it answers the query's information need; grade by how "
+        "completely and directly it does so, never by its length or its style.\n"
+    )
+    * 40
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,7 @@ class Mode:
     rate_limit_s: float
     rate_limit_candidates: int
     token_candidates: int
+    cost_candidates: int
 
 
 FULL = Mode(
@@ -82,6 +94,7 @@ FULL = Mode(
     rate_limit_s=150.0,
     rate_limit_candidates=60_000,
     token_candidates=1_000,
+    cost_candidates=10_000,
 )
 QUICK = Mode(
     name="quick",
@@ -98,6 +111,7 @@ QUICK = Mode(
     rate_limit_s=12.0,
     rate_limit_candidates=20_000,
     token_candidates=300,
+    cost_candidates=2_000,
 )
 
 
@@ -564,7 +578,7 @@ class Bench:
         rows: list[dict[str, Any]] = []
         candidates = self.mode.token_candidates
         async with self.sim(latency_ms=0.0) as sim:
-            for batch_size in (1, 10):
+            for batch_size in (1, 10, 20):
                 evaluation_id, _ = await self.evaluation(candidates)
                 judge_id = await self.judge(sim, concurrency=16, batch_size=batch_size)
                 run = await self.judge_run(evaluation_id, judge_id, sim)
@@ -599,6 +613,76 @@ class Bench:
             ],
         )
         print(f"  batch 10 sends {saving:.0%} fewer input tokens per judgment than batch 1")
+
+    # --- 7 ------------------------------------------------------------------------------
+
+    async def cost(self) -> None:
+        """Cost per 1,000 judgments: live and batch delivery of the same candidates with a
+        judge whose template starts with ~1,500 tokens of fixed guidelines, each priced
+        without and with the cached-input price (same prices otherwise)."""
+        candidates = self.mode.cost_candidates
+        prices = Prices(input_per_mtok=2.0, cached_input_per_mtok=0.5, output_per_mtok=8.0)
+        uncached = Prices(input_per_mtok=2.0, output_per_mtok=8.0)
+        rows: list[dict[str, Any]] = []
+        async with self.sim(latency_ms=50.0, batch_completion_s=5.0) as sim:
+            for delivery in ("live", "batch"):
+                evaluation_id, _ = await self.evaluation(candidates)
+                judge_id = await self.judge(
+                    sim,
+                    concurrency=32,
+                    prompt_template=GUIDELINES + DEFAULT_TEMPLATE,
+                    delivery=delivery,
+                    input_price_per_mtok=prices.input_per_mtok,
+                    cached_input_price_per_mtok=prices.cached_input_per_mtok,
+                    output_price_per_mtok=prices.output_per_mtok,
+                )
+                run = await self.api.start_judging_run(evaluation_id, judge_id)
+                final = await self.api.watch(run.id, min_interval_s=0.25, max_interval_s=1.0)
+                factor = 0.5 if delivery == "batch" else 1.0
+                for caching, table_prices in (("no", uncached), ("yes", prices)):
+                    cost = table_prices.cost(
+                        final.input_tokens,
+                        final.output_tokens,
+                        cached_input_tokens=final.cached_input_tokens,
+                        factor=factor,
+                    ).total
+                    rows.append(
+                        {
+                            "delivery": delivery,
+                            "cache_priced": caching,
+                            "status": final.status,
+                            "judged": final.judged,
+                            "input_tokens": final.input_tokens,
+                            "cached_input_tokens": final.cached_input_tokens,
+                            "output_tokens": final.output_tokens,
+                            "cost_per_1000": 1000 * cost / max(final.judged, 1),
+                            "service_cost": final.cost.total if final.cost else None,
+                        }
+                    )
+        self.results["cost"] = {
+            "candidates": candidates,
+            "prices_per_mtok": {"input": 2.0, "cached_input": 0.5, "output": 8.0},
+            "batch_price_factor": 0.5,
+            "rows": rows,
+        }
+        table(
+            f"7. Cost per 1,000 judgments, {candidates:,} candidates, batch {BATCH}, a template "
+            "with ~1,500 tokens of fixed guidelines; $2 input, $0.50 cached input, $8 output "
+            "per million tokens, batch delivery at 0.5",
+            ["delivery", "caching", "judged", "input tok", "cached", "output tok", "$/1,000"],
+            [
+                [
+                    r["delivery"],
+                    r["cache_priced"],
+                    f"{r['judged']:,}",
+                    f"{r['input_tokens']:,}",
+                    f"{r['cached_input_tokens']:,}",
+                    f"{r['output_tokens']:,}",
+                    f"{r['cost_per_1000']:.4f}",
+                ]
+                for r in rows
+            ],
+        )
 
 
 def measure(
@@ -707,6 +791,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
             "cancel": bench.cancel,
             "rate_limits": bench.rate_limits,
             "tokens": bench.tokens,
+            "cost": bench.cost,
         }
         for name in SCENARIOS:
             if name in chosen:
