@@ -624,8 +624,10 @@ class Bench:
         prices = Prices(input_per_mtok=2.0, cached_input_per_mtok=0.5, output_per_mtok=8.0)
         uncached = Prices(input_per_mtok=2.0, output_per_mtok=8.0)
         rows: list[dict[str, Any]] = []
-        async with self.sim(latency_ms=50.0, batch_completion_s=5.0) as sim:
-            for delivery in ("live", "batch"):
+        for delivery in ("live", "batch"):
+            # A simulator of its own per run: the second run must not find the first's
+            # prompts in the provider's cache.
+            async with self.sim(latency_ms=50.0, batch_completion_s=5.0) as sim:
                 evaluation_id, _ = await self.evaluation(candidates)
                 judge_id = await self.judge(
                     sim,
