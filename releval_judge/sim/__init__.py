@@ -1,6 +1,7 @@
-"""A simulated LLM provider (OpenAI and Anthropic wire formats) for load tests, benchmarks
-and ``make demo``: it grades candidates lexically, with configurable latency, rate limits
-and faults, and needs no API key."""
+"""A simulated LLM provider (OpenAI, Azure OpenAI and Anthropic wire formats, their batch
+APIs included) for load tests, benchmarks and ``make demo``: it grades candidates
+lexically, with configurable latency, rate limits, faults, reasoning-model rules and prompt
+caching, and needs no API key. docs/simulator.md describes every route and setting."""
 
 from releval_judge.sim.config import SimConfig
 from releval_judge.sim.server import build_app, run_sim, serve_forever

@@ -1,17 +1,26 @@
 """The provider simulator's HTTP server (aiohttp).
 
-Routes:
+Routes (docs/simulator.md has each one's contract):
 
 * ``POST /v1/chat/completions`` — OpenAI shape; clients use ``base_url`` ``http://host:port/v1``;
+* ``POST /openai/deployments/{deployment}/chat/completions?api-version=…`` and
+  ``POST /openai/v1/chat/completions`` — Azure OpenAI, ``api-key`` header;
 * ``POST /v1/messages`` — Anthropic shape; clients use ``base_url`` ``http://host:port``;
-* ``GET /stats`` (:class:`~releval_judge.sim.stats.StatsReport`), ``POST /stats/reset``;
+* the OpenAI Files and Batch APIs under ``/v1`` and ``/openai/v1``
+  (:mod:`~releval_judge.sim.openai_batches`), Anthropic Message Batches under
+  ``/v1/messages/batches`` (:mod:`~releval_judge.sim.anthropic_batches`);
+* ``GET /stats`` (:class:`~releval_judge.sim.stats.StatsReport`), ``POST /stats/reset``,
+  ``GET /sim/batches``;
 * ``GET /healthz``.
 
-A provider call goes through, in order: credentials (401), body (400), model (404), rate
-limits (429 with ``Retry-After``), then the call's latency, then at most one injected fault
-(400, 503, a stall far longer than any client timeout, a JSON answer, an answer missing the
-last candidate) or the graded answer. It shares CPU with the service under load tests, so it
-logs nothing per request and keeps the work per call small.
+A provider call goes through, in order: credentials (401), body (400), model (404), the
+parameter rules of reasoning models (400, OpenAI routes), rate limits (429 with
+``Retry-After``), then the call's latency, then at most one injected fault (400, 503, a
+stall far longer than any client timeout, a JSON answer, an answer missing the last
+candidate) or the graded answer, its usage counting cached and reasoning tokens. Batch
+requests take the same path without latency, rate limits, 503s and stalls. It shares CPU
+with the service under load tests, so it logs nothing per request and keeps the work per
+call small.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from releval_judge.sim import SimConfig, StatsReport, build_app
+from releval_judge.sim.caching import ExplicitCache, PromptCache
 from releval_judge.sim.grader import estimate_tokens
 from tests.unit.test_sim import ANTHROPIC_HEADERS, CLIMATE_PROMPT, grades
 
@@ -349,3 +350,37 @@ async def test_azure_v1_route_takes_api_key_or_bearer(keyed: TestClient[Any, Any
     assert body["model"] == "gpt-4o"
     assert "model" in no_model_body["error"]["message"]
     assert reasoning_body["error"]["code"] == "unsupported_value"
+
+
+def test_the_new_fields_come_through_the_cli_json_config() -> None:
+    config = SimConfig.model_validate_json(
+        '{"reasoning_model_prefixes": ["o9"], "legacy_max_tokens": true,'
+        ' "batch_completion_s": 0.5, "batch_expiry_s": 3, "batch_cancel_s": 0,'
+        ' "batch_request_error_every": 7, "batch_max_requests": 10,'
+        ' "prompt_cache_entries": 5}'
+    )
+
+    assert config.is_reasoning_model("o9-mini") and not config.is_reasoning_model("o3")
+    assert config.legacy_max_tokens
+    assert (config.batch_completion_s, config.batch_expiry_s, config.batch_cancel_s) == (0.5, 3, 0)
+    assert (config.batch_request_error_every, config.batch_max_requests) == (7, 10)
+    with pytest.raises(ValueError, match="batch_request_error_every"):
+        SimConfig(batch_request_error_every=0)
+
+
+def test_the_prompt_cache_forgets_the_least_recently_used_prefix() -> None:
+    cache = PromptCache(entries=2)
+    first, second, third = ("a" * 6000, "b" * 6000, "c" * 6000)
+
+    kinds = [cache.explicit("m", prefix) for prefix in (first, second, first, third)]
+
+    assert kinds == [
+        ExplicitCache("creation", 1500),
+        ExplicitCache("creation", 1500),
+        ExplicitCache("read", 1500),
+        ExplicitCache("creation", 1500),
+    ]
+    # Three prefixes for two places: the second, least recently used, was forgotten.
+    assert cache.explicit("m", first) == ExplicitCache("read", 1500)
+    assert cache.explicit("m", second) == ExplicitCache("creation", 1500)
+    assert cache.explicit("m", "short") is None

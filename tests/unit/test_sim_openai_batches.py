@@ -398,3 +398,18 @@ async def test_create_refuses_an_unknown_file_or_endpoint(sim: Client) -> None:
     assert described["purpose"] == "batch"
     assert described["bytes"] == len(jsonl([line("r")]))
     assert described["filename"] == "input.jsonl"
+
+
+async def test_stats_reset_clears_the_batch_counters_not_the_batches(sim: Client) -> None:
+    created = await create(sim, jsonl([line("r1"), line("r2")]))
+    before = await stats(sim)
+    async with sim.post("/stats/reset") as response:
+        assert response.status == 200
+    after = await stats(sim)
+    listing = await get_json(sim, "/sim/batches")
+
+    assert (before.files_uploaded, before.batches_created, before.batch_requests) == (1, 1, 2)
+    assert (after.files_uploaded, after.batches_created, after.batch_requests) == (0, 0, 0)
+    assert after.batches_cancelled == 0
+    assert [b["id"] for b in listing["data"]] == [created["id"]]
+    assert listing["data"][0]["status"] == "validating"
