@@ -188,3 +188,37 @@ async def test_prices_and_document_rules_are_validated_and_can_be_cleared(
     assert status == 200, patched
     assert (patched["fields"], patched["input_price_per_mtok"]) == (None, 0.5)
     assert patched["max_document_chars"] == 2000
+
+
+async def test_the_estimate_shows_live_batch_and_cached_costs_side_by_side(
+    services: ServiceFactory,
+) -> None:
+    from releval_judge.prompt import DEFAULT_TEMPLATE
+
+    guidelines = "Fixed relevance guidelines, the same in every prompt. " * 100  # ~1,400 tokens
+    service = await services.start()
+    evaluation = await create_evaluation(service, queries=4, per_query=6)
+    judge = await create_judge(
+        service,
+        "http://127.0.0.1:9/v1",
+        prompt_template=guidelines + DEFAULT_TEMPLATE,
+        input_price_per_mtok=2.0,
+        cached_input_price_per_mtok=0.5,
+        output_price_per_mtok=8.0,
+    )
+    status, body = await _estimate(service, evaluation["id"], ai_judge_id=judge["id"])
+    assert status == 200, body
+
+    prefix = body["cacheable_prefix_tokens"]
+    assert prefix >= 1024
+    # Every call but the first reads the guidelines from the provider's cache.
+    assert body["estimated_cached_input_tokens"] == prefix * (body["batches"] - 1)
+    costs = body["costs"]
+    assert set(costs) == {"live", "live_cached", "batch", "batch_cached"}
+    assert costs["live"] == body["cost"]
+    assert costs["batch"]["total"] == pytest.approx(costs["live"]["total"] * 0.5, abs=1e-6)
+    assert costs["batch_cached"]["total"] == pytest.approx(
+        costs["live_cached"]["total"] * 0.5, abs=1e-6
+    )
+    saved = body["estimated_cached_input_tokens"] * (2.0 - 0.5) / 1e6
+    assert costs["live"]["total"] - costs["live_cached"]["total"] == pytest.approx(saved, abs=1e-6)
