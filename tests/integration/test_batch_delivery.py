@@ -306,3 +306,59 @@ async def test_max_cost_limits_what_a_batch_run_submits(
     assert end["cost"]["total"] <= 0.02
     [batch] = end["provider_batches"]
     assert batch["requests"] == end["judged"] // 3
+
+
+async def test_a_lock_while_the_provider_works_fails_the_run_and_cancels_the_batch(
+    services: ServiceFactory, sim_factory: list[Sim], db: asyncpg.Pool
+) -> None:
+    sim = await start_sim(batch_completion_s=1.5)
+    sim_factory.append(sim)
+    service = await batch_service(services)
+    judge = await judge_for(service, sim, "openai")
+    created = await create_evaluation(service, queries=5, per_query=6)
+    run = await start_run(service, created["id"], judge["id"])
+
+    async def submitted() -> bool:
+        return bool(await sim.batches())
+
+    await wait_for(submitted, timeout=30)
+    status, body = await service.request(
+        "PATCH", f"/evaluations/runs/{created['id']}", json={"locked": True}
+    )
+    assert status == 200, body
+    end = await wait_until_ended(service, run["id"])
+    await wait_until_idle(service)
+
+    assert end["status"] == "failed" and "locked" in end["error"]
+    assert end["judged"] == 0
+    rows = await db.fetchval(
+        "SELECT count(*) FROM ai_judgments WHERE evaluation_run_id = $1::uuid", created["id"]
+    )
+    assert rows == 0
+    [batch] = await sim.batches()
+    assert batch["cancel_requested"] is True or batch["status"] == "completed"
+
+
+async def test_a_later_batch_run_overwrites_an_earlier_live_runs_judgments(
+    services: ServiceFactory, sim_factory: list[Sim], db: asyncpg.Pool
+) -> None:
+    sim = await start_sim(batch_completion_s=0.3)
+    sim_factory.append(sim)
+    service = await batch_service(services)
+    live = await create_judge(service, sim.openai_url, name="live judge")
+    batch = await judge_for(service, sim, "openai", name="batch judge")
+    created = await create_evaluation(service, queries=2, per_query=3)
+
+    first = await start_run(service, created["id"], live["id"])
+    await wait_until_ended(service, first["id"])
+    second = await start_run(service, created["id"], batch["id"])
+    end = await wait_until_ended(service, second["id"])
+    await wait_until_idle(service)
+
+    assert end["status"] == "completed"
+    judges = await db.fetch(
+        "SELECT a.judge, count(*) FROM ai_judgments a WHERE a.evaluation_run_id = $1::uuid "
+        "GROUP BY a.judge",
+        created["id"],
+    )
+    assert [(r["judge"], r["count"]) for r in judges] == [("batch judge", 6)]

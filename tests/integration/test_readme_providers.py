@@ -55,9 +55,7 @@ async def test_each_judge_body_works_against_its_providers_routes(
         url = str(body["base_url"])
         for host in HOSTS:
             url = url.replace(host, sim_root)
-        status, judge = await service.request(
-            "POST", "/ai-judges", json={**body, "base_url": url}
-        )
+        status, judge = await service.request("POST", "/ai-judges", json={**body, "base_url": url})
         assert status == 201, (body["name"], judge)
         status, result = await service.request(
             "POST",

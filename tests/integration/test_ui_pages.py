@@ -120,3 +120,46 @@ async def test_the_reviewer_name_from_its_cookie_is_shown_decoded(
     ) as response:
         body = html.unescape(await response.text())
     assert 'id="reviewer-name" value="Zoë N"' in body
+
+
+async def test_the_judge_form_and_the_run_page_show_delivery_prices_and_batches(
+    service: Service, page: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    body = await text(page, "/ui/judges/new")
+    for name in ("delivery", "reasoning_effort", "cached_input_price_per_mtok"):
+        assert f'name="{name}"' in body, name
+    assert 'name="temperature"' in body and 'data-nullable="true"' in body
+
+    judge = await create_judge(
+        service,
+        "http://127.0.0.1:9/v1",
+        delivery="batch",
+        reasoning_effort="high",
+        input_price_per_mtok=1.0,
+        output_price_per_mtok=2.0,
+    )
+    body = await text(page, f"/ui/judges/{judge['id']}")
+    assert '<option value="batch" selected>' in body
+    assert '<option value="high" selected>' in body
+
+    evaluation = await create_evaluation(service)
+    body = await text(page, f"/ui/runs/{evaluation['id']}")
+    assert 'id="max-cost"' in body
+
+    # A batch run's provider batch and cost limit, as the run page shows them.
+    status, run = await service.request(
+        "POST",
+        f"/evaluations/runs/{evaluation['id']}/ai-judge",
+        json={"ai_judge_id": judge["id"], "max_cost": 3},
+    )
+    assert status == 201, run
+    await db.execute(
+        "INSERT INTO provider_batches (judging_run_id, seq_no, provider, state, submission_key,"
+        " provider_batch_id, provider_status, request_counts, requests) VALUES"
+        " ($1::uuid, 99, 'openai', 'submitted', 'k', 'batch_abc', 'in_progress',"
+        ' \'{"total": 2, "completed": 1, "failed": 0}\', 2)',
+        run["id"],
+    )
+    body = await text(page, f"/ui/judging-runs/{run['id']}")
+    assert "provider batch in_progress: 1 of 2 requests done" in body
+    assert "Cost limit" in body and ">3.0<" in body.replace(" ", "")
