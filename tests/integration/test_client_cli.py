@@ -122,6 +122,33 @@ async def test_start_with_watch_and_json_prints_the_final_run(
     assert runs[0]["judged"] + runs[0]["failed"] == runs[0]["total"] == 30
 
 
+async def test_start_with_max_cost_stops_at_the_limit_and_unjudged_scope_continues(
+    service: Service, sim: SimFactory
+) -> None:
+    evaluation, judge = await judged_setup(
+        service,
+        await sim(SimConfig(latency_ms=0)),
+        concurrency=1,
+        input_price_per_mtok=10.0,
+        output_price_per_mtok=40.0,
+        max_output_tokens=200,
+    )
+    limited = await cli(
+        service, "start", evaluation["id"], "--judge", judge["id"], "--max-cost", "0.03", "--watch"
+    )
+    assert limited.code == 1, limited.stderr
+    assert limited.stdout.startswith("failed: ")
+    assert "of max 0.03" in limited.stdout and "cost limit reached" in limited.stdout
+
+    rest = await cli(
+        service, "start", evaluation["id"], "--judge", judge["id"], "--scope", "unjudged", "--watch"
+    )
+    assert rest.code == 0, rest.stderr
+    runs = json.loads((await cli(service, "list", evaluation["id"], "--json")).stdout)
+    assert sum(r["judged"] for r in runs) == 30
+    assert [r["max_cost"] for r in runs] == [None, 0.03]
+
+
 async def test_cancel_stops_the_run_and_watch_then_exits_3(
     service: Service, sim: SimFactory
 ) -> None:
