@@ -61,10 +61,11 @@ SELECT provider_batch_id FROM provider_batches
 WHERE provider = $1 AND provider_batch_id IS NOT NULL;
 
 -- provider_request_candidates --
--- The candidates of some requests of a run, by custom_id, in ordinal order.
+-- The candidates of those of some requests of a run whose result is not written yet, by custom_id, in ordinal order (a result read again after a crash finds none).
 SELECT i.custom_id, i.ordinal, i.candidate_id
 FROM provider_request_items i
-WHERE i.judging_run_id = $1 AND i.custom_id = ANY($2::text[])
+JOIN provider_requests r ON r.judging_run_id = i.judging_run_id AND r.custom_id = i.custom_id
+WHERE i.judging_run_id = $1 AND i.custom_id = ANY($2::text[]) AND NOT r.done
 ORDER BY i.custom_id, i.ordinal;
 
 -- undone_provider_requests --
