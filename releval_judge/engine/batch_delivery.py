@@ -115,21 +115,29 @@ class BatchDelivery:
     async def run(self) -> None:
         """Plan, submit, poll and read until every candidate of the run has a result (or
         the run is halted). Raises `RunFailed`."""
-        await self._settle_unsure_submissions()
-        while not self.halted:
-            submitted = await self._plan_and_submit()
-            open_batches = await self._call_db(
-                lambda: self.store.open_batches(self.run_id), "reading provider batches"
-            )
-            if not open_batches:
-                if submitted == 0:
+        try:
+            await self._settle_unsure_submissions()
+            while not self.halted:
+                submitted = await self._plan_and_submit()
+                open_batches = await self._call_db(
+                    lambda: self.store.open_batches(self.run_id), "reading provider batches"
+                )
+                if not open_batches:
+                    if submitted == 0:
+                        break
+                    continue
+                await self._poll(open_batches)
+                if self.budget is not None and self.budget.exhausted:
+                    # Planned up to the limit once: another round would wait for the
+                    # provider again for what is left over from the bounds.
                     break
-                continue
-            await self._poll(open_batches)
-            if self.budget is not None and self.budget.exhausted:
-                # Planned up to the limit once: another round would wait for the provider
-                # again for what is left over from the bounds.
-                break
+        except RunFailed:
+            # Nothing more will be read: the provider need not finish what is open.
+            try:
+                await self._cancel_open("the run failed")
+            except Exception:
+                log.exception("provider_batches_not_cancelled")
+            raise
         if self.control.reason == "cancelled":
             await self._drain_after_cancel()
         elif self.control.reason == "failed":
