@@ -109,15 +109,15 @@ def krippendorff_alpha_ordinal(items: Iterable[Sequence[int]]) -> float | None:
         if m < 2:
             continue
         counts = Counter(grades)
-        for c, n_c in counts.items():
-            for k, n_k in counts.items():
-                pairs = n_c * (n_k - 1) if c == k else n_c * n_k
+        for c, count_c in counts.items():
+            for k, count_k in counts.items():
+                pairs = count_c * (count_k - 1) if c == k else count_c * count_k
                 if pairs:
                     coincidence[(c, k)] = coincidence.get((c, k), Fraction(0)) + Fraction(
                         pairs, m - 1
                     )
     categories = sorted({c for c, _ in coincidence})
-    n_c = {
+    n_c: dict[int, Fraction] = {
         c: sum((v for (a, _), v in coincidence.items() if a == c), Fraction(0)) for c in categories
     }
     n = sum(n_c.values(), Fraction(0))
