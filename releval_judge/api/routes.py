@@ -337,6 +337,7 @@ ROUTES: list[RouteSpec] = [
         201,
         JudgePanelCreate,
         JudgePanel,
+        errors=(404,),
     ),
     RouteSpec(
         "GET",
