@@ -23,6 +23,7 @@ from releval_judge.api.services import Services
 from releval_judge.config import Settings
 from releval_judge.engine.judging import ProviderFactory
 from releval_judge.engine.runner import Runner
+from releval_judge.panels.runs import PanelRunner
 from releval_judge.providers import make_provider
 from releval_judge.secrets import (
     SecretBox,
@@ -117,6 +118,7 @@ def create_app(
             connector=aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300),
         )
         runner: Runner | None = None
+        panels: PanelRunner | None = None
         try:
             await apply_schema(pool)
             store = Store(pool)
@@ -137,13 +139,24 @@ def create_app(
                 metrics=metrics,
                 provider_factory=provider_factory,
             )
+            panels = PanelRunner(
+                store=store, runner=runner, max_active=settings.max_active_runs_per_evaluation
+            )
             app.state.services = Services(
-                settings=settings, store=store, runner=runner, secrets=secrets, metrics=metrics
+                settings=settings,
+                store=store,
+                runner=runner,
+                secrets=secrets,
+                metrics=metrics,
+                panels=panels,
             )
             resumed = await runner.resume()
+            await panels.resume()
             log.info("service_started", resumed_runs=resumed, embedded_database=bool(embedded))
             yield
         finally:
+            if panels is not None:
+                await panels.shutdown()
             if runner is not None:
                 await runner.shutdown(settings.shutdown_grace_s)
             await session.close()

@@ -119,3 +119,23 @@ class ProviderFailed(DomainError):
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message, details={"provider_status": status})
+
+
+class PanelInUse(DomainError):
+    status_code = 409
+    code = "panel_in_use"
+
+    def __init__(self, panel_id: str, running: int) -> None:
+        super().__init__(
+            f"judge panel {panel_id} has {running} running panel run(s); cancel them or wait "
+            "for them to end"
+        )
+
+
+class PanelRunEnded(DomainError):
+    status_code = 409
+    code = "panel_run_ended"
+
+    def __init__(self, panel_run_id: str, status: str) -> None:
+        super().__init__(f"panel run {panel_run_id} already ended ({status})")
+        self.status = status

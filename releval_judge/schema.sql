@@ -289,3 +289,59 @@ SELECT coalesce(jsonb_agg(jsonb_build_object(
          ORDER BY b.seq_no), '[]'::jsonb)
 FROM provider_batches b WHERE b.judging_run_id = $1;
 $fn$;
+
+-- Judge panels (issue #13, docs/panels.md): several AI judges whose grades are aggregated.
+
+-- A panel: its member judges (2–9, in order) and how their grades are aggregated.
+CREATE TABLE IF NOT EXISTS judge_panels (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name          text NOT NULL,
+    aggregation   text NOT NULL CHECK (aggregation IN ('majority', 'mean', 'median')),
+    ai_judge_ids  uuid[] NOT NULL CHECK (cardinality(ai_judge_ids) BETWEEN 2 AND 9),
+    created_at    timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX IF NOT EXISTS judge_panels_created_idx ON judge_panels (created_at DESC, id DESC);
+
+-- A panel applied to one evaluation run: running until every member judging run ended,
+-- then completed (the aggregate written), failed or cancelled. The panel's name and
+-- aggregation are copied, so deleting or renaming the panel never changes a run.
+CREATE TABLE IF NOT EXISTS panel_runs (
+    id                   uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    seq                  bigserial UNIQUE,
+    panel_id             uuid REFERENCES judge_panels (id) ON DELETE SET NULL,
+    panel_name           text NOT NULL,
+    aggregation          text NOT NULL,
+    evaluation_run_id    uuid NOT NULL REFERENCES evaluation_runs (id) ON DELETE CASCADE,
+    scope                text NOT NULL DEFAULT 'all',
+    members              integer NOT NULL,
+    status               text NOT NULL DEFAULT 'running'
+                         CHECK (status IN ('running', 'completed', 'failed', 'cancelled')),
+    error                text,
+    candidates           integer,
+    complete_candidates  integer,
+    disagreements        integer,
+    fleiss_kappa         double precision,
+    krippendorff_alpha   double precision,
+    created_at           timestamptz NOT NULL DEFAULT clock_timestamp(),
+    finished_at          timestamptz
+);
+CREATE INDEX IF NOT EXISTS panel_runs_eval_idx ON panel_runs (evaluation_run_id, seq DESC);
+CREATE INDEX IF NOT EXISTS panel_runs_running_idx ON panel_runs (status) WHERE status = 'running';
+
+-- The member judging runs of a panel run, in the panel's order.
+CREATE TABLE IF NOT EXISTS panel_run_members (
+    panel_run_id       uuid NOT NULL REFERENCES panel_runs (id) ON DELETE CASCADE,
+    position           integer NOT NULL,
+    ai_judging_run_id  uuid NOT NULL REFERENCES ai_judging_runs (id) ON DELETE CASCADE,
+    PRIMARY KEY (panel_run_id, position)
+);
+
+-- The panel's aggregate judgment of each candidate at least one member graded.
+CREATE TABLE IF NOT EXISTS panel_judgments (
+    panel_run_id  uuid NOT NULL REFERENCES panel_runs (id) ON DELETE CASCADE,
+    candidate_id  uuid NOT NULL,
+    grade         integer NOT NULL,
+    disagreement  boolean NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (panel_run_id, candidate_id)
+);

@@ -18,6 +18,7 @@ from releval_judge.api import (
     judging_runs,
     judgments,
     metrics,
+    panels,
     review,
 )
 from releval_judge.api.params import (
@@ -58,6 +59,16 @@ from releval_judge.models import (
     JudgmentSample,
     Page,
     RunJudgment,
+)
+from releval_judge.panels.models import (
+    JudgePanel,
+    JudgePanelCreate,
+    PanelJudgment,
+    PanelJudgmentParams,
+    PanelRun,
+    PanelRunCreate,
+    ReviewQueue,
+    ReviewQueueParams,
 )
 from releval_judge.review.exports import MEDIA_TYPES
 
@@ -316,6 +327,89 @@ ROUTES: list[RouteSpec] = [
         "sample) beside the AI-only and human-only ones, with 95% intervals",
         response=MetricEstimates,
         query=EstimatesParams,
+    ),
+    # --- judge panels and the review queue (docs/panels.md) ----------------------------
+    RouteSpec(
+        "POST",
+        f"{API}/judge-panels",
+        panels.create_panel,
+        "Create a judge panel: 2 to 9 AI judges and an aggregation (majority, mean, median)",
+        201,
+        JudgePanelCreate,
+        JudgePanel,
+        errors=(404,),
+    ),
+    RouteSpec(
+        "GET",
+        f"{API}/judge-panels",
+        panels.list_panels,
+        "List judge panels, newest first",
+        response=Page[JudgePanel],
+        query=PageParams,
+    ),
+    RouteSpec(
+        "GET",
+        f"{API}/judge-panels/{{panel_id}}",
+        panels.get_panel,
+        "Get a judge panel",
+        response=JudgePanel,
+    ),
+    RouteSpec(
+        "DELETE",
+        f"{API}/judge-panels/{{panel_id}}",
+        panels.delete_panel,
+        "Delete a judge panel (409 panel_in_use while one of its panel runs is running)",
+        204,
+        errors=(409,),
+    ),
+    RouteSpec(
+        "POST",
+        f"{API}/evaluations/runs/{{run_id}}/judge-panel",
+        panels.start_panel_run,
+        "Run a judge panel on an evaluation run: one AI judging run per member, then the "
+        "aggregate as the current AI judgments",
+        201,
+        PanelRunCreate,
+        PanelRun,
+    ),
+    RouteSpec(
+        "GET",
+        f"{API}/evaluations/runs/{{run_id}}/panel-runs",
+        panels.list_panel_runs,
+        "List the panel runs of an evaluation run, newest first",
+        response=Page[PanelRun],
+        query=PageParams,
+    ),
+    RouteSpec(
+        "GET",
+        f"{API}/panel-runs/{{panel_run_id}}",
+        panels.get_panel_run,
+        "Get a panel run: its members, status and (once completed) agreement",
+        response=PanelRun,
+    ),
+    RouteSpec(
+        "POST",
+        f"{API}/panel-runs/{{panel_run_id}}/cancel",
+        panels.cancel_panel_run,
+        "Cancel a running panel run and its members (409 panel_run_ended once ended)",
+        response=PanelRun,
+        errors=(409,),
+    ),
+    RouteSpec(
+        "GET",
+        f"{API}/panel-runs/{{panel_run_id}}/judgments",
+        panels.list_panel_judgments,
+        "List a panel run's aggregate judgments with each member's grade and a disagreement flag",
+        response=Page[PanelJudgment],
+        query=PanelJudgmentParams,
+    ),
+    RouteSpec(
+        "GET",
+        f"{API}/evaluations/runs/{{run_id}}/review-queue",
+        panels.review_queue,
+        "Candidates without a human grade, ordered by how much a human grade would teach",
+        response=ReviewQueue,
+        query=ReviewQueueParams,
     ),
     # --- live progress for the web UI (docs/ui.md) --------------------------------------
     RouteSpec(

@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from releval_judge.config import Settings
 from releval_judge.engine.runner import Runner
+from releval_judge.panels.runs import PanelRunner
 from releval_judge.secrets import SecretBox
 from releval_judge.store.store import Store
 from releval_judge.telemetry import Metrics
@@ -20,6 +21,7 @@ class Services:
     runner: Runner
     secrets: SecretBox
     metrics: Metrics
+    panels: PanelRunner
 
 
 def services(request: Request) -> Services:

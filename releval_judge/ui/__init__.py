@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from releval_judge.api.middleware import BearerAuthMiddleware
-from releval_judge.ui import pages
+from releval_judge.ui import analysis, pages
 from releval_judge.ui.session import CookieSessionMiddleware
 
 HERE = Path(__file__).resolve().parent
@@ -43,6 +43,15 @@ def ui_routes() -> list[Route | Mount]:
         Route("/runs", pages.runs_page, methods=["GET"], name="runs"),
         Route("/runs/{run_id}", pages.run_page, methods=["GET"], name="run"),
         Route("/runs/{run_id}/review", pages.review_page, methods=["GET"], name="review"),
+        Route("/runs/{run_id}/metrics", analysis.metrics_page, methods=["GET"], name="metrics"),
+        Route("/runs/{run_id}/queue", analysis.queue_page, methods=["GET"], name="queue"),
+        Route("/compare", analysis.compare_page, methods=["GET"], name="compare"),
+        Route(
+            "/panel-runs/{panel_run_id}",
+            analysis.panel_run_page,
+            methods=["GET"],
+            name="panel_run",
+        ),
         Route(
             "/judging-runs/{judging_run_id}",
             pages.judging_run_page,

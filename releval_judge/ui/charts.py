@@ -92,3 +92,43 @@ def _label_suffix(scale: Scale, grade: int) -> str:
 
 def _short(label: str, limit: int = 9) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+BAR_ROW = 18
+LABEL_WIDTH = 120
+VALUE_WIDTH = 48
+
+
+def per_query_bars_svg(
+    values: list[tuple[str, float | None]], *, title: str, ident: str = "bars"
+) -> Markup:
+    """One horizontal bar per query for a measure in [0, 1] (nDCG, P, AP, RR, judged),
+    the value written beside it; a query without a value (None) gets an empty row."""
+    plot = CHART_WIDTH - LABEL_WIDTH - VALUE_WIDTH
+    height = MARGIN_TOP + BAR_ROW * len(values) + 8
+    description = ", ".join(f"{q}: {'none' if v is None else f'{v:.3f}'}" for q, v in values)
+    parts = [
+        f'<svg class="chart bars" role="img" viewBox="0 0 {CHART_WIDTH} {height}" '
+        f'width="{CHART_WIDTH}" height="{height}" aria-labelledby="{ident}-title {ident}-desc" '
+        f'xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{ident}-title">{escape(title)}</title>',
+        f'<desc id="{ident}-desc">{escape(description)}</desc>',
+    ]
+    for i, (query_id, value) in enumerate(values):
+        y = MARGIN_TOP + i * BAR_ROW
+        share = 0.0 if value is None else max(0.0, min(1.0, value))
+        parts.append(
+            f'<text x="{LABEL_WIDTH - 6}" y="{y + 12}" text-anchor="end" class="label">'
+            f"{escape(_short(query_id, 18))}</text>"
+        )
+        parts.append(
+            f'<rect x="{LABEL_WIDTH}" y="{y + 2}" width="{round(plot * share, 1)}" '
+            f'height="{BAR_ROW - 4}" fill="hsl({round(130 * share)} 55% 42%)" '
+            f'data-query="{escape(query_id)}" data-value="{"" if value is None else value}"/>'
+        )
+        parts.append(
+            f'<text x="{LABEL_WIDTH + plot + 6}" y="{y + 12}" class="count">'
+            f"{'–' if value is None else f'{value:.3f}'}</text>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -36,6 +36,7 @@ from releval_judge.prompt import (
 )
 from releval_judge.scale import Scale
 from releval_judge.store.judgments import JudgmentFilter, list_judgments
+from releval_judge.store.panels import PanelStore
 from releval_judge.store.ui import UiStore
 from releval_judge.ui.charts import grade_distribution_svg
 from releval_judge.ui.session import (
@@ -332,6 +333,9 @@ async def run_page(request: Request, session: Session) -> Response:
     )
     judges = await svc.store.list_judges(limit=1000, cursor=None)
     counts = await UiStore(svc.store).current_grade_counts(evaluation.id)
+    panel_runs = await PanelStore(svc.store.pool).list_panel_runs(
+        evaluation.id, limit=JUDGING_RUNS_PER_PAGE, cursor=None
+    )
     return render(
         request,
         session,
@@ -340,6 +344,7 @@ async def run_page(request: Request, session: Session) -> Response:
             "nav": "runs",
             "evaluation": evaluation,
             "judging_runs": judging_runs,
+            "panel_runs": panel_runs.items,
             "judges": judges.items,
             "blocked": start_blocked_reason(evaluation),
             "blank_run": BLANK_RUN,

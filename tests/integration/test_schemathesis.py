@@ -148,6 +148,30 @@ async def _seed(
     held_judge = await create_judge(service, held.base_url, name="held judge")
     running = await start_run(service, run_id, held_judge["id"])
 
+    # A judge panel with a completed panel run, and one to delete.
+    panel_body = {"name": "panel", "ai_judge_ids": [judge["id"], startable["id"]]}
+    status, panel = await service.request("POST", "/judge-panels", json=panel_body)
+    assert status == 201, panel
+    status, disposable_panel = await service.request("POST", "/judge-panels", json=panel_body)
+    assert status == 201, disposable_panel
+    status, panel_run = await service.request(
+        "POST", f"/evaluations/runs/{run_id}/judge-panel", json={"panel_id": panel["id"]}
+    )
+    assert status == 201, panel_run
+    for member in panel_run["members"]:
+        await wait_until_ended(service, member["ai_judging_run_id"])
+    # A panel run held running by its held member, so that a cancel can succeed.
+    status, held_panel = await service.request(
+        "POST",
+        "/judge-panels",
+        json={"name": "held", "ai_judge_ids": [held_judge["id"], judge["id"]]},
+    )
+    assert status == 201, held_panel
+    status, running_panel_run = await service.request(
+        "POST", f"/evaluations/runs/{run_id}/judge-panel", json={"panel_id": held_panel["id"]}
+    )
+    assert status == 201, running_panel_run
+
     status, page = await service.request("GET", f"/evaluations/runs/{run_id}/judgments")
     assert status == 200, page
     candidate_ids = [item["candidate_id"] for item in page["items"]]
@@ -159,9 +183,19 @@ async def _seed(
             "judging_run_id": [ended["id"], running["id"]],
             "candidate_id": candidate_ids,
             "judge": [HUMAN_JUDGE],
+            "panel_id": [panel["id"]],
+            "panel_run_id": [panel_run["id"], running_panel_run["id"]],
         },
-        disposable_ids={"run_id": [disposable["id"]], "judge_id": [disposable_judge["id"]]},
-        body_ids={"ai_judge_id": startable["id"], "evaluation_run_id": run_id},
+        disposable_ids={
+            "run_id": [disposable["id"]],
+            "judge_id": [disposable_judge["id"]],
+            "panel_id": [disposable_panel["id"]],
+        },
+        body_ids={
+            "ai_judge_id": startable["id"],
+            "evaluation_run_id": run_id,
+            "panel_id": panel["id"],
+        },
         ended_ids={"judging_run_id": [ended["id"]]},
         known_good={
             "POST /api/v1/ai-judges/{judge_id}/test": {
@@ -177,6 +211,14 @@ async def _seed(
             "GET /api/v1/evaluations/compare": {"query": {"runs": f"{run_id},{disposable['id']}"}},
             "GET /api/v1/evaluations/runs/{run_id}/estimates": {
                 "path_parameters": {"run_id": run_id}
+            },
+            "POST /api/v1/judge-panels": {"body": panel_body},
+            "POST /api/v1/panel-runs/{panel_run_id}/cancel": {
+                "path_parameters": {"panel_run_id": running_panel_run["id"]}
+            },
+            "POST /api/v1/evaluations/runs/{run_id}/judge-panel": {
+                "path_parameters": {"run_id": run_id},
+                "body": {"panel_id": panel["id"]},
             },
         },
     )

@@ -539,6 +539,55 @@
     });
   }
 
+  // --- the review queue: one keystroke per grade --------------------------------------
+
+  function setupQueue() {
+    const table = document.querySelector("table.queue");
+    if (!table) return;
+    const nameInput = document.getElementById("reviewer-name");
+    const rows = Array.from(table.querySelectorAll("tr.queue-item"));
+    const low = Number(table.dataset.minGrade);
+    const high = Number(table.dataset.maxGrade);
+    function move(row, step) {
+      const next = rows[rows.indexOf(row) + step];
+      if (next) next.focus();
+    }
+    for (const row of rows) {
+      row.addEventListener("keydown", async (event) => {
+        if (event.altKey || event.ctrlKey || event.metaKey) return;
+        if (event.key === "j" || event.key === "ArrowDown") { event.preventDefault(); move(row, 1); return; }
+        if (event.key === "k" || event.key === "ArrowUp") { event.preventDefault(); move(row, -1); return; }
+        if (!/^[0-9]$/.test(event.key)) return;
+        const grade = Number(event.key);
+        if (grade < low || grade > high) return;
+        event.preventDefault();
+        const cell = row.querySelector(".queue-grade");
+        const name = nameInput ? nameInput.value.trim().replace(/\//g, "-") : "";
+        if (!name) {
+          cell.textContent = "Enter your name above first.";
+          cell.className = "queue-grade error";
+          nameInput.focus();
+          return;
+        }
+        document.cookie = "releval_reviewer=" + encodeURIComponent(name) +
+          "; path=" + (ROOT || "") + "/; max-age=31536000; samesite=strict";
+        const path = "/evaluations/runs/" + table.dataset.evaluationRun + "/candidates/" +
+          row.dataset.candidate + "/judgments/" + encodeURIComponent(name);
+        move(row, 1);
+        const result = await api("PUT", path, { grade: grade, reasoning: "" });
+        if (result.ok) {
+          cell.textContent = String(grade);
+          cell.className = "queue-grade ok";
+          row.classList.add("graded");
+        } else {
+          cell.textContent = result.message;
+          cell.className = "queue-grade error";
+        }
+      });
+    }
+    if (rows.length) rows[0].focus();
+  }
+
   // --- start -----------------------------------------------------------------------
 
   document.addEventListener("DOMContentLoaded", () => {
@@ -547,6 +596,7 @@
     }
     setupRunAiJudge();
     setupReview();
+    setupQueue();
     setupAgreement();
     setupJudgeForm();
     setupJudgeTest();

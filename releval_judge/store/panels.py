@@ -1,0 +1,359 @@
+"""Reads and writes of judge panels, panel runs and the panel's aggregate judgments, and the
+review queue's candidates. Queries are the named blocks of ``panels.sql``.
+
+The member judging runs themselves are created and ended by ``Store`` and the runner (the
+same functions the judging-run route uses); this module only links them to panel runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from releval_judge.cursor import decode_cursor, encode_cursor
+from releval_judge.errors import NotFound, PanelInUse, PanelRunEnded, ValidationFailed
+from releval_judge.models import JudgingRunScope, Page
+from releval_judge.panels.aggregate import PanelAgreement
+from releval_judge.panels.models import (
+    JudgePanel,
+    JudgePanelCreate,
+    PanelJudgment,
+    PanelRun,
+    PanelRunAgreement,
+    PanelRunMember,
+)
+from releval_judge.store.sql import queries
+
+Q = queries()
+PREFETCH = 2000
+
+
+def _uuid(value: str, resource: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError as exc:
+        raise NotFound(resource, value) from exc
+
+
+def _invalid_cursor(exc: Exception | None = None) -> ValidationFailed:
+    error = ValidationFailed("invalid cursor", details=[{"loc": ["query", "cursor"]}])
+    error.__cause__ = exc
+    return error
+
+
+def _panel(row: asyncpg.Record) -> JudgePanel:
+    return JudgePanel(
+        id=str(row["id"]),
+        name=row["name"],
+        aggregation=row["aggregation"],
+        ai_judge_ids=[str(j) for j in row["ai_judge_ids"]],
+        created_at=row["created_at"],
+    )
+
+
+def _panel_run(row: asyncpg.Record, members: Sequence[asyncpg.Record]) -> PanelRun:
+    agreement = None
+    if row["status"] == "completed":
+        agreement = PanelRunAgreement(
+            candidates=row["candidates"],
+            complete_candidates=row["complete_candidates"],
+            disagreements=row["disagreements"],
+            fleiss_kappa=row["fleiss_kappa"],
+            krippendorff_alpha_ordinal=row["krippendorff_alpha"],
+        )
+    return PanelRun(
+        id=str(row["id"]),
+        panel_id=str(row["panel_id"]) if row["panel_id"] else None,
+        panel_name=row["panel_name"],
+        aggregation=row["aggregation"],
+        evaluation_run_id=str(row["evaluation_run_id"]),
+        scope=row["scope"],
+        status=row["status"],
+        error=row["error"],
+        member_count=row["members"],
+        members=[
+            PanelRunMember(
+                position=m["position"],
+                ai_judging_run_id=str(m["id"]),
+                ai_judge_id=str(m["ai_judge_id"]) if m["ai_judge_id"] else None,
+                ai_judge_name=m["ai_judge_name"],
+                status=m["status"],
+                total=m["total"],
+                judged=m["judged"],
+                failed=m["failed"],
+                error=m["error"],
+            )
+            for m in members
+        ],
+        agreement=agreement,
+        created_at=row["created_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+@dataclass(frozen=True)
+class AggregateWrite:
+    """The panel's judgment of one candidate."""
+
+    candidate_id: UUID
+    grade: int
+    disagreement: bool
+    reasoning: str
+
+
+@dataclass(frozen=True)
+class QueueCandidate:
+    """A candidate without any human grade, as the review queue scores it."""
+
+    candidate_id: str
+    query_id: str
+    query: str
+    doc_id: str
+    rank: int
+    title: str | None
+    ai_grade: int | None
+    ai_judge: str | None
+    panel_disagreement: bool | None
+    query_sampled: bool
+
+
+class PanelStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    # --- panels ------------------------------------------------------------------------
+
+    async def create_panel(self, body: JudgePanelCreate) -> JudgePanel:
+        ids = [_uuid(j, "AI judge") for j in body.ai_judge_ids]
+        async with self.pool.acquire() as conn, conn.transaction():
+            missing = await conn.fetch(Q["missing_judges"], ids)
+            if missing:
+                raise NotFound("AI judge", str(missing[0]["id"]))
+            row = await conn.fetchrow(Q["insert_panel"], body.name, body.aggregation, ids)
+        assert row is not None
+        return _panel(row)
+
+    async def get_panel(self, panel_id: str) -> JudgePanel:
+        row = await self.pool.fetchrow(Q["get_panel"], _uuid(panel_id, "judge panel"))
+        if row is None:
+            raise NotFound("judge panel", panel_id)
+        return _panel(row)
+
+    async def list_panels(self, *, limit: int, cursor: str | None) -> Page[JudgePanel]:
+        after_at: datetime | None = None
+        after_id: UUID | None = None
+        if cursor is not None:
+            at, ident = decode_cursor(cursor, length=2)
+            try:
+                after_at = datetime.fromisoformat(at)
+                if after_at.tzinfo is None:
+                    raise ValueError("cursor time without a time zone")
+                after_at.astimezone(UTC)
+                after_id = UUID(ident)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise _invalid_cursor(exc) from exc
+        rows = await self.pool.fetch(Q["list_panels"], after_at, after_id, limit + 1)
+        items = [_panel(r) for r in rows[:limit]]
+        next_cursor = (
+            encode_cursor([items[-1].created_at.isoformat(), items[-1].id])
+            if len(rows) > limit
+            else None
+        )
+        return Page[JudgePanel](items=items, next_cursor=next_cursor)
+
+    async def delete_panel(self, panel_id: str) -> None:
+        uuid = _uuid(panel_id, "judge panel")
+        async with self.pool.acquire() as conn, conn.transaction():
+            if await conn.fetchrow(Q["get_panel_for_update"], uuid) is None:
+                raise NotFound("judge panel", panel_id)
+            running = await conn.fetchval(Q["count_running_panel_runs_of_panel"], uuid)
+            if running:
+                raise PanelInUse(panel_id, running)
+            await conn.execute(Q["delete_panel"], uuid)
+
+    # --- panel runs --------------------------------------------------------------------
+
+    async def active_judging_runs(self, evaluation_run_id: str) -> int:
+        count: int = await self.pool.fetchval(
+            Q["count_active_judging_runs"], _uuid(evaluation_run_id, "evaluation run")
+        )
+        return count
+
+    async def create_panel_run(
+        self, panel_id: str, evaluation_run_id: str, *, scope: JudgingRunScope, members: int
+    ) -> str:
+        row = await self.pool.fetchrow(
+            Q["insert_panel_run"],
+            _uuid(panel_id, "judge panel"),
+            scope,
+            members,
+            _uuid(evaluation_run_id, "evaluation run"),
+        )
+        if row is None:
+            raise NotFound("judge panel", panel_id)
+        return str(row["id"])
+
+    async def add_member(self, panel_run_id: str, position: int, judging_run_id: str) -> None:
+        await self.pool.execute(
+            Q["insert_panel_run_member"], UUID(panel_run_id), position, UUID(judging_run_id)
+        )
+
+    async def get_panel_run(self, panel_run_id: str) -> PanelRun:
+        uuid = _uuid(panel_run_id, "panel run")
+        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+            row = await conn.fetchrow(Q["get_panel_run"], uuid)
+            if row is None:
+                raise NotFound("panel run", panel_run_id)
+            members = await conn.fetch(Q["panel_run_members"], uuid)
+        return _panel_run(row, members)
+
+    async def list_panel_runs(
+        self, evaluation_run_id: str, *, limit: int, cursor: str | None
+    ) -> Page[PanelRun]:
+        uuid = _uuid(evaluation_run_id, "evaluation run")
+        after: int | None = None
+        if cursor is not None:
+            (value,) = decode_cursor(cursor, length=1)
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+                raise _invalid_cursor()
+            after = value
+        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+            rows = await conn.fetch(Q["list_panel_runs"], uuid, after, limit + 1)
+            items = [
+                _panel_run(r, await conn.fetch(Q["panel_run_members"], r["id"]))
+                for r in rows[:limit]
+            ]
+        next_cursor = encode_cursor([rows[limit - 1]["seq"]]) if len(rows) > limit else None
+        return Page[PanelRun](items=items, next_cursor=next_cursor)
+
+    async def latest_completed_panel_run(self, evaluation_run_id: str) -> str | None:
+        value = await self.pool.fetchval(Q["latest_completed_panel_run"], UUID(evaluation_run_id))
+        return str(value) if value is not None else None
+
+    async def running_panel_runs(self) -> list[str]:
+        return [str(r["id"]) for r in await self.pool.fetch(Q["running_panel_runs"])]
+
+    async def member_grades(self, panel_run_id: str) -> list[tuple[UUID, list[int]]]:
+        """Per candidate some member graded: the grades of the members that graded it."""
+        rows = await self.pool.fetch(Q["panel_member_grades"], UUID(panel_run_id))
+        return [(r["candidate_id"], list(r["grades"])) for r in rows]
+
+    async def end_panel_run(self, panel_run_id: str, status: str, error: str | None) -> bool:
+        """running → ``status``; False when the panel run had already ended."""
+        row = await self.pool.fetchrow(Q["end_panel_run"], UUID(panel_run_id), status, error)
+        return row is not None
+
+    async def cancel_panel_run(self, panel_run_id: str) -> PanelRun:
+        """running → cancelled; raises PanelRunEnded once it ended."""
+        uuid = _uuid(panel_run_id, "panel run")
+        if await self.pool.fetchrow(Q["end_panel_run"], uuid, "cancelled", None) is None:
+            existing = await self.get_panel_run(panel_run_id)
+            raise PanelRunEnded(panel_run_id, existing.status)
+        return await self.get_panel_run(panel_run_id)
+
+    async def finish_panel_run(
+        self,
+        evaluation_run_id: str,
+        panel_run_id: str,
+        judge_name: str,
+        writes: Sequence[AggregateWrite],
+        agreement: PanelAgreement,
+    ) -> tuple[bool, bool]:
+        """Write the aggregate and complete the panel run in one statement.
+
+        Returns (written, still_running): nothing is written when the panel run is no
+        longer running (cancelled meanwhile) or the evaluation run is locked.
+        """
+        row = await self.pool.fetchrow(
+            Q["finish_panel_run"],
+            UUID(evaluation_run_id),
+            UUID(panel_run_id),
+            judge_name,
+            [w.candidate_id for w in writes],
+            [w.grade for w in writes],
+            [w.disagreement for w in writes],
+            [w.reasoning for w in writes],
+            agreement.candidates,
+            agreement.complete_candidates,
+            agreement.disagreements,
+            agreement.fleiss_kappa,
+            agreement.krippendorff_alpha_ordinal,
+        )
+        assert row is not None
+        return bool(row["ok"]), bool(row["running"])
+
+    async def list_panel_judgments(
+        self,
+        panel_run_id: str,
+        *,
+        disagreement: bool | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[PanelJudgment]:
+        uuid = _uuid(panel_run_id, "panel run")
+        after: tuple[Any, ...] = (None, None, None)
+        if cursor is not None:
+            query_id, rank, ident = decode_cursor(cursor, length=3)
+            try:
+                if not isinstance(query_id, str) or not isinstance(rank, int):
+                    raise TypeError("cursor key types")
+                if not -(2**31) <= rank < 2**31:
+                    raise ValueError("rank out of range")
+                after = (query_id, rank, UUID(ident))
+            except (TypeError, ValueError) as exc:
+                raise _invalid_cursor(exc) from exc
+        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+            if await conn.fetchrow(Q["get_panel_run"], uuid) is None:
+                raise NotFound("panel run", panel_run_id)
+            rows = await conn.fetch(
+                Q["list_panel_judgments"], uuid, disagreement, *after, limit + 1
+            )
+        items = [
+            PanelJudgment(
+                candidate_id=str(r["candidate_id"]),
+                query_id=r["query_id"],
+                doc_id=r["doc_id"],
+                rank=r["rank"],
+                grade=r["grade"],
+                member_grades=list(r["member_grades"] or []),
+                disagreement=r["disagreement"],
+            )
+            for r in rows[:limit]
+        ]
+        next_cursor = None
+        if len(rows) > limit:
+            last = items[-1]
+            next_cursor = encode_cursor([last.query_id, last.rank, last.candidate_id])
+        return Page[PanelJudgment](items=items, next_cursor=next_cursor)
+
+    # --- review queue ------------------------------------------------------------------
+
+    async def queue_candidates(
+        self, evaluation_run_id: str, panel_run_id: str | None
+    ) -> AsyncIterator[QueueCandidate]:
+        """Every candidate of the run without a human grade, streamed from a cursor."""
+        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+            cursor = conn.cursor(
+                Q["review_queue_candidates"],
+                UUID(evaluation_run_id),
+                UUID(panel_run_id) if panel_run_id else None,
+                prefetch=PREFETCH,
+            )
+            async for r in cursor:
+                yield QueueCandidate(
+                    candidate_id=str(r["candidate_id"]),
+                    query_id=r["query_id"],
+                    query=r["query"],
+                    doc_id=r["doc_id"],
+                    rank=r["rank"],
+                    title=r["title"],
+                    ai_grade=r["ai_grade"],
+                    ai_judge=r["ai_judge"],
+                    panel_disagreement=r["panel_disagreement"],
+                    query_sampled=r["query_sampled"],
+                )
