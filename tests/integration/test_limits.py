@@ -24,6 +24,7 @@ from tests.conftest import (
     create_evaluation,
     create_judge,
     wait_until_ended,
+    wait_until_idle,
 )
 from tests.fakes import FakeProvider, blocks, completion, document_ids, start_run
 
@@ -129,9 +130,32 @@ async def test_page_size_is_capped_at_1000_on_every_list_route(service: Service)
         judge = await create_judge(service, provider.base_url)
         run = await start_run(service, evaluation["id"], judge["id"])
         await wait_until_ended(service, run["id"])
+        other = await create_judge(service, provider.base_url, name="second judge")
+        status, panel = await service.request(
+            "POST",
+            "/judge-panels",
+            json={
+                "name": "pair",
+                "aggregation": "mean",
+                "ai_judge_ids": [judge["id"], other["id"]],
+            },
+        )
+        assert status == 201, panel
+        status, panel_run = await service.request(
+            "POST",
+            f"/evaluations/runs/{evaluation['id']}/judge-panel",
+            json={"panel_id": panel["id"]},
+        )
+        assert status == 201, panel_run
+        await wait_until_idle(service)
     finally:
         await provider.stop()
-    ids = {"run_id": evaluation["id"], "judging_run_id": run["id"], "judge_id": judge["id"]}
+    ids = {
+        "run_id": evaluation["id"],
+        "judging_run_id": run["id"],
+        "judge_id": judge["id"],
+        "panel_run_id": panel_run["id"],
+    }
 
     for spec in LIST_ROUTES:
         path = _path(spec, ids)
