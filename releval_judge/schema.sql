@@ -345,3 +345,14 @@ CREATE TABLE IF NOT EXISTS panel_judgments (
     created_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (panel_run_id, candidate_id)
 );
+
+-- Shared provider rate budgets (issue #12): one row per provider key (an id derived from the
+-- base URL and the key, never the key), shared by every run of every replica. GCRA: a call
+-- may start when the request and token theoretical arrival times have passed; each call moves
+-- them on by its share of the minute. paused_until: a 429's Retry-After, for everyone.
+CREATE TABLE IF NOT EXISTS provider_rate_budgets (
+    key_id        text PRIMARY KEY,
+    request_tat   timestamptz NOT NULL DEFAULT '1970-01-01 00:00:00+00',
+    token_tat     timestamptz NOT NULL DEFAULT '1970-01-01 00:00:00+00',
+    paused_until  timestamptz NOT NULL DEFAULT '1970-01-01 00:00:00+00'
+);

@@ -3,8 +3,9 @@
 ``GovernedProvider`` wraps the judge's provider. Each attempt (retries included) takes a
 slot of the run's adaptive limit (halved on 429s, regrown on successes), waits while the
 provider's last ``Retry-After`` to any call of the run has not passed, waits for the
-run's pacer (the judge's ``requests_per_minute`` / ``tokens_per_minute``), and is timed
-into the metrics. A halt while waiting means no call starts: it surfaces as
+pacer (the judge's ``requests_per_minute`` / ``tokens_per_minute``, shared in PostgreSQL by
+every run and replica on the same provider key: ``shared_pacing``), and is timed into the
+metrics. A halt while waiting means no call starts: it surfaces as
 ``CallCancelled``, exactly like a halt seen by the retry loop.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from releval_judge.engine.pacing import AdaptiveLimit, Halted, RatePacer, estimate_call_tokens
+from releval_judge.engine.pacing import AdaptiveLimit, Halted, Pacer, estimate_call_tokens
 from releval_judge.providers import Completion, Prompt, Provider, RateLimited
 from releval_judge.providers.retry import CallCancelled
 from releval_judge.telemetry import Metrics
@@ -27,7 +28,7 @@ class GovernedProvider:
         provider_name: str,
         halt: asyncio.Event,
         limit: AdaptiveLimit,
-        pacer: RatePacer,
+        pacer: Pacer,
         metrics: Metrics,
         candidates_per_call: int,
         max_output_tokens: int | None,
@@ -78,6 +79,7 @@ class GovernedProvider:
                 self.limit.on_rate_limited(ticket)
                 if exc.retry_after is not None and exc.retry_after > 0:
                     self._paused_until = max(self._paused_until, time.monotonic() + exc.retry_after)
+                    await self.pacer.pause(exc.retry_after)
                 raise
             finally:
                 self._in_flight.dec()

@@ -26,7 +26,8 @@ from releval_judge.engine.budget import CostBudget
 from releval_judge.engine.calls import GovernedProvider
 from releval_judge.engine.errors import RunFailed
 from releval_judge.engine.lag import LoopLagMonitor
-from releval_judge.engine.pacing import AdaptiveLimit, RatePacer
+from releval_judge.engine.pacing import AdaptiveLimit, Pacer, RatePacer
+from releval_judge.engine.shared_pacing import SharedRatePacer, key_id
 from releval_judge.engine.slots import HaltableSemaphore
 from releval_judge.errors import EvaluationRunLocked
 from releval_judge.models import JudgeConfig
@@ -211,13 +212,23 @@ class JudgingRunTask:
 
     async def _prepare(self) -> tuple[Provider, JudgePrompt, Scale]:
         config = self.config
+        wire_config = provider_config(config, self.secrets)
+        pacer: Pacer = RatePacer(None, None)
+        if config.requests_per_minute is not None or config.tokens_per_minute is not None:
+            # The limits are the provider key's: shared with every run and replica on it.
+            pacer = SharedRatePacer(
+                self.store.rate_budgets,
+                key_id(wire_config),
+                config.requests_per_minute,
+                config.tokens_per_minute,
+            )
         provider = GovernedProvider(
-            self.provider_factory(provider_config(config, self.secrets), self.session),
+            self.provider_factory(wire_config, self.session),
             provider_name=config.provider,
             halt=self.control.halt,
             # Without configured limits the run adapts to 429s below its concurrency.
             limit=AdaptiveLimit(config.concurrency, maximum=config.concurrency),
-            pacer=RatePacer(config.requests_per_minute, config.tokens_per_minute),
+            pacer=pacer,
             metrics=self.metrics,
             candidates_per_call=config.batch_size,
             max_output_tokens=config.max_output_tokens,

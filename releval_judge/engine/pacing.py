@@ -38,8 +38,10 @@ Wrapped as a ``Provider`` whose ``complete`` does the above (turning :class:`Hal
 semaphore and the process-wide one stay as they are; the limit only ever lowers the
 number of calls in flight below the judge's concurrency.
 
-Two runs sharing one provider key each keep to their own limits, so together they may
-exceed them; the 429 path still applies then.
+A judge that sets limits is paced by ``shared_pacing.SharedRatePacer`` instead: the limits
+are its provider key's, shared in PostgreSQL by every run and replica on that key.
+:class:`RatePacer` remains the pure, in-process form of the same rules (and the no-limit
+pacer of judges that set none).
 """
 
 from __future__ import annotations
@@ -50,11 +52,12 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, NewType
+from typing import Any, NewType, Protocol
 
 __all__ = [
     "AdaptiveLimit",
     "Halted",
+    "Pacer",
     "RatePacer",
     "Ticket",
     "estimate_call_tokens",
@@ -68,6 +71,18 @@ OUTPUT_TOKENS_PER_CANDIDATE = 60
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 Ticket = NewType("Ticket", int)
+
+
+class Pacer(Protocol):
+    """What paces a run's calls: :class:`RatePacer` (the run's own limits) or
+    ``shared_pacing.SharedRatePacer`` (a provider key's limits, shared in PostgreSQL)."""
+
+    @property
+    def limited(self) -> bool: ...
+
+    async def acquire(self, tokens: int, *, stop: asyncio.Event | None = None) -> None: ...
+
+    async def pause(self, seconds: float) -> None: ...
 
 
 class Halted(Exception):
@@ -173,6 +188,11 @@ class RatePacer:
     def limited(self) -> bool:
         """False when neither limit is set: :meth:`acquire` then never waits."""
         return self.requests_per_minute is not None or self.tokens_per_minute is not None
+
+    async def pause(self, seconds: float) -> None:
+        """A 429's Retry-After: nothing to share beyond the run itself (whose
+        ``GovernedProvider`` pauses its own calls); see ``shared_pacing`` for keys shared
+        across runs and replicas."""
 
     def delay_for(self, now: float, tokens: int) -> float:
         """Seconds from ``now`` until a call of ``tokens`` may start (0: at once).

@@ -37,6 +37,7 @@ from releval_judge.models import (
 )
 from releval_judge.scale import Scale
 from releval_judge.store.provider_batches import ProviderBatchStore
+from releval_judge.store.rate_budgets import RateBudgetStore
 from releval_judge.store.sql import queries
 
 Q = queries()
@@ -178,6 +179,7 @@ class Store:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
         self.batches = ProviderBatchStore(pool)
+        self.rate_budgets = RateBudgetStore(pool)
 
     async def ping(self) -> None:
         async with self.pool.acquire(timeout=2) as conn:
