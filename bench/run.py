@@ -542,6 +542,7 @@ class Bench:
                 }
             )
             print_progress(f"rate limits, {label}: {stats.rate_limited} × 429")
+        rows.append(await self._two_replicas_on_one_key(limit, concurrency, seconds))
         self.results["rate_limits"] = {
             "simulator_requests_per_minute": limit,
             "concurrency": concurrency,
@@ -571,6 +572,68 @@ class Bench:
             print(
                 "  (shorter than the simulator's 60-s window: `make bench` shows the steady state)"
             )
+
+    async def _two_replicas_on_one_key(
+        self, limit: int, concurrency: int, seconds: float
+    ) -> dict[str, Any]:
+        """Two service processes on one database, each judging with a judge on the same
+        provider key at `requests_per_minute=limit`: the budget they share in PostgreSQL."""
+        replica_dir = self.data_dir / "replica-2"
+        replica_dir.mkdir(parents=True, exist_ok=True)
+        async with (
+            self.sim(requests_per_minute=limit) as sim,
+            service(self.db, replica_dir, self.svc.token) as second,
+            ApiClient(second.url, self.svc.token, timeout_s=7200) as api2,
+        ):
+            runs: list[tuple[ApiClient, str, str]] = []
+            for api in (self.api, api2):
+                evaluation = await api.create_evaluation_run(
+                    {"name": "bench replicas", "status": "completed", "scale": {"min": 0, "max": 3}}
+                )
+                await api.import_candidates(
+                    evaluation.id, ndjson_chunks(self.mode.rate_limit_candidates)
+                )
+                judge = await api.create_judge(
+                    {
+                        "name": "bench replica judge",
+                        "provider": "openai",
+                        "model": "bench",
+                        "base_url": sim.openai_base_url,
+                        "api_key": "sk-bench",
+                        "batch_size": BATCH,
+                        "concurrency": concurrency,
+                        "max_retries": 5,
+                        "requests_per_minute": limit,
+                    }
+                )
+                runs.append((api, evaluation.id, judge.id))
+            # Both start together, once both have their candidates.
+            started = [
+                (api, await api.start_judging_run(evaluation_id, judge_id))
+                for api, evaluation_id, judge_id in runs
+            ]
+            await asyncio.sleep(seconds)
+            judged = 0
+            for api, run in started:
+                await api.cancel_judging_run(run.id)
+            await _until_idle(sim)
+            for api, run in started:
+                judged += (await api.get_judging_run(run.id)).judged
+            stats = await sim.stats()
+        admitted = sum(n for status, n in stats.responses_by_status.items() if status != "429")
+        print_progress(f"rate limits, two replicas on one key: {stats.rate_limited} × 429")
+        return {
+            "judge": "2 replicas, one key, rpm=600 each",
+            "seconds": seconds,
+            "attempts": stats.calls,
+            "rate_limited_429": stats.rate_limited,
+            "admitted": admitted,
+            "admitted_per_min": admitted / seconds * 60,
+            "attempts_in_busiest_60s": _busiest_window(stats.call_times),
+            "judged": judged,
+            "judged_per_min": judged / seconds * 60,
+            "ideal_judged_per_min": limit * BATCH,
+        }
 
     # --- 6 ------------------------------------------------------------------------------
 
