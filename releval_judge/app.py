@@ -26,10 +26,12 @@ from releval_judge.engine.runner import Runner
 from releval_judge.providers import make_provider
 from releval_judge.secrets import (
     SecretBox,
+    SecretKeyMismatch,
     constant_time_in,
     hash_token,
     local_secret_key,
     new_token,
+    verify_secret_key,
 )
 from releval_judge.store.database import (
     EmbeddedPostgres,
@@ -127,6 +129,12 @@ def create_app(
                 else local_secret_key(settings.data_dir)
             )
             secrets = SecretBox(secret)
+            try:
+                await verify_secret_key(secrets, store, reset=settings.secret_key_reset)
+            except SecretKeyMismatch as exc:
+                log.error("service_refused_to_start", reason=str(exc))
+                app.state.startup_error = str(exc)
+                raise
             runner = Runner(
                 store=Store(engine_pool),
                 session=session,

@@ -135,7 +135,18 @@ def serve(settings: Settings) -> int:
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
     )
-    _graceful_server_class()(config).run()
+    server = _graceful_server_class()(config)
+    try:
+        server.run()
+    except SystemExit:
+        if server.started:
+            raise
+    if not server.started:
+        # The lifespan refused to start (e.g. a RELEVAL_SECRET_KEY that does not fit the
+        # database): say why as the last line, and exit non-zero like uvicorn's own CLI.
+        reason = getattr(app.state, "startup_error", None) or "start-up failed (see the log)"
+        print(f"releval-judge: not started: {reason}", file=sys.stderr, flush=True)
+        return 3
     return 0
 
 

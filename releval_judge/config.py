@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     root_path: str = ""
     api_tokens: SecretStr = SecretStr("")
     secret_key: SecretStr | None = None
+    # Accept a new RELEVAL_SECRET_KEY although it cannot decrypt what the database holds.
+    secret_key_reset: bool = False
     max_provider_calls: int = Field(512, ge=1, le=100_000)
     outage_batches: int = Field(3, ge=1, le=1000)
     # How often a batch-delivery run asks the provider about its provider batches.

@@ -289,3 +289,13 @@ SELECT coalesce(jsonb_agg(jsonb_build_object(
          ORDER BY b.seq_no), '[]'::jsonb)
 FROM provider_batches b WHERE b.judging_run_id = $1;
 $fn$;
+
+-- Many replicas on one database (issue 12) -------------------------------------------------
+
+-- One value encrypted with RELEVAL_SECRET_KEY at the first start: a replica started with
+-- another key cannot decrypt it and refuses to start (instead of failing runs later).
+CREATE TABLE IF NOT EXISTS secret_canary (
+    id          smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    token       text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+);

@@ -607,6 +607,24 @@ class Store:
         rows = await self.pool.fetch(Q["count_judging_runs_by_status"])
         return {r["status"]: r["runs"] for r in rows}
 
+    # --- the secret-key canary (see secrets.verify_secret_key) ---------------------------
+
+    async def secret_canary(self) -> str | None:
+        value: str | None = await self.pool.fetchval(Q["get_secret_canary"])
+        return value
+
+    async def store_secret_canary(self, token: str) -> str:
+        """Store ``token`` unless a canary exists; the canary that is kept."""
+        value: str = await self.pool.fetchval(Q["insert_secret_canary"], token)
+        return value
+
+    async def replace_secret_canary(self, token: str) -> None:
+        await self.pool.execute(Q["replace_secret_canary"], token)
+
+    async def sample_encrypted_api_key(self) -> str | None:
+        value: str | None = await self.pool.fetchval(Q["sample_encrypted_api_key"])
+        return value
+
     # --- API tokens --------------------------------------------------------------------
 
     async def create_api_token(self, name: str, token_hash: str) -> str:
