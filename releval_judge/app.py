@@ -144,12 +144,21 @@ def create_app(
                 batch_poll_s=settings.batch_poll_s,
                 metrics=metrics,
                 provider_factory=provider_factory,
+                owner=settings.replica,
+                lease_ttl_s=settings.lease_ttl_s,
+                claim_interval_s=settings.claim_interval_s,
+                max_runs=settings.max_runs_per_replica,
             )
             app.state.services = Services(
                 settings=settings, store=store, runner=runner, secrets=secrets, metrics=metrics
             )
-            resumed = await runner.resume()
-            log.info("service_started", resumed_runs=resumed, embedded_database=bool(embedded))
+            claimed = await runner.begin()
+            log.info(
+                "service_started",
+                replica=runner.owner,
+                claimed_runs=claimed,
+                embedded_database=bool(embedded),
+            )
             yield
         finally:
             if runner is not None:

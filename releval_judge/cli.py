@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -96,14 +97,24 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _graceful_server_class() -> type[Any]:
+def _graceful_server_class(app: Any = None) -> type[Any]:
     import uvicorn
 
     class GracefulServer(uvicorn.Server):
         """Exit 0 after a graceful shutdown on SIGTERM, the normal way a service manager
-        stops us (uvicorn re-raises the signal after shutting down, which exits 143)."""
+        stops us (uvicorn re-raises the signal after shutting down, which exits 143).
+
+        The runner stops dispatching at the signal itself, not when uvicorn has closed
+        its connections and runs the lifespan's shutdown: no provider call starts after
+        the signal."""
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            services = getattr(getattr(app, "state", None), "services", None)
+            if services is not None:
+                with contextlib.suppress(RuntimeError):  # no loop running: nothing to stop
+                    asyncio.get_running_loop().call_soon_threadsafe(
+                        services.runner.stop_dispatching
+                    )
             super().handle_exit(sig, frame)
             if sig == signal.SIGTERM and sig in self._captured_signals:
                 self._captured_signals.remove(sig)
@@ -135,7 +146,7 @@ def serve(settings: Settings) -> int:
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
     )
-    server = _graceful_server_class()(config)
+    server = _graceful_server_class(app)(config)
     try:
         server.run()
     except SystemExit:

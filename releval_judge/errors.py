@@ -119,3 +119,13 @@ class ProviderFailed(DomainError):
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message, details={"provider_status": status})
+
+
+class LeaseLost(Exception):
+    """This replica no longer holds the judging run's lease (another replica claimed it
+    after the lease expired): it must write nothing more for the run and stop its calls.
+    Never an HTTP error: the engine handles it."""
+
+    def __init__(self, judging_run_id: str) -> None:
+        super().__init__(f"the lease of judging run {judging_run_id} was lost")
+        self.judging_run_id = judging_run_id

@@ -299,3 +299,11 @@ CREATE TABLE IF NOT EXISTS secret_canary (
     token       text NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+
+-- Run leases: a replica judges a run only while it holds its lease (owner, epoch bumped on
+-- every claim, expiry renewed by the owner's heartbeat); every write checks owner + epoch.
+ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS lease_owner text;
+ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS lease_epoch bigint NOT NULL DEFAULT 0;
+ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS lease_expires_at timestamptz;
+CREATE INDEX IF NOT EXISTS ai_judging_runs_active_idx ON ai_judging_runs (seq)
+    WHERE status IN ('queued', 'running');
