@@ -148,6 +148,7 @@ def create_app(
                 lease_ttl_s=settings.lease_ttl_s,
                 claim_interval_s=settings.claim_interval_s,
                 max_runs=settings.max_runs_per_replica,
+                database_url=url,
             )
             app.state.services = Services(
                 settings=settings, store=store, runner=runner, secrets=secrets, metrics=metrics

@@ -22,6 +22,7 @@ import structlog
 
 from releval_judge.engine.judging import JudgingRunTask, ProviderFactory, RunControl
 from releval_judge.engine.lag import LoopLagMonitor
+from releval_judge.engine.notifications import Listener
 from releval_judge.models import JudgingRun
 from releval_judge.providers import make_provider
 from releval_judge.secrets import SecretBox
@@ -52,6 +53,7 @@ class Runner:
         claim_interval_s: float = 5.0,
         max_runs: int = 64,
         judging: bool = True,
+        database_url: str | None = None,
     ) -> None:
         self.store = store
         self.session = session
@@ -77,6 +79,12 @@ class Runner:
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
+        # Cancels from any replica and "claim now" arrive by LISTEN/NOTIFY.
+        self.listener = (
+            Listener(database_url, on_cancel=self._cancel_notified, on_work=self.wake)
+            if database_url is not None
+            else None
+        )
 
     # --- claiming ------------------------------------------------------------------------
 
@@ -86,6 +94,8 @@ class Runner:
         runs claimed. A replica that does not judge (role ``api``) starts nothing."""
         if not self.judging:
             return 0
+        if self.listener is not None:
+            self.listener.start()
         claimed = await self.claim(include_own=True)
         self._loops = [
             asyncio.create_task(self._claim_forever(), name="runner-claims"),
@@ -191,6 +201,9 @@ class Runner:
             control.stop("lease_lost")
         log.warning("lease_lost", judging_run_id=run_id, why=why)
 
+    def _cancel_notified(self, run_id: str) -> None:
+        self._halt_cancelled(run_id, noticed_by="notification")
+
     def _halt_cancelled(self, run_id: str, *, noticed_by: str) -> None:
         control = self._controls.get(run_id)
         if control is not None and not control.halt.is_set():
@@ -253,8 +266,8 @@ class Runner:
 
     async def cancel(self, judging_run_id: str) -> JudgingRun:
         """Halt the run's dispatcher first when this replica judges it (no provider call
-        starts after this returns), then mark it cancelled; raises JudgingRunEnded when it
-        already ended."""
+        starts after this returns), then mark it cancelled, which notifies the replica
+        that judges it otherwise; raises JudgingRunEnded when it already ended."""
         control = self._controls.get(judging_run_id)
         if control is not None:
             control.stop("cancelled")
@@ -298,6 +311,8 @@ class Runner:
         for task in self._loops:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
+        if self.listener is not None:
+            await self.listener.stop()
         released = 0
         if self._leases:
             try:

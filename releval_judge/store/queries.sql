@@ -122,11 +122,14 @@ ORDER BY seq DESC
 LIMIT $3;
 
 -- cancel_judging_run --
--- A queued or running run becomes cancelled; no row when it already ended.
-UPDATE ai_judging_runs
-SET status = 'cancelled', finished_at = clock_timestamp()
-WHERE id = $1 AND status IN ('queued', 'running')
-RETURNING *, judging_run_batches(id) AS provider_batches;
+-- A queued or running run becomes cancelled, and the replica holding it is told (NOTIFY releval_cancel, delivered at commit); no row when it already ended.
+WITH cancelled AS (
+    UPDATE ai_judging_runs
+    SET status = 'cancelled', finished_at = clock_timestamp()
+    WHERE id = $1 AND status IN ('queued', 'running')
+    RETURNING *, judging_run_batches(id) AS provider_batches
+)
+SELECT cancelled.*, pg_notify('releval_cancel', cancelled.id::text) AS notified FROM cancelled;
 
 -- mark_judging_run_running --
 -- queued -> running (a resumed run stays running and keeps its first start time); no row when the run ended or lease ($2, $3) is no longer held.
