@@ -45,6 +45,7 @@ from releval_judge.telemetry import Metrics
 log = structlog.get_logger(__name__)
 
 TOKEN_CACHE_S = 30.0
+WORKER_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class TokenChecker:
@@ -149,6 +150,7 @@ def create_app(
                 claim_interval_s=settings.claim_interval_s,
                 max_runs=settings.max_runs_per_replica,
                 database_url=url,
+                judging=settings.role != "api",
             )
             app.state.services = Services(
                 settings=settings, store=store, runner=runner, secrets=secrets, metrics=metrics
@@ -156,6 +158,7 @@ def create_app(
             claimed = await runner.begin()
             log.info(
                 "service_started",
+                role=settings.role,
                 replica=runner.owner,
                 claimed_runs=claimed,
                 embedded_database=bool(embedded),
@@ -171,11 +174,14 @@ def create_app(
                 embedded.stop()
             log.info("service_stopped")
 
+    # A worker answers only what its orchestrator and Prometheus ask (health, metrics).
+    specs = [s for s in ROUTES if settings.role != "worker" or s.path in WORKER_PATHS]
     routes = [
         Route(spec.path, spec.handler, methods=[spec.method], name=spec.handler.__name__)
-        for spec in ROUTES
+        for spec in specs
     ]
-    routes.append(Route("/openapi.json", openapi, methods=["GET"], name="openapi"))
+    if settings.role != "worker":
+        routes.append(Route("/openapi.json", openapi, methods=["GET"], name="openapi"))
     app = Starlette(
         routes=routes,
         middleware=[
@@ -190,6 +196,7 @@ def create_app(
     # UI's calls to the API (CSRF-checked) by the same tokens. -------------------------
     from releval_judge.ui import mount_ui
 
-    mount_ui(app, checker)
+    if settings.role != "worker":
+        mount_ui(app, checker)
     # --- end of web UI -----------------------------------------------------------------
     return app

@@ -24,7 +24,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="releval-judge", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("serve", help="serve the REST API (settings from RELEVAL_* variables)")
+    serve_parser = commands.add_parser(
+        "serve", help="serve the REST API (settings from RELEVAL_* variables)"
+    )
+    serve_parser.add_argument(
+        "--role",
+        choices=["all", "api", "worker"],
+        help="all: API and judging (default, RELEVAL_ROLE); api: never judges; "
+        "worker: judges, answers only health and metrics",
+    )
 
     imp = commands.add_parser(
         "import", help="import a TREC run file (+ queries TSV, documents JSONL) over the API"
@@ -64,7 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
-            return serve(load_settings())
+            settings = load_settings()
+            if args.role is not None:
+                settings = settings.model_copy(update={"role": args.role})
+            return serve(settings)
         if args.command == "import":
             return asyncio.run(import_files(args))
         if args.command == "token":

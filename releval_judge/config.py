@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     lease_ttl_s: float = Field(30.0, ge=1.0, le=3600)
     claim_interval_s: float = Field(5.0, gt=0, le=600)
     max_runs_per_replica: int = Field(64, ge=1, le=10_000)
+    # all: API and judging (one process); api: never judges; worker: judges, and answers
+    # only /healthz, /readyz and /metrics.
+    role: Literal["all", "api", "worker"] = "all"
 
     @field_validator("root_path")
     @classmethod

@@ -24,6 +24,7 @@ class ServiceProcess:
     process: asyncio.subprocess.Process | None = None
     log_path: Path | None = None
     starts: int = 0
+    serve_args: list[str] = field(default_factory=list)
 
     @property
     def api(self) -> str:
@@ -53,6 +54,7 @@ class ServiceProcess:
             "-m",
             "releval_judge",
             "serve",
+            *self.serve_args,
             cwd=REPO,
             env=env,
             stdout=log,
@@ -89,6 +91,7 @@ class ServiceProcess:
             "-m",
             "releval_judge",
             "serve",
+            *self.serve_args,
             cwd=REPO,
             env=self._env(),
             stdout=log,

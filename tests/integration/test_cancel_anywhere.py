@@ -10,7 +10,6 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.integration.test_replicas import (
-    CONCURRENCY,
     HeldProvider,
     events,
     no_active_runs,
@@ -41,12 +40,9 @@ async def test_a_cancel_through_another_replica_stops_the_holders_calls(
         async def a_judges() -> bool:
             return len(provider.calls) >= 6
 
-        async def a_waits_for_slots() -> bool:
-            return provider.in_flight == CONCURRENCY
-
         await wait_for(a_judges)
         held.hold.set()  # from now on A's calls wait at the provider
-        await wait_for(a_waits_for_slots)
+        await held.all_slots_held()
         holder = await db.fetchval(
             "SELECT lease_owner FROM ai_judging_runs WHERE id = $1::uuid", run["id"]
         )
@@ -89,12 +85,9 @@ async def test_a_lost_notification_only_delays_the_cancel(
         async def a_judges() -> bool:
             return len(provider.calls) >= 6
 
-        async def a_waits_for_slots() -> bool:
-            return provider.in_flight == CONCURRENCY
-
         await wait_for(a_judges)
         held.hold.set()  # from now on A's calls wait at the provider
-        await wait_for(a_waits_for_slots)
+        await held.all_slots_held()
         # Cancelled by a replica whose notification never arrives.
         await db.execute(
             "UPDATE ai_judging_runs SET status = 'cancelled', finished_at = now()"

@@ -50,15 +50,28 @@ class HeldProvider:
         self.sent: Counter[str] = Counter()
         self.hold = asyncio.Event()
         self.released = asyncio.Event()
+        self.waiting = 0  # calls held now
         self.fake = FakeProvider(respond=self.respond)
 
     async def respond(self, prompt: str, call_no: int) -> web.Response:
         for title in TITLE.findall(prompt):
             self.sent[title] += 1
         if self.hold.is_set():
-            await self.released.wait()
+            self.waiting += 1
+            try:
+                await self.released.wait()
+            finally:
+                self.waiting -= 1
         await asyncio.sleep(0.01)
         return completion(blocks({cid: 2 for cid in document_ids(prompt)}))
+
+    async def all_slots_held(self) -> None:
+        """Until every call slot of the run is taken by a held call: its dispatcher waits."""
+
+        async def held() -> bool:
+            return self.waiting == CONCURRENCY
+
+        await wait_for(held)
 
     def release(self) -> None:
         self.hold.clear()
@@ -139,10 +152,7 @@ async def test_rolling_deploy_the_stopped_replica_gives_its_run_to_the_other(
         await wait_for(judging)
         held.hold.set()  # from now on A's calls wait at the provider
 
-        async def a_waits_for_slots() -> bool:
-            return provider.in_flight == CONCURRENCY
-
-        await wait_for(a_waits_for_slots)
+        await held.all_slots_held()
         await b.start()  # the new version comes up while A judges
         a.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
         await wait_for_event(a, "dispatching_stopped")
@@ -228,10 +238,7 @@ async def test_a_paused_replica_that_lost_its_lease_writes_nothing_and_stops(
         await wait_for(judging)
         held.hold.set()
 
-        async def a_waits_for_slots() -> bool:
-            return provider.in_flight == CONCURRENCY
-
-        await wait_for(a_waits_for_slots)
+        await held.all_slots_held()
         assert a.process is not None
         os.kill(a.process.pid, signal.SIGSTOP)  # a long pause: A's lease expires
         await b.start()
