@@ -27,10 +27,12 @@ from releval_judge.panels.runs import PanelRunner
 from releval_judge.providers import make_provider
 from releval_judge.secrets import (
     SecretBox,
+    SecretKeyMismatch,
     constant_time_in,
     hash_token,
     local_secret_key,
     new_token,
+    verify_secret_key,
 )
 from releval_judge.store.database import (
     EmbeddedPostgres,
@@ -44,6 +46,7 @@ from releval_judge.telemetry import Metrics
 log = structlog.get_logger(__name__)
 
 TOKEN_CACHE_S = 30.0
+WORKER_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class TokenChecker:
@@ -129,6 +132,12 @@ def create_app(
                 else local_secret_key(settings.data_dir)
             )
             secrets = SecretBox(secret)
+            try:
+                await verify_secret_key(secrets, store, reset=settings.secret_key_reset)
+            except SecretKeyMismatch as exc:
+                log.error("service_refused_to_start", reason=str(exc))
+                app.state.startup_error = str(exc)
+                raise
             runner = Runner(
                 store=Store(engine_pool),
                 session=session,
@@ -138,6 +147,12 @@ def create_app(
                 batch_poll_s=settings.batch_poll_s,
                 metrics=metrics,
                 provider_factory=provider_factory,
+                owner=settings.replica,
+                lease_ttl_s=settings.lease_ttl_s,
+                claim_interval_s=settings.claim_interval_s,
+                max_runs=settings.max_runs_per_replica,
+                database_url=url,
+                judging=settings.role != "api",
             )
             panels = PanelRunner(
                 store=store, runner=runner, max_active=settings.max_active_runs_per_evaluation
@@ -150,9 +165,15 @@ def create_app(
                 metrics=metrics,
                 panels=panels,
             )
-            resumed = await runner.resume()
+            claimed = await runner.begin()
             await panels.resume()
-            log.info("service_started", resumed_runs=resumed, embedded_database=bool(embedded))
+            log.info(
+                "service_started",
+                role=settings.role,
+                replica=runner.owner,
+                claimed_runs=claimed,
+                embedded_database=bool(embedded),
+            )
             yield
         finally:
             if panels is not None:
@@ -166,11 +187,14 @@ def create_app(
                 embedded.stop()
             log.info("service_stopped")
 
+    # A worker answers only what its orchestrator and Prometheus ask (health, metrics).
+    specs = [s for s in ROUTES if settings.role != "worker" or s.path in WORKER_PATHS]
     routes = [
         Route(spec.path, spec.handler, methods=[spec.method], name=spec.handler.__name__)
-        for spec in ROUTES
+        for spec in specs
     ]
-    routes.append(Route("/openapi.json", openapi, methods=["GET"], name="openapi"))
+    if settings.role != "worker":
+        routes.append(Route("/openapi.json", openapi, methods=["GET"], name="openapi"))
     app = Starlette(
         routes=routes,
         middleware=[
@@ -185,6 +209,7 @@ def create_app(
     # UI's calls to the API (CSRF-checked) by the same tokens. -------------------------
     from releval_judge.ui import mount_ui
 
-    mount_ui(app, checker)
+    if settings.role != "worker":
+        mount_ui(app, checker)
     # --- end of web UI -----------------------------------------------------------------
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -23,7 +24,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="releval-judge", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("serve", help="serve the REST API (settings from RELEVAL_* variables)")
+    serve_parser = commands.add_parser(
+        "serve", help="serve the REST API (settings from RELEVAL_* variables)"
+    )
+    serve_parser.add_argument(
+        "--role",
+        choices=["all", "api", "worker"],
+        help="all: API and judging (default, RELEVAL_ROLE); api: never judges; "
+        "worker: judges, answers only health and metrics",
+    )
 
     imp = commands.add_parser(
         "import", help="import a TREC run file (+ queries TSV, documents JSONL) over the API"
@@ -63,7 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
-            return serve(load_settings())
+            settings = load_settings()
+            if args.role is not None:
+                settings = settings.model_copy(update={"role": args.role})
+            return serve(settings)
         if args.command == "import":
             return asyncio.run(import_files(args))
         if args.command == "token":
@@ -96,14 +108,24 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _graceful_server_class() -> type[Any]:
+def _graceful_server_class(app: Any = None) -> type[Any]:
     import uvicorn
 
     class GracefulServer(uvicorn.Server):
         """Exit 0 after a graceful shutdown on SIGTERM, the normal way a service manager
-        stops us (uvicorn re-raises the signal after shutting down, which exits 143)."""
+        stops us (uvicorn re-raises the signal after shutting down, which exits 143).
+
+        The runner stops dispatching at the signal itself, not when uvicorn has closed
+        its connections and runs the lifespan's shutdown: no provider call starts after
+        the signal."""
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            services = getattr(getattr(app, "state", None), "services", None)
+            if services is not None:
+                with contextlib.suppress(RuntimeError):  # no loop running: nothing to stop
+                    asyncio.get_running_loop().call_soon_threadsafe(
+                        services.runner.stop_dispatching
+                    )
             super().handle_exit(sig, frame)
             if sig == signal.SIGTERM and sig in self._captured_signals:
                 self._captured_signals.remove(sig)
@@ -135,7 +157,18 @@ def serve(settings: Settings) -> int:
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
     )
-    _graceful_server_class()(config).run()
+    server = _graceful_server_class(app)(config)
+    try:
+        server.run()
+    except SystemExit:
+        if server.started:
+            raise
+    if not server.started:
+        # The lifespan refused to start (e.g. a RELEVAL_SECRET_KEY that does not fit the
+        # database): say why as the last line, and exit non-zero like uvicorn's own CLI.
+        reason = getattr(app.state, "startup_error", None) or "start-up failed (see the log)"
+        print(f"releval-judge: not started: {reason}", file=sys.stderr, flush=True)
+        return 3
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import uuid
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +29,8 @@ class Settings(BaseSettings):
     root_path: str = ""
     api_tokens: SecretStr = SecretStr("")
     secret_key: SecretStr | None = None
+    # Accept a new RELEVAL_SECRET_KEY although it cannot decrypt what the database holds.
+    secret_key_reset: bool = False
     max_provider_calls: int = Field(512, ge=1, le=100_000)
     outage_batches: int = Field(3, ge=1, le=1000)
     # How often a batch-delivery run asks the provider about its provider batches.
@@ -38,6 +42,15 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(30.0, ge=0)
     db_pool_size: int = Field(20, ge=2, le=500)
     db_api_pool_size: int = Field(5, ge=2, le=500)
+    # Replicas (docs/decisions.md, "Replicas"): a run is judged by the replica holding its
+    # lease; a dead replica's runs are claimed by another after at most ttl + claim interval.
+    replica_id: str | None = Field(None, min_length=1, max_length=200)
+    lease_ttl_s: float = Field(30.0, ge=1.0, le=3600)
+    claim_interval_s: float = Field(5.0, gt=0, le=600)
+    max_runs_per_replica: int = Field(64, ge=1, le=10_000)
+    # all: API and judging (one process); api: never judges; worker: judges, and answers
+    # only /healthz, /readyz and /metrics.
+    role: Literal["all", "api", "worker"] = "all"
 
     @field_validator("root_path")
     @classmethod
@@ -46,6 +59,17 @@ class Settings(BaseSettings):
         if value and not value.startswith("/"):
             raise ValueError("must start with '/' (e.g. /releval)")
         return value.rstrip("/")
+
+    @property
+    def replica(self) -> str:
+        """This replica's name as a lease owner: RELEVAL_REPLICA_ID, else host:port. It
+        must be unique among live replicas; a restarted replica with the same name takes
+        back its runs at once instead of waiting for their leases to expire."""
+        if self.replica_id:
+            return self.replica_id
+        if self.port == 0:
+            return f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}"
+        return f"{socket.gethostname()}:{self.port}"
 
     @property
     def static_tokens(self) -> list[str]:

@@ -139,3 +139,13 @@ class PanelRunEnded(DomainError):
     def __init__(self, panel_run_id: str, status: str) -> None:
         super().__init__(f"panel run {panel_run_id} already ended ({status})")
         self.status = status
+
+
+class LeaseLost(Exception):
+    """This replica no longer holds the judging run's lease (another replica claimed it
+    after the lease expired): it must write nothing more for the run and stop its calls.
+    Never an HTTP error: the engine handles it."""
+
+    def __init__(self, judging_run_id: str) -> None:
+        super().__init__(f"the lease of judging run {judging_run_id} was lost")
+        self.judging_run_id = judging_run_id

@@ -356,3 +356,21 @@ CREATE TABLE IF NOT EXISTS provider_rate_budgets (
     token_tat     timestamptz NOT NULL DEFAULT '1970-01-01 00:00:00+00',
     paused_until  timestamptz NOT NULL DEFAULT '1970-01-01 00:00:00+00'
 );
+
+-- Many replicas on one database (issue 12) -------------------------------------------------
+
+-- One value encrypted with RELEVAL_SECRET_KEY at the first start: a replica started with
+-- another key cannot decrypt it and refuses to start (instead of failing runs later).
+CREATE TABLE IF NOT EXISTS secret_canary (
+    id          smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    token       text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+-- Run leases: a replica judges a run only while it holds its lease (owner, epoch bumped on
+-- every claim, expiry renewed by the owner's heartbeat); every write checks owner + epoch.
+ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS lease_owner text;
+ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS lease_epoch bigint NOT NULL DEFAULT 0;
+ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS lease_expires_at timestamptz;
+CREATE INDEX IF NOT EXISTS ai_judging_runs_active_idx ON ai_judging_runs (seq)
+    WHERE status IN ('queued', 'running');

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import secrets
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 from cryptography.fernet import Fernet, InvalidToken
@@ -32,6 +33,56 @@ class SecretBox:
                 "a stored API key cannot be decrypted: RELEVAL_SECRET_KEY changed since it "
                 "was stored; set the key again on the judge"
             ) from exc
+
+
+CANARY_TEXT = "releval-judge secret canary"
+
+
+class SecretKeyMismatch(Exception):
+    """RELEVAL_SECRET_KEY cannot decrypt what the database holds; the service must not start."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"RELEVAL_SECRET_KEY cannot decrypt {what} in this database: it is not the key the "
+            "other replicas (or an earlier start) use. Give every replica the same "
+            "RELEVAL_SECRET_KEY. If that key is lost for good, start once with "
+            "RELEVAL_SECRET_KEY_RESET=1 (stored provider keys stay unreadable: set each "
+            "judge's api_key again)."
+        )
+
+
+class CanaryStore(Protocol):
+    async def secret_canary(self) -> str | None: ...
+    async def store_secret_canary(self, token: str) -> str: ...
+    async def replace_secret_canary(self, token: str) -> None: ...
+    async def sample_encrypted_api_key(self) -> str | None: ...
+
+
+def decrypts(box: SecretBox, token: str) -> bool:
+    try:
+        box.decrypt(token)
+    except ValueError:
+        return False
+    return True
+
+
+async def verify_secret_key(box: SecretBox, store: CanaryStore, *, reset: bool = False) -> None:
+    """Check at start-up that ``box`` decrypts what the database holds: the canary written
+    at the first start (or, in a database from before it, one stored API key). Raises
+    SecretKeyMismatch; with ``reset`` the canary is rewritten with this key instead."""
+    if reset:
+        await store.replace_secret_canary(box.encrypt(CANARY_TEXT))
+        log.warning("secret_key_reset", consequence="stored provider keys may be unreadable")
+        return
+    canary = await store.secret_canary()
+    if canary is None:
+        sample = await store.sample_encrypted_api_key()
+        if sample is not None and not decrypts(box, sample):
+            raise SecretKeyMismatch("the provider API keys stored")
+        # Two replicas starting at once with different keys: only one canary is kept.
+        canary = await store.store_secret_canary(box.encrypt(CANARY_TEXT))
+    if not decrypts(box, canary):
+        raise SecretKeyMismatch("the canary that the first replica stored")
 
 
 def _fernet_key(key: str) -> bytes:

@@ -26,6 +26,8 @@ from releval_judge.providers import make_provider
 from releval_judge.store.database import EmbeddedPostgres
 
 TOKEN = "test-token"
+# Every service of a test session shares one database, so one key (see secrets_check).
+SECRET_KEY = "test-secret-key"
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -117,7 +119,7 @@ class ServiceFactory:
             "data_dir": self.data_dir,
             "api_tokens": TOKEN,
             "port": port,
-            "secret_key": "test-secret-key",
+            "secret_key": SECRET_KEY,
             "shutdown_grace_s": 5.0,
         }
         values.update(overrides)

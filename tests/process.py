@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.conftest import REPO, TOKEN, free_port
+from tests.conftest import REPO, SECRET_KEY, TOKEN, free_port
 
 
 @dataclass
@@ -24,32 +24,37 @@ class ServiceProcess:
     process: asyncio.subprocess.Process | None = None
     log_path: Path | None = None
     starts: int = 0
+    serve_args: list[str] = field(default_factory=list)
 
     @property
     def api(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/v1"
 
-    async def start(self) -> None:
-        """Start ``python -m releval_judge serve`` and wait until /readyz answers 200."""
-        self.starts += 1
-        self.log_path = self.data_dir / f"service-{self.starts}.log"
-        env = {
+    def _env(self) -> dict[str, str]:
+        return {
             **os.environ,
             "RELEVAL_DATABASE_URL": self.database_url,
             "RELEVAL_DATA_DIR": str(self.data_dir),
             "RELEVAL_PORT": str(self.port),
             "RELEVAL_API_TOKENS": TOKEN,
-            "RELEVAL_SECRET_KEY": "process-test-secret",
+            "RELEVAL_SECRET_KEY": SECRET_KEY,
             "RELEVAL_LOG_FORMAT": "json",
             "RELEVAL_LOG_LEVEL": "debug",
             **self.env,
         }
+
+    async def start(self) -> None:
+        """Start ``python -m releval_judge serve`` and wait until /readyz answers 200."""
+        self.starts += 1
+        self.log_path = self.data_dir / f"service-{self.starts}.log"
+        env = self._env()
         log = self.log_path.open("wb")
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "releval_judge",
             "serve",
+            *self.serve_args,
             cwd=REPO,
             env=env,
             stdout=log,
@@ -75,6 +80,26 @@ class ServiceProcess:
     async def wait(self) -> int:
         assert self.process is not None
         return await self.process.wait()
+
+    async def start_refused(self) -> int:
+        """Start the process expecting it to refuse to start; its exit code."""
+        self.starts += 1
+        self.log_path = self.data_dir / f"service-{self.starts}.log"
+        log = self.log_path.open("wb")
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "releval_judge",
+            "serve",
+            *self.serve_args,
+            cwd=REPO,
+            env=self._env(),
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        log.close()
+        async with asyncio.timeout(60):
+            return await self.process.wait()
 
     async def terminate(self) -> int:
         """SIGTERM and wait for the exit code."""

@@ -13,7 +13,8 @@ from releval_judge.models import JudgingRunCreate
 
 
 async def start_judging_run(request: Request) -> Response:
-    """Queue a judging run (prerequisites checked in one transaction) and start its task."""
+    """Queue a judging run (prerequisites checked in one transaction); a replica that
+    judges claims it at once."""
     svc = services(request)
     body = await read_model(request, JudgingRunCreate, svc.settings.max_body_bytes)
     active = await svc.store.create_judging_run(
@@ -23,7 +24,7 @@ async def start_judging_run(request: Request) -> Response:
         scope=body.scope,
         max_cost=body.max_cost,
     )
-    svc.runner.start(active)
+    svc.runner.wake()  # this replica claims it now (others were notified by the store)
     return model_response(active.run, 201)
 
 

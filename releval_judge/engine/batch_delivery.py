@@ -255,6 +255,8 @@ class BatchDelivery:
                 submission_key=plan.key,
                 requests=plan.requests,
                 reserved_cost=plan.reserved,
+                lease_owner=self.task.lease.owner,
+                lease_epoch=self.task.lease.epoch,
             ),
             "recording a provider batch",
         )
@@ -345,7 +347,8 @@ class BatchDelivery:
                 await self._write_results(chunk)
                 chunk = []
         await self._write_results(chunk)
-        if self.control.reason == "failed":
+        if self.control.reason in ("failed", "lease_lost"):
+            # Lost: the batch stays unread, for the run's new holder to read.
             return
         missing = await self.store.undone_requests(row.id)
         if missing:
@@ -409,7 +412,7 @@ class BatchDelivery:
             if outcome is None:
                 continue
             await self.task.write(outcome)
-            if self.control.reason == "failed":
+            if self.control.reason in ("failed", "lease_lost"):
                 return
 
     def _outcome(self, result: BatchResult, candidate_ids: list[uuid.UUID]) -> BatchOutcome | None:

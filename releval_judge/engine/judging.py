@@ -29,7 +29,7 @@ from releval_judge.engine.lag import LoopLagMonitor
 from releval_judge.engine.pacing import AdaptiveLimit, Pacer, RatePacer
 from releval_judge.engine.shared_pacing import SharedRatePacer, key_id
 from releval_judge.engine.slots import HaltableSemaphore
-from releval_judge.errors import EvaluationRunLocked
+from releval_judge.errors import EvaluationRunLocked, LeaseLost
 from releval_judge.models import JudgeConfig
 from releval_judge.parse import excerpt, parse_answer
 from releval_judge.prompt import JudgePrompt, TemplateError
@@ -52,6 +52,7 @@ from releval_judge.store.store import (
     BatchOutcome,
     FailureWrite,
     JudgmentWrite,
+    Lease,
     PendingCandidate,
     Store,
 )
@@ -66,7 +67,9 @@ PAGE_SIZE = 1000
 DB_ATTEMPTS = 10
 
 ProviderFactory = Callable[[ProviderConfig, aiohttp.ClientSession], Provider]
-HaltReason = Literal["cancelled", "failed", "shutdown"]
+# lease_lost: another replica holds the run now (or this one could not renew its lease in
+# time); this replica stops its calls and leaves the run to the holder.
+HaltReason = Literal["cancelled", "failed", "shutdown", "lease_lost"]
 
 
 class DatabaseUnavailable(Exception):
@@ -153,6 +156,8 @@ class JudgingRunTask:
         lag: LoopLagMonitor | None = None,
         batch_poll_s: float = 30.0,
     ) -> None:
+        assert active.lease is not None, "a run is judged only by the holder of its lease"
+        self.lease: Lease = active.lease
         self.run = active.run
         self.seq = active.seq
         self.config = active.config
@@ -177,10 +182,10 @@ class JudgingRunTask:
     async def execute(self) -> None:
         structlog.contextvars.bind_contextvars(judging_run_id=self.run_id)
         started = await with_database_retry(
-            lambda: self.store.mark_running(self.run_id), what="starting the run"
+            lambda: self.store.mark_running(self.run_id, self.lease), what="starting the run"
         )
         if started is None:
-            log.info("judging_run_not_started", reason="ended before it started")
+            log.info("judging_run_not_started", reason="ended or taken over before it started")
             return
         log.info(
             "judging_run_started",
@@ -199,6 +204,8 @@ class JudgingRunTask:
                 raise RunFailed(self.budget.message())
         except RunFailed as exc:
             self.control.stop("failed", str(exc))
+        except LeaseLost:
+            self.control.stop("lease_lost")
         except asyncio.CancelledError:
             # Shutdown past its grace period: abandon the calls still in flight (their
             # candidates stay pending and are judged after the restart).
@@ -482,6 +489,7 @@ class JudgingRunTask:
                     run_seq=self.seq,
                     judge_name=self.config.name,
                     outcome=outcome,
+                    lease=self.lease,
                 )
             )
 
@@ -494,6 +502,11 @@ class JudgingRunTask:
                 "run; a locked run rejects every judgment change (unlock it and start a "
                 "new judging run to fill in the gaps)",
             )
+            return
+        except LeaseLost:
+            # Another replica claimed the run: this batch is its to judge again.
+            log.warning("batch_not_written", reason="lease lost", epoch=self.lease.epoch)
+            self.control.stop("lease_lost")
             return
         except DatabaseUnavailable as exc:
             self.control.stop("failed", str(exc))
@@ -514,6 +527,9 @@ class JudgingRunTask:
         if reason == "shutdown":
             log.info("judging_run_paused", reason="service stopping; resumes at next start")
             return
+        if reason == "lease_lost":
+            log.info("judging_run_handed_over", reason="lease lost; another replica continues")
+            return
         if reason == "cancelled":
             # The cancel request records the status itself, right after halting us; ending
             # the run here first would race it and mark a cancelled run completed.
@@ -521,12 +537,14 @@ class JudgingRunTask:
             return
         if reason == "failed":
             run = await with_database_retry(
-                lambda: self.store.finish_judging_run(self.run_id, "failed", self.control.error),
+                lambda: self.store.finish_judging_run(
+                    self.run_id, "failed", self.control.error, self.lease
+                ),
                 what="ending the run",
             )
         else:
             run = await with_database_retry(
-                lambda: self.store.finish_judging_run(self.run_id, "completed", None),
+                lambda: self.store.finish_judging_run(self.run_id, "completed", None, self.lease),
                 what="ending the run",
             )
         log.info(

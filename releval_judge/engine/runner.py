@@ -1,27 +1,39 @@
-"""The runner: a registry of judging-run tasks, started, cancelled, resumed and stopped.
+"""The runner: this replica's judging-run tasks, claimed, renewed, cancelled and stopped.
 
-One per process, owned by the app's lifespan. Every task is named and tracked; shutdown
-halts them (no new batch, no new attempt), gives calls in flight a grace period, then
-cancels what is left. Runs halted by shutdown stay ``running`` in the database and are
-resumed at the next start.
+One per process, owned by the app's lifespan. A run is judged only by the replica that
+holds its lease (see docs/decisions.md, "Replicas"): the claim loop takes free runs (queued,
+or running with an expired lease) with one statement, the heartbeat renews the leases of
+the runs this replica judges, and every write of a run checks the lease's epoch, so a
+replica that lost a lease writes nothing more for that run.
+
+Every task is named and tracked. Shutdown halts them (no new batch, no new attempt), gives
+calls in flight a grace period while the heartbeat keeps the leases, cancels what is left,
+then gives the leases back so that another replica continues at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import aiohttp
+import asyncpg
 import structlog
 
 from releval_judge.engine.judging import JudgingRunTask, ProviderFactory, RunControl
 from releval_judge.engine.lag import LoopLagMonitor
+from releval_judge.engine.notifications import Listener
 from releval_judge.models import JudgingRun
 from releval_judge.providers import make_provider
 from releval_judge.secrets import SecretBox
-from releval_judge.store.store import ActiveRun, Store
+from releval_judge.store.database import DATABASE_UNAVAILABLE
+from releval_judge.store.store import ActiveRun, Lease, Store
 from releval_judge.telemetry import Metrics
 
 log = structlog.get_logger(__name__)
+
+# A database error of a lease statement: logged and tried again, never fatal to the loops.
+LEASE_ERRORS: tuple[type[BaseException], ...] = (*DATABASE_UNAVAILABLE, asyncpg.PostgresError)
 
 
 class Runner:
@@ -34,8 +46,14 @@ class Runner:
         max_provider_calls: int,
         outage_batches: int,
         metrics: Metrics,
+        owner: str,
         provider_factory: ProviderFactory = make_provider,
         batch_poll_s: float = 30.0,
+        lease_ttl_s: float = 30.0,
+        claim_interval_s: float = 5.0,
+        max_runs: int = 64,
+        judging: bool = True,
+        database_url: str | None = None,
     ) -> None:
         self.store = store
         self.session = session
@@ -43,21 +61,166 @@ class Runner:
         self.outage_batches = outage_batches
         self.batch_poll_s = batch_poll_s
         self.metrics = metrics
+        self.owner = owner
+        self.lease_ttl_s = lease_ttl_s
+        self.claim_interval_s = claim_interval_s
+        self.max_runs = max_runs
+        self.judging = judging
         self.lag = LoopLagMonitor()
         self.lag.start()
         self.provider_factory = provider_factory
         self.process_calls = asyncio.Semaphore(max_provider_calls)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._controls: dict[str, RunControl] = {}
+        self._leases: dict[str, Lease] = {}
+        # When each lease was last renewed (loop time the renewal was *sent*: the lease
+        # runs at least ``lease_ttl_s`` from then).
+        self._renewed_at: dict[str, float] = {}
+        self._wake = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
+        # Cancels from any replica and "claim now" arrive by LISTEN/NOTIFY.
+        self.listener = (
+            Listener(database_url, on_cancel=self._cancel_notified, on_work=self.wake)
+            if database_url is not None
+            else None
+        )
 
-    def start(self, active: ActiveRun) -> None:
-        """Start the run's task now (synchronously registered, so a cancel that follows
+    # --- claiming ------------------------------------------------------------------------
+
+    async def begin(self) -> int:
+        """Claim what this replica may judge now (runs it held before a restart, queued
+        runs, expired leases) and start the claim loop and the heartbeat; the number of
+        runs claimed. A replica that does not judge (role ``api``) starts nothing."""
+        if not self.judging:
+            return 0
+        if self.listener is not None:
+            self.listener.start()
+        claimed = await self.claim(include_own=True)
+        self._loops = [
+            asyncio.create_task(self._claim_forever(), name="runner-claims"),
+            asyncio.create_task(self._heartbeat_forever(), name="runner-heartbeat"),
+        ]
+        return claimed
+
+    def wake(self) -> None:
+        """Claim now rather than at the next tick (a run was queued, a lease given back)."""
+        self._wake.set()
+
+    async def claim(self, *, include_own: bool = False) -> int:
+        """Claim free runs up to ``max_runs`` and start their tasks; how many."""
+        free = self.max_runs - len(self._tasks)
+        if self._stopping or free <= 0:
+            return 0
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        claimed = await self.store.claim_judging_runs(
+            self.owner,
+            ttl_s=self.lease_ttl_s,
+            limit=free,
+            include_own=include_own,
+            exclude=list(self._tasks),
+        )
+        for active in claimed:
+            assert active.lease is not None
+            run = active.run
+            log.info(
+                "judging_run_claimed",
+                judging_run_id=run.id,
+                epoch=active.lease.epoch,
+                judged=run.judged,
+                failed=run.failed,
+            )
+            if active.lease.epoch > 1:
+                log.info(
+                    "judging_run_resumed",
+                    judging_run_id=run.id,
+                    judged=run.judged,
+                    failed=run.failed,
+                )
+            self._leases[run.id] = active.lease
+            self._renewed_at[run.id] = sent
+            self._start(active)
+        return len(claimed)
+
+    async def _claim_forever(self) -> None:
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.claim_interval_s)
+            self._wake.clear()
+            if self._stopping:
+                return
+            try:
+                await self.claim()
+            except LEASE_ERRORS as exc:
+                log.warning("claim_failed", error=str(exc))
+
+    # --- the heartbeat -------------------------------------------------------------------
+
+    async def _heartbeat_forever(self) -> None:
+        interval = self.lease_ttl_s / 3
+        while True:
+            renewed = await self.renew()
+            # After a failed renewal, try again soon: the deadline is near.
+            await asyncio.sleep(interval if renewed else min(1.0, interval / 3))
+
+    async def renew(self) -> bool:
+        """Renew every lease this replica holds; stop runs whose lease was taken over or
+        cancelled elsewhere. When renewing fails, stop each run whose lease might expire
+        before the next try (at two thirds of its time), so that its calls stop before
+        another replica can claim it. False when the renewal failed."""
+        leases = dict(self._leases)
+        if not leases:
+            return True
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        try:
+            async with asyncio.timeout(self.lease_ttl_s / 6):
+                held = await self.store.renew_leases(self.owner, leases, ttl_s=self.lease_ttl_s)
+        except LEASE_ERRORS as exc:
+            log.warning("lease_renewal_failed", error=str(exc), runs=len(leases))
+            for run_id in leases:
+                if loop.time() - self._renewed_at.get(run_id, sent) >= self.lease_ttl_s * 2 / 3:
+                    self._lose(run_id, "the lease could not be renewed in time")
+            return False
+        for run_id in leases:
+            status = held.get(run_id)
+            if status is None:
+                self._lose(run_id, "another replica holds the run now")
+                continue
+            self._renewed_at[run_id] = sent
+            if status == "cancelled":
+                self._halt_cancelled(run_id, noticed_by="heartbeat")
+        return True
+
+    def _lose(self, run_id: str, why: str) -> None:
+        self._leases.pop(run_id, None)
+        self._renewed_at.pop(run_id, None)
+        control = self._controls.get(run_id)
+        if control is not None:
+            control.stop("lease_lost")
+        log.warning("lease_lost", judging_run_id=run_id, why=why)
+
+    def _cancel_notified(self, run_id: str) -> None:
+        self._halt_cancelled(run_id, noticed_by="notification")
+
+    def _halt_cancelled(self, run_id: str, *, noticed_by: str) -> None:
+        control = self._controls.get(run_id)
+        if control is not None and not control.halt.is_set():
+            control.stop("cancelled")
+            log.info("judging_run_cancel_noticed", judging_run_id=run_id, by=noticed_by)
+
+    # --- tasks ---------------------------------------------------------------------------
+
+    def _start(self, active: ActiveRun) -> None:
+        """Start a claimed run's task (synchronously registered, so a cancel that follows
         immediately always finds it)."""
         run_id = active.run.id
-        if self._stopping or run_id in self._tasks:
+        if run_id in self._tasks:
             return
         control = RunControl()
+        if self._stopping:
+            control.stop("shutdown")  # claimed just before a SIGTERM: given back unjudged
         job = JudgingRunTask(
             active=active,
             store=self.store,
@@ -78,6 +241,11 @@ class Runner:
         def forget(_: asyncio.Task[None]) -> None:
             self._tasks.pop(run_id, None)
             self._controls.pop(run_id, None)
+            if not self._stopping:
+                # Stopping: the lease is kept until it is given back, after the grace period.
+                self._leases.pop(run_id, None)
+                self._renewed_at.pop(run_id, None)
+                self.wake()  # room for another run
 
         task.add_done_callback(forget)
 
@@ -90,13 +258,16 @@ class Runner:
             # A bug or an unreachable database: record it on the run rather than lose it.
             log.exception("judging_run_crashed", judging_run_id=job.run_id)
             try:
-                await self.store.finish_judging_run(job.run_id, "failed", f"internal error: {exc}")
+                await self.store.finish_judging_run(
+                    job.run_id, "failed", f"internal error: {exc}", job.lease
+                )
             except Exception:
                 log.exception("judging_run_not_marked_failed", judging_run_id=job.run_id)
 
     async def cancel(self, judging_run_id: str) -> JudgingRun:
-        """Halt the run's dispatcher first (no provider call starts after this returns),
-        then mark it cancelled; raises JudgingRunEnded when it already ended."""
+        """Halt the run's dispatcher first when this replica judges it (no provider call
+        starts after this returns), then mark it cancelled, which notifies the replica
+        that judges it otherwise; raises JudgingRunEnded when it already ended."""
         control = self._controls.get(judging_run_id)
         if control is not None:
             control.stop("cancelled")
@@ -104,35 +275,54 @@ class Runner:
         log.info("judging_run_cancelled", judging_run_id=judging_run_id)
         return run
 
-    async def resume(self) -> int:
-        """Start every run left queued or running by an earlier process."""
-        runs = await self.store.active_judging_runs()
-        for active in runs:
-            log.info(
-                "judging_run_resumed",
-                judging_run_id=active.run.id,
-                judged=active.run.judged,
-                failed=active.run.failed,
-            )
-            self.start(active)
-        return len(runs)
-
     def active_count(self) -> int:
         return len(self._tasks)
 
-    async def shutdown(self, grace_s: float) -> None:
-        """Stop starting batches, let calls in flight finish within ``grace_s``, then
-        cancel the rest. Unfinished runs resume at the next start."""
+    # --- stopping ------------------------------------------------------------------------
+
+    def stop_dispatching(self) -> None:
+        """Start no provider call from now on (SIGTERM, before uvicorn closes connections):
+        every run is halted, calls in flight go on and are written."""
+        if self._stopping:
+            return
         self._stopping = True
-        await self.lag.stop()
+        self._wake.set()
         for control in self._controls.values():
             control.stop("shutdown")
-        tasks = list(self._tasks.values())
-        if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks, timeout=grace_s)
-        for task in pending:
+        log.info("dispatching_stopped", runs=len(self._controls))
+
+    async def shutdown(self, grace_s: float) -> None:
+        """Stop starting batches, let calls in flight finish within ``grace_s`` (the
+        heartbeat keeps the leases meanwhile), cancel the rest, then give the leases back."""
+        self.stop_dispatching()
+        await self.lag.stop()
+        claims = [t for t in self._loops if t.get_name() == "runner-claims"]
+        for task in claims:
             task.cancel()
-        if pending:
-            await asyncio.wait(pending)
-        log.info("runner_stopped", finished=len(tasks) - len(pending), cancelled=len(pending))
+        await asyncio.gather(*claims, return_exceptions=True)
+        tasks = list(self._tasks.values())
+        pending: set[asyncio.Task[None]] = set()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self.listener is not None:
+            await self.listener.stop()
+        released = 0
+        if self._leases:
+            try:
+                released = await self.store.release_leases(self.owner, dict(self._leases))
+            except LEASE_ERRORS as exc:
+                # They expire by themselves within the lease time.
+                log.warning("leases_not_released", error=str(exc))
+        log.info(
+            "runner_stopped",
+            finished=len(tasks) - len(pending),
+            cancelled=len(pending),
+            leases_released=released,
+        )

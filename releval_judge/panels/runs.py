@@ -61,7 +61,7 @@ class PanelRunner:
         first = await self.store.create_judging_run(
             evaluation_run_id, panel.ai_judge_ids[0], max_active=self.max_active, scope=scope
         )
-        self.runner.start(first)
+        self.runner.wake()  # queued: this replica (or another) claims it
         started = [first.run.id]
         try:
             panel_run_id = await self.panels.create_panel_run(
@@ -76,7 +76,7 @@ class PanelRunner:
                 member = await self.store.create_judging_run(
                     evaluation_run_id, judge_id, max_active=self.max_active, scope=scope
                 )
-                self.runner.start(member)
+                self.runner.wake()
                 await self.panels.add_member(panel_run_id, position, member.run.id)
                 started.append(member.run.id)
         except DomainError as exc:

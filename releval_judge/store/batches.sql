@@ -1,9 +1,16 @@
 -- record_batch --
--- Write one batch in one statement (one round trip, one transaction): the run's judgments, the current judgments unless a later-created run wrote one, the failures, the counters; nothing when the evaluation run is locked (its row is held FOR SHARE so a lock waits for this write or is seen by it). $14, the custom_id of a provider batch's request, marks that request done, and its tokens count only the first time.
+-- Write one batch in one statement (one round trip, one transaction): the run's judgments, the current judgments unless a later-created run wrote one, the failures, the counters; nothing when the evaluation run is locked (its row is held FOR SHARE so a lock waits for this write or is seen by it). $14, the custom_id of a provider batch's request, marks that request done, and its tokens count only the first time. Nothing either unless the writer holds the run's lease ($15 owner, $16 epoch): the run's row is locked for the statement, so a claim by another replica comes before it (and this writes nothing) or after it. Answers 'written', 'locked' or 'lease_lost'.
 WITH evaluation AS (
     SELECT locked FROM evaluation_runs WHERE id = $1 FOR SHARE
+), lease AS (
+    SELECT 1 FROM ai_judging_runs
+    WHERE id = $2 AND lease_owner = $15 AND lease_epoch = $16
+    FOR NO KEY UPDATE
+), checks AS (
+    SELECT coalesce((SELECT NOT locked FROM evaluation), false) AS unlocked,
+           EXISTS (SELECT 1 FROM lease) AS held
 ), writable AS (
-    SELECT coalesce((SELECT NOT locked FROM evaluation), false) AS ok
+    SELECT unlocked AND held AS ok FROM checks
 ), judged AS (
     INSERT INTO ai_run_judgments (ai_judging_run_id, candidate_id, grade, reasoning)
     SELECT $2, j.candidate_id, j.grade, j.reasoning
@@ -44,4 +51,5 @@ WITH evaluation AS (
             + CASE WHEN (SELECT counted FROM tokens) THEN $13 ELSE 0 END
     WHERE id = $2 AND (SELECT ok FROM writable)
 )
-SELECT ok FROM writable;
+SELECT CASE WHEN NOT held THEN 'lease_lost' WHEN NOT unlocked THEN 'locked' ELSE 'written' END
+FROM checks;

@@ -19,6 +19,7 @@ from uuid import UUID
 
 import asyncpg
 
+from releval_judge.errors import LeaseLost
 from releval_judge.store.sql import queries
 
 Q = queries()
@@ -73,9 +74,12 @@ class ProviderBatchStore:
         submission_key: str,
         requests: Sequence[PlannedRequest],
         reserved_cost: float,
+        lease_owner: str,
+        lease_epoch: int,
     ) -> ProviderBatchRow:
         """Record a batch about to be submitted, with its requests and candidates, in one
-        transaction; its candidates are no longer pending for this run."""
+        transaction; its candidates are no longer pending for this run. Raises LeaseLost
+        (nothing recorded, so nothing may be submitted) unless the lease holds the run."""
         run = UUID(judging_run_id)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
@@ -85,8 +89,11 @@ class ProviderBatchStore:
                 submission_key,
                 len(requests),
                 reserved_cost,
+                lease_owner,
+                lease_epoch,
             )
-            assert row is not None
+            if row is None:
+                raise LeaseLost(judging_run_id)
             await conn.execute(
                 Q["insert_provider_requests"],
                 run,

@@ -1,9 +1,11 @@
 -- insert_provider_batch --
--- Record a provider batch about to be submitted ('submitting'), before the provider is called.
+-- Record a provider batch about to be submitted ('submitting'), before the provider is called; no row unless the writer holds the run's lease ($6 owner, $7 epoch), so that two replicas never submit the same candidates.
 INSERT INTO provider_batches (judging_run_id, seq_no, provider, state, submission_key,
                               requests, reserved_cost)
-VALUES ($1, (SELECT coalesce(max(seq_no), 0) + 1 FROM provider_batches WHERE judging_run_id = $1),
-        $2, 'submitting', $3, $4, $5)
+SELECT $1, (SELECT coalesce(max(seq_no), 0) + 1 FROM provider_batches WHERE judging_run_id = $1),
+       $2, 'submitting', $3, $4, $5
+WHERE EXISTS (SELECT 1 FROM ai_judging_runs
+              WHERE id = $1 AND lease_owner = $6 AND lease_epoch = $7 FOR NO KEY UPDATE)
 RETURNING id, seq_no, created_at;
 
 -- insert_provider_requests --

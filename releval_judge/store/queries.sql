@@ -121,32 +121,30 @@ WHERE evaluation_run_id = $1 AND ($2::bigint IS NULL OR seq < $2)
 ORDER BY seq DESC
 LIMIT $3;
 
--- list_active_judging_runs --
--- Runs left queued or running (resumed at start-up), oldest first.
-SELECT *, judging_run_batches(id) AS provider_batches FROM ai_judging_runs
-WHERE status IN ('queued', 'running') ORDER BY seq;
-
 -- cancel_judging_run --
--- A queued or running run becomes cancelled; no row when it already ended.
-UPDATE ai_judging_runs
-SET status = 'cancelled', finished_at = clock_timestamp()
-WHERE id = $1 AND status IN ('queued', 'running')
-RETURNING *, judging_run_batches(id) AS provider_batches;
+-- A queued or running run becomes cancelled, and the replica holding it is told (NOTIFY releval_cancel, delivered at commit); no row when it already ended.
+WITH cancelled AS (
+    UPDATE ai_judging_runs
+    SET status = 'cancelled', finished_at = clock_timestamp()
+    WHERE id = $1 AND status IN ('queued', 'running')
+    RETURNING *, judging_run_batches(id) AS provider_batches
+)
+SELECT cancelled.*, pg_notify('releval_cancel', cancelled.id::text) AS notified FROM cancelled;
 
 -- mark_judging_run_running --
--- queued -> running (a resumed run stays running and keeps its first start time).
+-- queued -> running (a resumed run stays running and keeps its first start time); no row when the run ended or lease ($2, $3) is no longer held.
 UPDATE ai_judging_runs
 SET status = 'running', started_at = coalesce(started_at, clock_timestamp())
-WHERE id = $1 AND status IN ('queued', 'running')
+WHERE id = $1 AND status IN ('queued', 'running') AND lease_owner = $2 AND lease_epoch = $3
 RETURNING *, judging_run_batches(id) AS provider_batches;
 
 -- finish_judging_run --
--- running -> completed | failed; a run cancelled meanwhile stays cancelled. A completed run
+-- running -> completed | failed by the holder of lease ($4, $5); a run cancelled meanwhile stays cancelled. A completed run
 -- has judged or failed every candidate it found, including any imported after it was queued.
 UPDATE ai_judging_runs
 SET status = $2, error = $3, finished_at = clock_timestamp(),
     total = CASE WHEN $2 = 'completed' THEN judged + failed ELSE total END
-WHERE id = $1 AND status IN ('queued', 'running')
+WHERE id = $1 AND status IN ('queued', 'running') AND lease_owner = $4 AND lease_epoch = $5
 RETURNING *, judging_run_batches(id) AS provider_batches;
 
 -- pending_candidates --

@@ -16,6 +16,7 @@ from releval_judge.errors import (
     EvaluationRunNotCompleted,
     JudgeInUse,
     JudgingRunEnded,
+    LeaseLost,
     NotFound,
     TooManyActiveRuns,
     ValidationFailed,
@@ -121,12 +122,31 @@ def run_cost(
 
 
 @dataclass(frozen=True)
+class Lease:
+    """A replica's hold on a judging run: who, and at which claim (``epoch``, bumped by
+    every claim). Every write of the run names it and is refused once it is outdated."""
+
+    owner: str
+    epoch: int
+
+
+@dataclass(frozen=True)
 class ActiveRun:
-    """What the engine needs to (re)start a judging run."""
+    """What the engine needs to (re)start a judging run; ``lease`` once claimed."""
 
     run: JudgingRun
     seq: int
     config: JudgeConfig
+    lease: Lease | None = None
+
+
+def _claimed_run(row: asyncpg.Record) -> ActiveRun:
+    return ActiveRun(
+        run=_judging_run(row),
+        seq=row["seq"],
+        config=JudgeConfig.model_validate(row["judge_config"]),
+        lease=Lease(owner=row["lease_owner"], epoch=row["lease_epoch"]),
+    )
 
 
 @dataclass(frozen=True)
@@ -452,6 +472,7 @@ class Store:
                 max_cost,
             )
             assert row is not None
+            await conn.execute(Q["notify_work"])  # delivered to every replica at commit
             return ActiveRun(run=_judging_run(row), seq=row["seq"], config=config)
 
     async def get_judging_run(self, judging_run_id: str) -> JudgingRun:
@@ -479,16 +500,54 @@ class Store:
         next_cursor = encode_cursor([rows[limit - 1]["seq"]]) if len(rows) > limit else None
         return Page[JudgingRun](items=items, next_cursor=next_cursor)
 
-    async def active_judging_runs(self) -> list[ActiveRun]:
-        rows = await self.pool.fetch(Q["list_active_judging_runs"])
-        return [
-            ActiveRun(
-                run=_judging_run(r),
-                seq=r["seq"],
-                config=JudgeConfig.model_validate(r["judge_config"]),
-            )
-            for r in rows
-        ]
+    # --- leases (engine.leases) -----------------------------------------------------
+
+    async def claim_judging_runs(
+        self,
+        owner: str,
+        *,
+        ttl_s: float,
+        limit: int,
+        include_own: bool = False,
+        exclude: Sequence[str] = (),
+    ) -> list[ActiveRun]:
+        """Claim up to ``limit`` free runs (queued, or running with an expired lease), oldest
+        first, for ``ttl_s`` seconds; with ``include_own`` also runs ``owner`` held before a
+        restart. Runs locked by another claim are skipped, never waited for."""
+        rows = await self.pool.fetch(
+            Q["claim_judging_runs"],
+            owner,
+            ttl_s,
+            limit,
+            include_own,
+            [UUID(r) for r in exclude],
+        )
+        return [_claimed_run(r) for r in rows]
+
+    async def renew_leases(
+        self, owner: str, leases: dict[str, Lease], *, ttl_s: float
+    ) -> dict[str, str]:
+        """Extend ``leases`` by ``ttl_s``; the runs still held, with their status."""
+        ids = list(leases)
+        rows = await self.pool.fetch(
+            Q["renew_leases"],
+            owner,
+            ttl_s,
+            [UUID(i) for i in ids],
+            [leases[i].epoch for i in ids],
+        )
+        return {str(r["id"]): r["status"] for r in rows}
+
+    async def release_leases(self, owner: str, leases: dict[str, Lease]) -> int:
+        """Give ``leases`` back now (another replica may claim them at once); how many."""
+        ids = list(leases)
+        released: int = await self.pool.fetchval(
+            Q["release_leases"], owner, [UUID(i) for i in ids], [leases[i].epoch for i in ids]
+        )
+        return released
+
+    async def notify_work(self) -> None:
+        await self.pool.execute(Q["notify_work"])
 
     async def cancel_judging_run(self, judging_run_id: str) -> JudgingRun:
         uuid = parse_uuid(judging_run_id, "AI judging run")
@@ -498,17 +557,24 @@ class Store:
         existing = await self.get_judging_run(judging_run_id)
         raise JudgingRunEnded(judging_run_id, existing.status)
 
-    async def mark_running(self, judging_run_id: str) -> JudgingRun | None:
-        """queued → running; None when the run ended meanwhile (e.g. cancelled)."""
-        row = await self.pool.fetchrow(Q["mark_judging_run_running"], UUID(judging_run_id))
+    async def mark_running(self, judging_run_id: str, lease: Lease) -> JudgingRun | None:
+        """queued → running; None when the run ended meanwhile (e.g. cancelled) or the
+        lease is no longer held."""
+        row = await self.pool.fetchrow(
+            Q["mark_judging_run_running"], UUID(judging_run_id), lease.owner, lease.epoch
+        )
         return _judging_run(row) if row is not None else None
 
     async def finish_judging_run(
-        self, judging_run_id: str, status: str, error: str | None
+        self, judging_run_id: str, status: str, error: str | None, lease: Lease
     ) -> JudgingRun:
-        """End an active run; a run that was cancelled meanwhile stays cancelled."""
+        """End an active run held by ``lease``; a run that was cancelled meanwhile stays
+        cancelled, and one whose lease was lost is left to its new holder (both: the run
+        as it is)."""
         uuid = UUID(judging_run_id)
-        row = await self.pool.fetchrow(Q["finish_judging_run"], uuid, status, error)
+        row = await self.pool.fetchrow(
+            Q["finish_judging_run"], uuid, status, error, lease.owner, lease.epoch
+        )
         if row is None:
             row = await self.pool.fetchrow(Q["get_judging_run"], uuid)
             assert row is not None
@@ -558,15 +624,17 @@ class Store:
         run_seq: int,
         judge_name: str,
         outcome: BatchOutcome,
+        lease: Lease,
     ) -> None:
         """Write one batch's judgments, failures and counter increments atomically.
 
         The evaluation run's row is held FOR SHARE so that a lock (an UPDATE) either waits
         for this write or is seen by it: a locked run never gains a judgment. Rows this run
-        already wrote (a batch repeated after a crash) are not counted twice.
+        already wrote (a batch repeated after a crash) are not counted twice. Nothing is
+        written unless ``lease`` still holds the run (raises LeaseLost).
         """
         judgments, failures = outcome.judgments, outcome.failures
-        written = await self.pool.fetchval(
+        result = await self.pool.fetchval(
             Q["record_batch"],
             UUID(evaluation_run_id),
             UUID(judging_run_id),
@@ -582,8 +650,12 @@ class Store:
             outcome.output_tokens,
             outcome.cached_input_tokens,
             outcome.request,
+            lease.owner,
+            lease.epoch,
         )
-        if not written:
+        if result == "lease_lost":
+            raise LeaseLost(judging_run_id)
+        if result == "locked":
             raise EvaluationRunLocked(evaluation_run_id)
 
     async def list_failures(
@@ -608,6 +680,24 @@ class Store:
     async def judging_runs_by_status(self) -> dict[str, int]:
         rows = await self.pool.fetch(Q["count_judging_runs_by_status"])
         return {r["status"]: r["runs"] for r in rows}
+
+    # --- the secret-key canary (see secrets.verify_secret_key) ---------------------------
+
+    async def secret_canary(self) -> str | None:
+        value: str | None = await self.pool.fetchval(Q["get_secret_canary"])
+        return value
+
+    async def store_secret_canary(self, token: str) -> str:
+        """Store ``token`` unless a canary exists; the canary that is kept."""
+        value: str = await self.pool.fetchval(Q["insert_secret_canary"], token)
+        return value
+
+    async def replace_secret_canary(self, token: str) -> None:
+        await self.pool.execute(Q["replace_secret_canary"], token)
+
+    async def sample_encrypted_api_key(self) -> str | None:
+        value: str | None = await self.pool.fetchval(Q["sample_encrypted_api_key"])
+        return value
 
     # --- API tokens --------------------------------------------------------------------
 
