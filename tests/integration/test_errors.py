@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from releval_judge.api.params import JudgmentParams, PageParams
+from releval_judge.api.params import PageParams
 from releval_judge.api.routes import ROUTES, RouteSpec
 from releval_judge.models import (
     AiJudgeCreate,
@@ -24,6 +24,7 @@ from releval_judge.models import (
     JudgeTestRequest,
     JudgingRunCreate,
 )
+from releval_judge.panels.models import JudgePanelCreate, PanelRunCreate
 from tests.conftest import (
     Service,
     ServiceFactory,
@@ -51,6 +52,8 @@ VALID_BODIES: dict[type[Any], dict[str, Any]] = {
     JudgeTestRequest: {"query": "q", "candidates": [{"text": "t"}]},
     HumanJudgmentPut: {"grade": 1},
     EstimateRequest: {"ai_judge_id": str(uuid.uuid4())},
+    JudgePanelCreate: {"name": "p", "ai_judge_ids": [str(uuid.uuid4()), str(uuid.uuid4())]},
+    PanelRunCreate: {"panel_id": str(uuid.uuid4())},
 }
 
 
@@ -255,7 +258,7 @@ async def test_forged_cursors_are_422_on_every_list_route(service: Service) -> N
 async def test_bad_query_parameters_are_422_on_every_list_route(service: Service) -> None:
     ids = await _ids_with_an_ended_judging_run(service)
     for spec in LIST_ROUTES:
-        assert spec.query in (PageParams, JudgmentParams)
+        assert spec.query is not None and issubclass(spec.query, PageParams), spec.path
         for params in [
             {"limit": "0"},
             {"limit": "1001"},
