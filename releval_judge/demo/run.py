@@ -45,6 +45,20 @@ SERVICE_STOP_TIMEOUT_S = 20.0
 
 # How long the simulator takes to end a provider batch in the demo.
 SIM_BATCH_S = 4.0
+# With replicas, a short lease so that the takeover after the kill shows within seconds.
+DEMO_LEASE_TTL_S = 6.0
+
+
+async def lease_owner(database_url: str, judging_run_id: str) -> str | None:
+    """Which replica holds the run's lease (read from the database, as an operator would)."""
+    from releval_judge.store.database import create_pool
+    from releval_judge.store.store import Store
+
+    pool = await create_pool(database_url, size=2)
+    try:
+        return await Store(pool).lease_owner(judging_run_id)
+    finally:
+        await pool.close()
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -86,6 +100,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="deliver through the provider's batch API (judge delivery 'batch'): the "
         "simulator ends its batch in a few seconds; a real provider within 24 h, at half price",
+    )
+    demo.add_argument(
+        "--replicas",
+        type=int,
+        choices=[1, 2, 3],
+        default=1,
+        help="serve from this many replicas on the one database; with 2 or more, the "
+        "replica judging the run is killed (SIGKILL) part-way and another takes it over",
     )
     demo.add_argument(
         "--keep",
@@ -241,6 +263,7 @@ async def service_process(
     token: str,
     log_path: Path,
     batch_poll_s: float = 30.0,
+    lease_ttl_s: float | None = None,
 ) -> AsyncIterator[ServiceProcess]:
     """``python -m releval_judge serve`` on a free port; stopped with SIGTERM at the end
     (killed if it does not stop within SERVICE_STOP_TIMEOUT_S)."""
@@ -257,6 +280,10 @@ async def service_process(
         "RELEVAL_SHUTDOWN_GRACE_S": "5",
         "RELEVAL_BATCH_POLL_S": str(batch_poll_s),
     }
+    if lease_ttl_s is not None:
+        # Replicas: a killed one's run is taken over once its lease expires.
+        env["RELEVAL_LEASE_TTL_S"] = str(lease_ttl_s)
+        env["RELEVAL_CLAIM_INTERVAL_S"] = "1"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         process = await asyncio.create_subprocess_exec(
@@ -377,23 +404,37 @@ class Demo:
             )
 
         token = new_token()
-        service = await stack.enter_async_context(
-            service_process(
-                database_url=database_url,
-                data_dir=self.data_dir,
-                token=token,
-                log_path=self.data_dir / "demo-service.log",
-                # The simulator's batches end in seconds; a real provider's take minutes
-                # to hours, and a poll every 15 s costs nothing.
-                batch_poll_s=15.0 if plan.real else 0.5,
+        replicas = self.args.replicas
+        services: list[ServiceProcess] = []
+        apis: list[ApiClient] = []
+        for n in range(replicas):
+            name = "demo-service.log" if n == 0 else f"demo-service-{n + 1}.log"
+            service = await stack.enter_async_context(
+                service_process(
+                    database_url=database_url,
+                    data_dir=self.data_dir,
+                    token=token,
+                    log_path=self.data_dir / name,
+                    # The simulator's batches end in seconds; a real provider's take minutes
+                    # to hours, and a poll every 15 s costs nothing.
+                    batch_poll_s=15.0 if plan.real else 0.5,
+                    lease_ttl_s=DEMO_LEASE_TTL_S if replicas > 1 else None,
+                )
             )
-        )
-        api = await stack.enter_async_context(ApiClient(service.url, token))
-        await wait_until_ready(api, service)
-        screen.step("service", f"{service.url}  " + screen.dim(f"(log: {service.log_path})"))
+            api = await stack.enter_async_context(ApiClient(service.url, token))
+            await wait_until_ready(api, service)
+            label = "service" if replicas == 1 else f"replica {n + 1}"
+            screen.step(label, f"{service.url}  " + screen.dim(f"(log: {service.log_path})"))
+            services.append(service)
+            apis.append(api)
+        service, api = services[0], apis[0]
 
         try:
-            run = await self._judge(api, database_url, judge_body)
+            if replicas > 1:
+                run, api = await self._judge_on_replicas(apis, services, database_url, judge_body)
+                service = services[apis.index(api)]
+            else:
+                run = await self._judge(api, database_url, judge_body)
             await self._summary(api, run)
             self._next_steps(run, service.url, token)
         except (ApiError, ServiceUnreachable) as exc:
@@ -464,6 +505,71 @@ class Demo:
             return await api.watch(run.id, printer.update, min_interval_s=0.2, max_interval_s=1.0)
         finally:
             printer.finish()
+
+    async def _judge_on_replicas(
+        self,
+        apis: list[ApiClient],
+        services: list[ServiceProcess],
+        database_url: str,
+        judge_body: dict[str, Any],
+    ) -> tuple[JudgingRun, ApiClient]:
+        """Start the run through the first replica, kill whichever replica holds it once
+        it is under way, and follow it on another until it ends; the run and the API of
+        a replica still up."""
+        screen = self.screen
+        sample = self.sample
+        api = apis[0]
+        evaluation = await api.create_evaluation_run(sample.body)
+        humans = await self._load_human_judgments(database_url, evaluation.id)
+        screen.step(
+            "sample run",
+            f"{sample.name!r}: {evaluation.query_count} queries, "
+            f"{evaluation.candidate_count} candidates, {humans} human judgments",
+        )
+        judge = await api.create_judge(judge_body)
+        run = await api.start_judging_run(evaluation.id, judge.id)
+        screen.step("judging run", f"{run.id}  {screen.dim('(POST …/ai-judge on replica 1)')}")
+        while True:
+            run = await api.get_judging_run(run.id)
+            if run.status not in ("queued", "running") or run.progress >= 0.3:
+                break
+            await asyncio.sleep(0.2)
+        holder = await lease_owner(database_url, run.id)
+        ports = [s.url.rsplit(":", 1)[1] for s in services]
+        victim = next((i for i, port in enumerate(ports) if holder and holder.endswith(port)), 0)
+        if run.status in ("queued", "running"):
+            services[victim].process.kill()
+            await services[victim].process.wait()
+            screen.step(
+                "replica down",
+                f"replica {victim + 1} (it held the run at {run.progress:.0%}) killed with "
+                f"SIGKILL  "
+                + screen.dim(
+                    f"(its lease expires within {DEMO_LEASE_TTL_S:g} s; then another "
+                    "replica claims the run)"
+                ),
+            )
+            # Until another replica has claimed it (within the lease's time to live).
+            while True:
+                owner = await lease_owner(database_url, run.id)
+                run = await apis[(victim + 1) % len(apis)].get_judging_run(run.id)
+                if (owner and owner != holder) or run.status not in ("queued", "running"):
+                    break
+                await asyncio.sleep(0.25)
+            screen.step(
+                "taken over",
+                f"by {owner or 'another replica'} at {run.progress:.0%}, without any restart",
+            )
+        survivor = apis[(victim + 1) % len(apis)]
+        screen.say()
+        printer = ProgressPrinter(self.screen.stream, indent="  ")
+        try:
+            final = await survivor.watch(
+                run.id, printer.update, min_interval_s=0.2, max_interval_s=1.0
+            )
+        finally:
+            printer.finish()
+        return final, survivor
 
     async def _load_human_judgments(self, database_url: str, evaluation_run_id: str) -> int:
         """The sample's 120 human grades in one all-or-nothing write through the store

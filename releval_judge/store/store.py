@@ -538,6 +538,13 @@ class Store:
         )
         return {str(r["id"]): r["status"] for r in rows}
 
+    async def lease_owner(self, judging_run_id: str) -> str | None:
+        """The replica that holds the run's lease now, or None."""
+        owner: str | None = await self.pool.fetchval(
+            Q["judging_run_lease_owner"], parse_uuid(judging_run_id, "AI judging run")
+        )
+        return owner
+
     async def release_leases(self, owner: str, leases: dict[str, Lease]) -> int:
         """Give ``leases`` back now (another replica may claim them at once); how many."""
         ids = list(leases)

@@ -83,6 +83,20 @@ async def test_demo_with_batch_goes_through_the_simulators_batch_api(tmp_path: P
     assert '"event": "provider_batch_read"' in log
 
 
+async def test_demo_with_two_replicas_survives_the_kill_of_the_one_judging(
+    tmp_path: Path,
+) -> None:
+    code, out, err = await demo(tmp_path, "--replicas", "2", "--latency-ms", "100")
+    assert code == 0, out + err
+
+    assert "replica down" in out and "killed with SIGKILL" in out
+    assert re.search(r"taken over +by \S+:\d+ at \d+%, without any restart", out), out
+    assert "status       completed" in out
+    assert figure(out, "judged") + figure(out, "failed") == 300
+    logs = [(tmp_path / name).read_text() for name in ("demo-service.log", "demo-service-2.log")]
+    assert sum(log.count('"event": "judging_run_claimed"') for log in logs) == 2
+
+
 async def test_demo_refuses_a_provider_whose_key_is_missing(tmp_path: Path) -> None:
     code, _, err = await demo(tmp_path, "--provider", "openai")
     assert code == 2
