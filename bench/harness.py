@@ -143,7 +143,7 @@ def _postmaster(pgdata: Path) -> psutil.Process | None:
 
 
 @contextlib.asynccontextmanager
-async def database(data_dir: Path) -> AsyncIterator[Database]:
+async def database(data_dir: Path, suffix: str = "") -> AsyncIterator[Database]:
     """A fresh database for this benchmark, dropped at the end: on RELEVAL_DATABASE_URL's
     server when set, otherwise on an embedded PostgreSQL in ``data_dir``."""
     from releval_judge.store.database import EmbeddedPostgres
@@ -155,7 +155,7 @@ async def database(data_dir: Path) -> AsyncIterator[Database]:
         embedded = EmbeddedPostgres(data_dir)
         base = await asyncio.to_thread(embedded.start)
         postmaster = _postmaster((data_dir / "pgdata").resolve())
-    name = f"releval_bench_{os.getpid()}"
+    name = f"releval_bench_{os.getpid()}{suffix}"
     admin = await asyncpg.connect(base)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -185,8 +185,10 @@ class Service:
 
 
 @contextlib.asynccontextmanager
-async def service(db: Database, data_dir: Path, token: str) -> AsyncIterator[Service]:
-    """``python -m releval_judge serve`` on a free port (logs in ``data_dir``)."""
+async def service(
+    db: Database, data_dir: Path, token: str, *, role: str = "all"
+) -> AsyncIterator[Service]:
+    """``python -m releval_judge serve --role ROLE`` on a free port (logs in ``data_dir``)."""
     port = free_port()
     env = {
         **os.environ,
@@ -201,6 +203,7 @@ async def service(db: Database, data_dir: Path, token: str) -> AsyncIterator[Ser
         "RELEVAL_SHUTDOWN_GRACE_S": "5",
         # The simulator ends a provider batch in seconds (the cost scenario).
         "RELEVAL_BATCH_POLL_S": "0.5",
+        "RELEVAL_ROLE": role,
     }
     child = await spawn(
         "service",

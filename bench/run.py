@@ -48,7 +48,7 @@ from releval_judge.models import JudgingRun, Prices
 from releval_judge.prompt import DEFAULT_TEMPLATE
 from releval_judge.secrets import new_token
 
-SCENARIOS = ("efficiency", "cpu", "big", "cancel", "rate_limits", "tokens", "cost")
+SCENARIOS = ("efficiency", "roles", "cpu", "big", "cancel", "rate_limits", "tokens", "cost")
 BATCH = 10
 LATENCY_MS = 200.0
 MB = 1024 * 1024
@@ -79,6 +79,8 @@ class Mode:
     rate_limit_candidates: int
     token_candidates: int
     cost_candidates: int
+    roles_candidates: Callable[[int], int]  # by concurrency
+    roles_poll_candidates: int
 
 
 FULL = Mode(
@@ -95,6 +97,8 @@ FULL = Mode(
     rate_limit_candidates=60_000,
     token_candidates=1_000,
     cost_candidates=10_000,
+    roles_candidates=lambda concurrency: 20_000,
+    roles_poll_candidates=100_000,
 )
 QUICK = Mode(
     name="quick",
@@ -112,6 +116,8 @@ QUICK = Mode(
     rate_limit_candidates=20_000,
     token_candidates=300,
     cost_candidates=2_000,
+    roles_candidates=lambda concurrency: min(concurrency * BATCH * 25, 8_000),
+    roles_poll_candidates=40_000,
 )
 
 
@@ -338,6 +344,112 @@ class Bench:
                 ]
             ],
         )
+
+    # --- 1b -----------------------------------------------------------------------------
+
+    async def roles(self) -> None:
+        """Efficiency at 8, 32 and 128 for one process and for one ``api`` + one ``worker``
+        process (on a database of their own), and the p99 of ``GET /ai-judging-runs/{id}``
+        polled 20 times a second while a run judges at concurrency 128, both ways."""
+        rows: list[dict[str, Any]] = []
+        split_dir = self.data_dir / "split"
+        split_dir.mkdir(parents=True, exist_ok=True)
+        token = self.svc.token
+        async with (
+            self.sim() as sim,
+            database(split_dir, "_split") as split_db,
+            service(split_db, split_dir / "api", token, role="api") as api_svc,
+            service(split_db, split_dir / "worker", token, role="worker") as worker_svc,
+            ApiClient(api_svc.url, token, timeout_s=7200) as split_api,
+        ):
+            for topology, api in (("one process", self.api), ("api + worker", split_api)):
+                for concurrency in (8, 32, 128):
+                    candidates = self.mode.roles_candidates(concurrency)
+                    final, _ = await self._timed_run(api, sim, candidates, concurrency, poll=False)
+                    ideal = concurrency * BATCH / (LATENCY_MS / 1000)
+                    rate = (final.judged + final.failed) / max(_dispatch_s(final), 1e-9)
+                    rows.append(
+                        {
+                            "topology": topology,
+                            "concurrency": concurrency,
+                            "candidates": candidates,
+                            "efficiency": rate / ideal,
+                            "get_p99_ms": None,
+                        }
+                    )
+                    print_progress(f"{topology} c={concurrency}: {rate / ideal:.3f} of ideal")
+                final, latencies = await self._timed_run(
+                    api, sim, self.mode.roles_poll_candidates, 128, poll=True
+                )
+                ideal = 128 * BATCH / (LATENCY_MS / 1000)
+                rows.append(
+                    {
+                        "topology": topology,
+                        "concurrency": 128,
+                        "candidates": self.mode.roles_poll_candidates,
+                        "efficiency": (final.judged + final.failed)
+                        / max(_dispatch_s(final), 1e-9)
+                        / ideal,
+                        "get_p50_ms": percentile(latencies, 0.5),
+                        "get_p99_ms": percentile(latencies, 0.99),
+                        "get_samples": len(latencies),
+                    }
+                )
+            worker_cpu = worker_svc.child.cpu_s()
+        self.results["roles"] = {"rows": rows, "worker_cpu_s": worker_cpu}
+        table(
+            f"1b. One process vs api + worker processes ({LATENCY_MS:.0f} ms, batch {BATCH}); "
+            "GET of the run polled 20/s while judging",
+            ["topology", "conc", "cands", "eff", "GET p50 ms", "GET p99 ms", "GETs"],
+            [
+                [
+                    r["topology"],
+                    r["concurrency"],
+                    f"{r['candidates']:,}",
+                    f"{r['efficiency']:.3f}",
+                    f"{r['get_p50_ms']:.1f}" if r.get("get_p50_ms") is not None else "-",
+                    f"{r['get_p99_ms']:.1f}" if r.get("get_p99_ms") is not None else "-",
+                    r.get("get_samples", "-"),
+                ]
+                for r in rows
+            ],
+        )
+
+    async def _timed_run(
+        self, api: ApiClient, sim: Sim, candidates: int, concurrency: int, *, poll: bool
+    ) -> tuple[JudgingRun, list[float]]:
+        """One run through `api` (its own evaluation run and judge); with `poll`, the
+        latency of every GET of the run made while it was queued or running."""
+        evaluation = await api.create_evaluation_run(
+            {
+                "name": f"bench roles {candidates}",
+                "status": "completed",
+                "scale": {"min": 0, "max": 3},
+            }
+        )
+        await api.import_candidates(evaluation.id, ndjson_chunks(candidates))
+        judge = await api.create_judge(
+            {
+                "name": f"bench roles c{concurrency}",
+                "provider": "openai",
+                "model": "bench",
+                "base_url": sim.openai_base_url,
+                "api_key": "sk-bench",
+                "batch_size": BATCH,
+                "concurrency": concurrency,
+                "max_retries": 5,
+            }
+        )
+        run = await api.start_judging_run(evaluation.id, judge.id)
+        latencies: list[float] = []
+        while True:
+            started = time.perf_counter()
+            current = await api.get_judging_run(run.id)
+            if current.status not in ("queued", "running"):
+                return current, latencies
+            if poll and current.status == "running":
+                latencies.append(1000 * (time.perf_counter() - started))
+            await asyncio.sleep(0.05 if poll else 0.25)
 
     # --- 3 ------------------------------------------------------------------------------
 
@@ -851,6 +963,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
         bench = Bench(mode, api, svc, db, args.data_dir)
         steps: dict[str, Callable[[], Awaitable[None]]] = {
             "efficiency": bench.efficiency,
+            "roles": bench.roles,
             "cpu": bench.cpu,
             "big": bench.big,
             "cancel": bench.cancel,

@@ -374,3 +374,7 @@ ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS lease_epoch bigint NOT NULL
 ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS lease_expires_at timestamptz;
 CREATE INDEX IF NOT EXISTS ai_judging_runs_active_idx ON ai_judging_runs (seq)
     WHERE status IN ('queued', 'running');
+
+-- The X-Request-ID of the request that started a judging run: bound into every log line of
+-- the run on whichever replica claims it.
+ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS request_id text;

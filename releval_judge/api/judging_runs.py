@@ -23,6 +23,7 @@ async def start_judging_run(request: Request) -> Response:
         max_active=svc.settings.max_active_runs_per_evaluation,
         scope=body.scope,
         max_cost=body.max_cost,
+        request_id=getattr(request.state, "request_id", None),
     )
     svc.runner.wake()  # this replica claims it now (others were notified by the store)
     return model_response(active.run, 201)

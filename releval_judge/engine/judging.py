@@ -159,6 +159,7 @@ class JudgingRunTask:
         assert active.lease is not None, "a run is judged only by the holder of its lease"
         self.lease: Lease = active.lease
         self.run = active.run
+        self.request_id = active.request_id
         self.seq = active.seq
         self.config = active.config
         self.store = store
@@ -181,6 +182,10 @@ class JudgingRunTask:
 
     async def execute(self) -> None:
         structlog.contextvars.bind_contextvars(judging_run_id=self.run_id)
+        if self.request_id is not None:
+            # The request that started the run, wherever the run is claimed (another
+            # replica, a restart): its id follows the run through the logs.
+            structlog.contextvars.bind_contextvars(request_id=self.request_id)
         started = await with_database_retry(
             lambda: self.store.mark_running(self.run_id, self.lease), what="starting the run"
         )

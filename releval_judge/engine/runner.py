@@ -130,6 +130,7 @@ class Runner:
                 epoch=active.lease.epoch,
                 judged=run.judged,
                 failed=run.failed,
+                **({"request_id": active.request_id} if active.request_id else {}),
             )
             if active.lease.epoch > 1:
                 log.info(
@@ -137,6 +138,7 @@ class Runner:
                     judging_run_id=run.id,
                     judged=run.judged,
                     failed=run.failed,
+                    **({"request_id": active.request_id} if active.request_id else {}),
                 )
             self._leases[run.id] = active.lease
             self._renewed_at[run.id] = sent

@@ -106,8 +106,8 @@ WHERE evaluation_run_id = $1 AND status IN ('queued', 'running');
 -- insert_judging_run --
 -- Queue a judging run; total is the count of candidates in its scope at this moment.
 INSERT INTO ai_judging_runs (evaluation_run_id, ai_judge_id, ai_judge_name, judge_config, total,
-                             scope, delivery, max_cost)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                             scope, delivery, max_cost, request_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 RETURNING *, '[]'::jsonb AS provider_batches;
 
 -- get_judging_run --

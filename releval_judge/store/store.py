@@ -138,6 +138,8 @@ class ActiveRun:
     seq: int
     config: JudgeConfig
     lease: Lease | None = None
+    request_id: str | None = None
+    """The X-Request-ID of the request that started the run (bound into its logs)."""
 
 
 def _claimed_run(row: asyncpg.Record) -> ActiveRun:
@@ -146,6 +148,7 @@ def _claimed_run(row: asyncpg.Record) -> ActiveRun:
         seq=row["seq"],
         config=JudgeConfig.model_validate(row["judge_config"]),
         lease=Lease(owner=row["lease_owner"], epoch=row["lease_epoch"]),
+        request_id=row["request_id"],
     )
 
 
@@ -427,6 +430,7 @@ class Store:
         max_active: int,
         scope: JudgingRunScope = "all",
         max_cost: float | None = None,
+        request_id: str | None = None,
     ) -> ActiveRun:
         """Check every prerequisite and queue the run, all in one transaction.
 
@@ -470,6 +474,7 @@ class Store:
                 scope,
                 config.delivery,
                 max_cost,
+                request_id,
             )
             assert row is not None
             await conn.execute(Q["notify_work"])  # delivered to every replica at commit

@@ -22,6 +22,7 @@ from tests.conftest import (
     create_evaluation,
     create_judge,
     wait_for,
+    wait_until_ended,
     wait_until_idle,
 )
 from tests.fakes import FakeProvider, blocks, completion
@@ -190,6 +191,7 @@ async def test_a_panel_run_writes_the_majority_as_the_panels_judgment(
         json={"ai_judge_id": panel["ai_judge_ids"][0]},
     )
     assert status == 201, later
+    await wait_until_ended(service, later["id"])  # queued first: claimed, then judged
     await wait_until_idle(service)
     status, current = await service.request(
         "GET", f"/evaluations/runs/{evaluation['id']}/judgments?source=ai"
