@@ -153,6 +153,7 @@ def create_app(
                 max_runs=settings.max_runs_per_replica,
                 database_url=url,
                 judging=settings.role != "api",
+                serves_api=settings.role != "worker",
             )
             panels = PanelRunner(
                 store=store, runner=runner, max_active=settings.max_active_runs_per_evaluation

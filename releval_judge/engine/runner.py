@@ -54,6 +54,7 @@ class Runner:
         max_runs: int = 64,
         judging: bool = True,
         database_url: str | None = None,
+        serves_api: bool = True,
     ) -> None:
         self.store = store
         self.session = session
@@ -66,8 +67,11 @@ class Runner:
         self.claim_interval_s = claim_interval_s
         self.max_runs = max_runs
         self.judging = judging
-        self.lag = LoopLagMonitor()
-        self.lag.start()
+        # Back-pressure that keeps API answers quick while runs share the loop; a worker
+        # (role `worker`) answers no API, so its runs go at full speed.
+        self.lag: LoopLagMonitor | None = LoopLagMonitor() if serves_api else None
+        if self.lag is not None:
+            self.lag.start()
         self.provider_factory = provider_factory
         self.process_calls = asyncio.Semaphore(max_provider_calls)
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -297,7 +301,8 @@ class Runner:
         """Stop starting batches, let calls in flight finish within ``grace_s`` (the
         heartbeat keeps the leases meanwhile), cancel the rest, then give the leases back."""
         self.stop_dispatching()
-        await self.lag.stop()
+        if self.lag is not None:
+            await self.lag.stop()
         claims = [t for t in self._loops if t.get_name() == "runner-claims"]
         for task in claims:
             task.cancel()
