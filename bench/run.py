@@ -355,6 +355,10 @@ class Bench:
         split_dir = self.data_dir / "split"
         split_dir.mkdir(parents=True, exist_ok=True)
         token = self.svc.token
+        # Each topology alone on the machine (the split's processes and database only exist
+        # while it is measured), each with a fresh simulator.
+        async with self.sim() as sim:
+            rows += await self._topology_rows("one process", self.api, sim)
         async with (
             self.sim() as sim,
             database(split_dir, "_split") as split_db,
@@ -362,39 +366,7 @@ class Bench:
             service(split_db, split_dir / "worker", token, role="worker") as worker_svc,
             ApiClient(api_svc.url, token, timeout_s=7200) as split_api,
         ):
-            for topology, api in (("one process", self.api), ("api + worker", split_api)):
-                for concurrency in (8, 32, 128):
-                    candidates = self.mode.roles_candidates(concurrency)
-                    final, _ = await self._timed_run(api, sim, candidates, concurrency, poll=False)
-                    ideal = concurrency * BATCH / (LATENCY_MS / 1000)
-                    rate = (final.judged + final.failed) / max(_dispatch_s(final), 1e-9)
-                    rows.append(
-                        {
-                            "topology": topology,
-                            "concurrency": concurrency,
-                            "candidates": candidates,
-                            "efficiency": rate / ideal,
-                            "get_p99_ms": None,
-                        }
-                    )
-                    print_progress(f"{topology} c={concurrency}: {rate / ideal:.3f} of ideal")
-                final, latencies = await self._timed_run(
-                    api, sim, self.mode.roles_poll_candidates, 128, poll=True
-                )
-                ideal = 128 * BATCH / (LATENCY_MS / 1000)
-                rows.append(
-                    {
-                        "topology": topology,
-                        "concurrency": 128,
-                        "candidates": self.mode.roles_poll_candidates,
-                        "efficiency": (final.judged + final.failed)
-                        / max(_dispatch_s(final), 1e-9)
-                        / ideal,
-                        "get_p50_ms": percentile(latencies, 0.5),
-                        "get_p99_ms": percentile(latencies, 0.99),
-                        "get_samples": len(latencies),
-                    }
-                )
+            rows += await self._topology_rows("api + worker", split_api, sim)
             worker_cpu = worker_svc.child.cpu_s()
         self.results["roles"] = {"rows": rows, "worker_cpu_s": worker_cpu}
         table(
@@ -414,6 +386,40 @@ class Bench:
                 for r in rows
             ],
         )
+
+    async def _topology_rows(self, topology: str, api: ApiClient, sim: Sim) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for concurrency in (8, 32, 128):
+            candidates = self.mode.roles_candidates(concurrency)
+            final, _ = await self._timed_run(api, sim, candidates, concurrency, poll=False)
+            ideal = concurrency * BATCH / (LATENCY_MS / 1000)
+            rate = (final.judged + final.failed) / max(_dispatch_s(final), 1e-9)
+            rows.append(
+                {
+                    "topology": topology,
+                    "concurrency": concurrency,
+                    "candidates": candidates,
+                    "efficiency": rate / ideal,
+                }
+            )
+            print_progress(f"{topology} c={concurrency}: {rate / ideal:.3f} of ideal")
+        final, latencies = await self._timed_run(
+            api, sim, self.mode.roles_poll_candidates, 128, poll=True
+        )
+        ideal = 128 * BATCH / (LATENCY_MS / 1000)
+        rate = (final.judged + final.failed) / max(_dispatch_s(final), 1e-9)
+        rows.append(
+            {
+                "topology": topology,
+                "concurrency": 128,
+                "candidates": self.mode.roles_poll_candidates,
+                "efficiency": rate / ideal,
+                "get_p50_ms": percentile(latencies, 0.5),
+                "get_p99_ms": percentile(latencies, 0.99),
+                "get_samples": len(latencies),
+            }
+        )
+        return rows
 
     async def _timed_run(
         self, api: ApiClient, sim: Sim, candidates: int, concurrency: int, *, poll: bool
