@@ -228,3 +228,56 @@ async def test_a_submission_whose_answer_was_lost_is_found_not_submitted_again(
     stats = await sim_get(port, "/stats")
     assert stats["batches_created"] == 1
     await check_invariants(db, run_id)
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+async def test_a_killed_replicas_batch_run_is_taken_over_and_the_same_batch_polled(
+    database_url: str,
+    db: asyncpg.Pool,
+    tmp_path: Path,
+    sim: tuple[web.AppRunner, int],
+    provider: str,
+) -> None:
+    from releval_judge.store.database import apply_schema
+
+    await apply_schema(db)
+    # Runs left active by earlier tests (their providers gone) would be claimed too.
+    await db.execute(
+        "UPDATE ai_judging_runs SET status = 'cancelled' WHERE status IN ('queued', 'running')"
+    )
+    _, port = sim
+    fast = {
+        "RELEVAL_BATCH_POLL_S": "0.2",
+        "RELEVAL_LEASE_TTL_S": "2",
+        "RELEVAL_CLAIM_INTERVAL_S": "0.2",
+    }
+    a = ServiceProcess(database_url, tmp_path / "a", env=fast)
+    b = ServiceProcess(database_url, tmp_path / "b", env=fast)
+    try:
+        for replica in (a, b):
+            replica.data_dir.mkdir()
+        await a.start()
+        run_id = await start_batch_run(a, base_url(port, provider), provider)
+
+        async def submitted() -> bool:
+            batches = (await run_state(a, run_id))["provider_batches"]
+            return bool(batches) and batches[0]["id"] is not None
+
+        await wait_for(submitted, timeout=30)
+        await b.start()
+        a.kill()
+        await a.wait()
+        end = await wait_completed(b, run_id)
+    finally:
+        await a.stop()
+        await b.stop()
+
+    assert (end["status"], end["judged"], end["failed"]) == ("completed", 48, 0)
+    await check_invariants(db, run_id)
+    stats = await sim_get(port, "/stats")
+    assert stats["batches_created"] == 1  # B polled A's batch; it never submitted its own
+    assert len(end["provider_batches"]) == 1
+    claimed_by_b = [
+        line for line in b.logs().splitlines() if '"judging_run_claimed"' in line and run_id in line
+    ]
+    assert claimed_by_b
