@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -28,16 +27,10 @@ from releval_judge.panels.models import (
     PanelRunMember,
 )
 from releval_judge.store.sql import queries
+from releval_judge.store.store import parse_uuid, time_cursor
 
 Q = queries()
 PREFETCH = 2000
-
-
-def _uuid(value: str, resource: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError as exc:
-        raise NotFound(resource, value) from exc
 
 
 def _invalid_cursor(exc: Exception | None = None) -> ValidationFailed:
@@ -129,7 +122,7 @@ class PanelStore:
     # --- panels ------------------------------------------------------------------------
 
     async def create_panel(self, body: JudgePanelCreate) -> JudgePanel:
-        ids = [_uuid(j, "AI judge") for j in body.ai_judge_ids]
+        ids = [parse_uuid(j, "AI judge") for j in body.ai_judge_ids]
         async with self.pool.acquire() as conn, conn.transaction():
             missing = await conn.fetch(Q["missing_judges"], ids)
             if missing:
@@ -139,24 +132,13 @@ class PanelStore:
         return _panel(row)
 
     async def get_panel(self, panel_id: str) -> JudgePanel:
-        row = await self.pool.fetchrow(Q["get_panel"], _uuid(panel_id, "judge panel"))
+        row = await self.pool.fetchrow(Q["get_panel"], parse_uuid(panel_id, "judge panel"))
         if row is None:
             raise NotFound("judge panel", panel_id)
         return _panel(row)
 
     async def list_panels(self, *, limit: int, cursor: str | None) -> Page[JudgePanel]:
-        after_at: datetime | None = None
-        after_id: UUID | None = None
-        if cursor is not None:
-            at, ident = decode_cursor(cursor, length=2)
-            try:
-                after_at = datetime.fromisoformat(at)
-                if after_at.tzinfo is None:
-                    raise ValueError("cursor time without a time zone")
-                after_at.astimezone(UTC)
-                after_id = UUID(ident)
-            except (TypeError, ValueError, OverflowError) as exc:
-                raise _invalid_cursor(exc) from exc
+        after_at, after_id = time_cursor(cursor)
         rows = await self.pool.fetch(Q["list_panels"], after_at, after_id, limit + 1)
         items = [_panel(r) for r in rows[:limit]]
         next_cursor = (
@@ -167,7 +149,7 @@ class PanelStore:
         return Page[JudgePanel](items=items, next_cursor=next_cursor)
 
     async def delete_panel(self, panel_id: str) -> None:
-        uuid = _uuid(panel_id, "judge panel")
+        uuid = parse_uuid(panel_id, "judge panel")
         async with self.pool.acquire() as conn, conn.transaction():
             if await conn.fetchrow(Q["get_panel_for_update"], uuid) is None:
                 raise NotFound("judge panel", panel_id)
@@ -180,7 +162,7 @@ class PanelStore:
 
     async def active_judging_runs(self, evaluation_run_id: str) -> int:
         count: int = await self.pool.fetchval(
-            Q["count_active_judging_runs"], _uuid(evaluation_run_id, "evaluation run")
+            Q["count_active_judging_runs"], parse_uuid(evaluation_run_id, "evaluation run")
         )
         return count
 
@@ -189,10 +171,10 @@ class PanelStore:
     ) -> str:
         row = await self.pool.fetchrow(
             Q["insert_panel_run"],
-            _uuid(panel_id, "judge panel"),
+            parse_uuid(panel_id, "judge panel"),
             scope,
             members,
-            _uuid(evaluation_run_id, "evaluation run"),
+            parse_uuid(evaluation_run_id, "evaluation run"),
         )
         if row is None:
             raise NotFound("judge panel", panel_id)
@@ -204,7 +186,7 @@ class PanelStore:
         )
 
     async def get_panel_run(self, panel_run_id: str) -> PanelRun:
-        uuid = _uuid(panel_run_id, "panel run")
+        uuid = parse_uuid(panel_run_id, "panel run")
         async with self.pool.acquire() as conn, conn.transaction(readonly=True):
             row = await conn.fetchrow(Q["get_panel_run"], uuid)
             if row is None:
@@ -215,7 +197,7 @@ class PanelStore:
     async def list_panel_runs(
         self, evaluation_run_id: str, *, limit: int, cursor: str | None
     ) -> Page[PanelRun]:
-        uuid = _uuid(evaluation_run_id, "evaluation run")
+        uuid = parse_uuid(evaluation_run_id, "evaluation run")
         after: int | None = None
         if cursor is not None:
             (value,) = decode_cursor(cursor, length=1)
@@ -250,7 +232,7 @@ class PanelStore:
 
     async def cancel_panel_run(self, panel_run_id: str) -> PanelRun:
         """running → cancelled; raises PanelRunEnded once it ended."""
-        uuid = _uuid(panel_run_id, "panel run")
+        uuid = parse_uuid(panel_run_id, "panel run")
         if await self.pool.fetchrow(Q["end_panel_run"], uuid, "cancelled", None) is None:
             existing = await self.get_panel_run(panel_run_id)
             raise PanelRunEnded(panel_run_id, existing.status)
@@ -295,7 +277,7 @@ class PanelStore:
         limit: int,
         cursor: str | None,
     ) -> Page[PanelJudgment]:
-        uuid = _uuid(panel_run_id, "panel run")
+        uuid = parse_uuid(panel_run_id, "panel run")
         after: tuple[Any, ...] = (None, None, None)
         if cursor is not None:
             query_id, rank, ident = decode_cursor(cursor, length=3)

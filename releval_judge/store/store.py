@@ -283,7 +283,7 @@ class Store:
         return _evaluation_run(row)
 
     async def list_evaluation_runs(self, *, limit: int, cursor: str | None) -> Page[EvaluationRun]:
-        after_at, after_id = _time_cursor(cursor)
+        after_at, after_id = time_cursor(cursor)
         rows = await self.pool.fetch(Q["list_evaluation_runs"], after_at, after_id, limit + 1)
         items = [_evaluation_run(r) for r in rows[:limit]]
         next_cursor = (
@@ -393,7 +393,7 @@ class Store:
         return _judge_config(row)
 
     async def list_judges(self, *, limit: int, cursor: str | None) -> Page[AiJudge]:
-        after_at, after_id = _time_cursor(cursor)
+        after_at, after_id = time_cursor(cursor)
         rows = await self.pool.fetch(Q["list_judges"], after_at, after_id, limit + 1)
         items = [_judge(r) for r in rows[:limit]]
         next_cursor = (
@@ -674,7 +674,7 @@ class Store:
         self, judging_run_id: str, *, limit: int, cursor: str | None
     ) -> Page[CandidateFailure]:
         await self.get_judging_run(judging_run_id)
-        after_at, after_id = _time_cursor(cursor)
+        after_at, after_id = time_cursor(cursor)
         rows = await self.pool.fetch(
             Q["list_candidate_failures"], UUID(judging_run_id), after_at, after_id, limit + 1
         )
@@ -750,7 +750,8 @@ def _judge_args(config: JudgeConfig) -> tuple[Any, ...]:
     )
 
 
-def _time_cursor(cursor: str | None) -> tuple[datetime | None, UUID | None]:
+def time_cursor(cursor: str | None) -> tuple[datetime | None, UUID | None]:
+    """The (created_at, id) key of a newest-first list's cursor; 422 when it is forged."""
     if cursor is None:
         return None, None
     at, ident = decode_cursor(cursor, length=2)
