@@ -13,14 +13,14 @@ from __future__ import annotations
 from typing import Final
 
 import aiohttp
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from releval_judge.providers.base import (
     Completion,
     Prompt,
     ProviderConfig,
+    parse_body,
     post_json,
-    unexpected_body,
 )
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -102,10 +102,7 @@ class AnthropicProvider:
 
     def parse_completion(self, data: object) -> Completion:
         """The completion in a messages answer's body."""
-        try:
-            reply = _MessagesResponse.model_validate(data)
-        except ValidationError as exc:
-            raise unexpected_body(exc) from exc
+        reply = parse_body(_MessagesResponse, data)
         usage = reply.usage or _Usage()
         cache_read = usage.cache_read_input_tokens or 0
         return Completion(

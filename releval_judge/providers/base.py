@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+M = TypeVar("M", bound=BaseModel)
 ProviderName = Literal["openai", "anthropic"]
 ReasoningEffort = Literal["minimal", "low", "medium", "high"]
 
@@ -70,9 +71,19 @@ class ProviderConfig(BaseModel):
     def endpoint(self, path: str) -> str:
         """`path` appended to the base URL's path, its query string kept (Azure's classic
         URLs carry `?api-version=…`): `…/deployments/d?api-version=v` + `/chat/completions`
-        is `…/deployments/d/chat/completions?api-version=v`."""
+        is `…/deployments/d/chat/completions?api-version=v`. A query string of `path`'s own
+        (list pagination) is added to the base URL's."""
         parts = urlsplit(self.resolved_base_url)
-        return urlunsplit(parts._replace(path=parts.path.rstrip("/") + path))
+        path, _, query = path.partition("?")
+        joined = "&".join(q for q in (parts.query, query) if q)
+        return urlunsplit(parts._replace(path=parts.path.rstrip("/") + path, query=joined))
+
+    def with_timeout_at_least(self, seconds: float) -> ProviderConfig:
+        """The same config with `request_timeout_s` raised to `seconds` (uploads and
+        downloads of provider batches take longer than one call)."""
+        if self.request_timeout_s >= seconds:
+            return self
+        return self.model_copy(update={"request_timeout_s": seconds})
 
     @property
     def is_azure(self) -> bool:
@@ -437,6 +448,14 @@ async def request_json(
             status, body, response_headers, model=model, api_key=api_key, subject=subject
         )
     return decoded
+
+
+def parse_body(model: type[M], data: object) -> M:
+    """A 2xx JSON body read as `model`; a body of another shape is `unexpected_body`."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise unexpected_body(exc) from exc
 
 
 def unexpected_body(exc: ValidationError) -> TransientProviderError:

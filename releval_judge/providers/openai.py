@@ -18,15 +18,15 @@ from typing import Literal
 
 import aiohttp
 import structlog
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from releval_judge.providers.base import (
     Completion,
     Prompt,
     ProviderConfig,
     UnsupportedParameter,
+    parse_body,
     post_json,
-    unexpected_body,
 )
 
 log = structlog.get_logger(__name__)
@@ -101,10 +101,7 @@ class OpenAIProvider:
 
     def parse_completion(self, data: object) -> Completion:
         """The completion in a chat completions answer's body."""
-        try:
-            reply = _ChatResponse.model_validate(data)
-        except ValidationError as exc:
-            raise unexpected_body(exc) from exc
+        reply = parse_body(_ChatResponse, data)
         usage = reply.usage or _Usage()
         details = usage.prompt_tokens_details or _PromptTokensDetails()
         return Completion(

@@ -517,3 +517,17 @@ def test_classify_uses_now_for_http_dates() -> None:
 
     assert isinstance(error, RateLimited)
     assert error.retry_after == 60.0
+
+
+def test_endpoint_keeps_the_base_query_and_adds_the_paths_own() -> None:
+    azure = openai_config(base_url="https://r.openai.azure.com/openai/deployments/d?api-version=v")
+    assert azure.endpoint("/chat/completions") == (
+        "https://r.openai.azure.com/openai/deployments/d/chat/completions?api-version=v"
+    )
+    assert azure.endpoint("/batches?limit=100") == (
+        "https://r.openai.azure.com/openai/deployments/d/batches?api-version=v&limit=100"
+    )
+    plain = openai_config(base_url="https://api.openai.com/v1/")
+    assert plain.endpoint("/batches?limit=100&after=b1") == (
+        "https://api.openai.com/v1/batches?limit=100&after=b1"
+    )

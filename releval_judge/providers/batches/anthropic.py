@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Final, TypeVar
+from typing import Final
 
 import aiohttp
 import structlog
@@ -25,10 +25,12 @@ from releval_judge.providers.base import (
     ProviderError,
     classify_response,
     excerpt,
+    parse_body,
     request_json,
-    unexpected_body,
 )
 from releval_judge.providers.batches.base import (
+    FIND_PAGES,
+    UPLOAD_TIMEOUT_S,
     BatchFile,
     BatchLimits,
     BatchRequest,
@@ -39,11 +41,8 @@ from releval_judge.providers.batches.base import (
 )
 
 log = structlog.get_logger(__name__)
-M = TypeVar("M", bound=BaseModel)
 
 LIMITS: Final = BatchLimits(max_requests=100_000, max_bytes=256 * 1024 * 1024)
-_FIND_PAGES = 10
-_UPLOAD_TIMEOUT_S = 900.0
 # An errored request's error type, as the HTTP status a live call would have answered.
 _ERROR_STATUS: Final = {
     "invalid_request_error": 400,
@@ -107,9 +106,7 @@ class AnthropicBatches:
         return dumps({"custom_id": request.custom_id, "params": request.body})
 
     async def submit(self, file: BatchFile, key: str) -> BatchStatus:
-        config = self.config.model_copy(
-            update={"request_timeout_s": max(self.config.request_timeout_s, _UPLOAD_TIMEOUT_S)}
-        )
+        config = self.config.with_timeout_at_least(UPLOAD_TIMEOUT_S)
         data = await request_json(
             self._session,
             "POST",
@@ -119,13 +116,13 @@ class AnthropicBatches:
             data=file.finish(),
             subject="message batches endpoint",
         )
-        return _status(_parse(_Batch, data))
+        return _status(parse_body(_Batch, data))
 
     async def find(self, key: str, *, requests: int, since: datetime) -> BatchStatus | None:
         after: str | None = None
-        for _ in range(_FIND_PAGES):
+        for _ in range(FIND_PAGES):
             path = "/v1/messages/batches?limit=100" + (f"&after_id={after}" if after else "")
-            page = _parse(_BatchList, await self._get(path, "message batches endpoint"))
+            page = parse_body(_BatchList, await self._get(path, "message batches endpoint"))
             for batch in reversed(page.data):  # oldest first: the first one made since
                 counts = batch.request_counts or _Counts()
                 total = sum(counts.model_dump().values())
@@ -140,7 +137,7 @@ class AnthropicBatches:
 
     async def status(self, batch_id: str) -> BatchStatus:
         data = await self._get(f"/v1/messages/batches/{batch_id}", f"message batch {batch_id}")
-        return _status(_parse(_Batch, data))
+        return _status(parse_body(_Batch, data))
 
     async def cancel(self, batch_id: str) -> BatchStatus:
         data = await request_json(
@@ -151,7 +148,7 @@ class AnthropicBatches:
             config=self.config,
             subject=f"message batch {batch_id}",
         )
-        return _status(_parse(_Batch, data))
+        return _status(parse_body(_Batch, data))
 
     async def results(self, status: BatchStatus) -> AsyncIterator[BatchResult]:
         if status.output_ref is None:
@@ -205,25 +202,14 @@ class AnthropicBatches:
         )
 
     async def _get(self, path: str, subject: str) -> object:
-        base, _, query = path.partition("?")
-        url = self.config.endpoint(base)
-        if query:
-            url += ("&" if "?" in url else "?") + query
         return await request_json(
             self._session,
             "GET",
-            url,
+            self.config.endpoint(path),
             headers=self.provider.headers,
             config=self.config,
             subject=subject,
         )
-
-
-def _parse(model: type[M], data: object) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise unexpected_body(exc) from exc
 
 
 def _status(batch: _Batch) -> BatchStatus:

@@ -28,8 +28,13 @@ from releval_judge.providers.base import (
 
 ResultKind = Literal["succeeded", "errored", "canceled", "expired"]
 
-# The provider's own statuses read by many transfers: downloads of results can be large.
+# Files of requests and of results can be hundreds of megabytes: their transfers may take
+# longer than one call.
+UPLOAD_TIMEOUT_S = 900.0
 _DOWNLOAD_TIMEOUT_S = 900.0
+# After a crash during a submission, how many pages (of 100, newest first) of the
+# provider's batches are searched for it.
+FIND_PAGES = 10
 _CHUNK = 1 << 16
 
 

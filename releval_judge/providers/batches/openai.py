@@ -9,9 +9,9 @@ and finds it instead of creating a second one.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Final, TypeVar
+from typing import Final
 
 import aiohttp
 import structlog
@@ -21,10 +21,12 @@ from releval_judge.providers.base import (
     ProviderError,
     classify_response,
     excerpt,
+    parse_body,
     request_json,
-    unexpected_body,
 )
 from releval_judge.providers.batches.base import (
+    FIND_PAGES,
+    UPLOAD_TIMEOUT_S,
     BatchFile,
     BatchLimits,
     BatchRequest,
@@ -36,14 +38,10 @@ from releval_judge.providers.batches.base import (
 from releval_judge.providers.openai import OpenAIProvider
 
 log = structlog.get_logger(__name__)
-M = TypeVar("M", bound=BaseModel)
 
 LIMITS: Final = BatchLimits(max_requests=50_000, max_bytes=200 * 1024 * 1024)
 METADATA_KEY: Final = "releval_submission"
 _ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
-# A restart looks this far back (pages of 100, newest first) for its submission.
-_FIND_PAGES = 10
-_UPLOAD_TIMEOUT_S = 900.0
 
 
 class _Counts(BaseModel):
@@ -131,9 +129,9 @@ class OpenAIBatches:
             "file", file.finish(), filename="releval-batch.jsonl", content_type="application/jsonl"
         )
         uploaded = await self._request(
-            "POST", "/files", data=form, subject="files endpoint", timeout_s=_UPLOAD_TIMEOUT_S
+            "POST", "/files", data=form, subject="files endpoint", timeout_s=UPLOAD_TIMEOUT_S
         )
-        input_file = _parse(_File, uploaded)
+        input_file = parse_body(_File, uploaded)
         created = await self._request(
             "POST",
             "/batches",
@@ -145,13 +143,15 @@ class OpenAIBatches:
             },
             subject="batches endpoint",
         )
-        return _status(_parse(_Batch, created))
+        return _status(parse_body(_Batch, created))
 
     async def find(self, key: str, *, requests: int, since: datetime) -> BatchStatus | None:
         after: str | None = None
-        for _ in range(_FIND_PAGES):
+        for _ in range(FIND_PAGES):
             path = "/batches?limit=100" + (f"&after={after}" if after else "")
-            page = _parse(_BatchList, await self._request("GET", path, subject="batches endpoint"))
+            page = parse_body(
+                _BatchList, await self._request("GET", path, subject="batches endpoint")
+            )
             for batch in page.data:
                 if (batch.metadata or {}).get(METADATA_KEY) == key:
                     return _status(batch)
@@ -167,13 +167,13 @@ class OpenAIBatches:
 
     async def status(self, batch_id: str) -> BatchStatus:
         data = await self._request("GET", f"/batches/{batch_id}", subject=f"batch {batch_id}")
-        return _status(_parse(_Batch, data))
+        return _status(parse_body(_Batch, data))
 
     async def cancel(self, batch_id: str) -> BatchStatus:
         data = await self._request(
             "POST", f"/batches/{batch_id}/cancel", subject=f"batch {batch_id}"
         )
-        return _status(_parse(_Batch, data))
+        return _status(parse_body(_Batch, data))
 
     async def results(self, status: BatchStatus) -> AsyncIterator[BatchResult]:
         for file_id in (status.output_ref, status.error_ref):
@@ -235,33 +235,17 @@ class OpenAIBatches:
     ) -> object:
         config = self.config
         if timeout_s is not None:
-            config = config.model_copy(
-                update={"request_timeout_s": max(config.request_timeout_s, timeout_s)}
-            )
+            config = config.with_timeout_at_least(timeout_s)
         return await request_json(
             self._session,
             method,
-            _url(config.endpoint, path),
+            config.endpoint(path),
             headers=self.provider.headers,
             config=config,
             payload=payload,
             data=data,
             subject=subject,
         )
-
-
-def _url(endpoint: Callable[[str], str], path: str) -> str:
-    """`endpoint(path)`, for a path that may carry its own query string (pagination)."""
-    path, _, query = path.partition("?")
-    url = endpoint(path)
-    return f"{url}{'&' if '?' in url else '?'}{query}" if query else url
-
-
-def _parse(model: type[M], data: object) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise unexpected_body(exc) from exc
 
 
 def _status(batch: _Batch) -> BatchStatus:
