@@ -32,13 +32,11 @@ from typing import TYPE_CHECKING, TypeVar
 import aiohttp
 import structlog
 
-from releval_judge.documents import prompt_candidate
+from releval_judge.engine.answers import all_failed, answer_outcome, render_batch
 from releval_judge.engine.budget import CostBudget
 from releval_judge.engine.errors import RunFailed
-from releval_judge.parse import excerpt, parse_answer
 from releval_judge.prompt import JudgePrompt, TemplateError
 from releval_judge.providers import ProviderError, RateLimited, TransientProviderError, WireProvider
-from releval_judge.providers.base import Prompt
 from releval_judge.providers.batches import (
     BatchClient,
     BatchFile,
@@ -50,7 +48,7 @@ from releval_judge.providers.batches import (
 from releval_judge.providers.retry import backoff_delay
 from releval_judge.scale import Scale
 from releval_judge.store.provider_batches import PlannedRequest, ProviderBatchRow
-from releval_judge.store.store import BatchOutcome, FailureWrite, JudgmentWrite, PendingCandidate
+from releval_judge.store.store import BatchOutcome
 
 if TYPE_CHECKING:
     from releval_judge.engine.judging import JudgingRunTask
@@ -187,9 +185,10 @@ class BatchDelivery:
                 if self.halted:
                     break
                 try:
-                    prompt = self._render(batch)
+                    prompt = render_batch(self.template, batch, self.scale, self.config)
                 except TemplateError as exc:
-                    await self.task.write(_all_failed(batch, f"prompt template failed: {exc}"))
+                    reason = f"prompt template failed: {exc}"
+                    await self.task.write(all_failed([c.id for c in batch], reason))
                     continue
                 bound = self._bound(len(prompt.text), len(batch))
                 if self.budget is not None and not self.budget.reserve(bound):
@@ -214,22 +213,6 @@ class BatchDelivery:
             if plan is not None:
                 plan.file.close()
         return submitted
-
-    def _render(self, batch: list[PendingCandidate]) -> Prompt:
-        """The prompt of a batch of candidates, exactly as a live call sends it."""
-        return self.template.render(
-            query=batch[0].query,
-            scale=self.scale,
-            candidates=[
-                prompt_candidate(
-                    str(i + 1),
-                    c,
-                    max_document_chars=self.config.max_document_chars,
-                    fields=self.config.fields,
-                )
-                for i, c in enumerate(batch)
-            ],
-        )
 
     def _bound(self, prompt_chars: int, candidates: int) -> float:
         if self.budget is None:
@@ -416,32 +399,11 @@ class BatchDelivery:
                 return
 
     def _outcome(self, result: BatchResult, candidate_ids: list[uuid.UUID]) -> BatchOutcome | None:
-        ordinals = {str(i + 1): c for i, c in enumerate(candidate_ids)}
         request = result.custom_id
         if result.kind == "succeeded" and result.completion is not None:
-            completion = result.completion
-            parsed = parse_answer(completion.text, list(ordinals), self.scale)
-            raw = excerpt(completion.text)
             if self.budget is not None:
-                self.budget.spent += self._cost(
-                    completion.input_tokens,
-                    completion.output_tokens,
-                    completion.cached_input_tokens,
-                )
-            return BatchOutcome(
-                judgments=[
-                    JudgmentWrite(candidate_id=ordinals[o], grade=j.grade, reasoning=j.reasoning)
-                    for o, j in parsed.judgments.items()
-                ],
-                failures=[
-                    FailureWrite(candidate_id=ordinals[o], reason=reason, raw_excerpt=raw)
-                    for o, reason in parsed.failures.items()
-                ],
-                input_tokens=completion.input_tokens,
-                output_tokens=completion.output_tokens,
-                cached_input_tokens=completion.cached_input_tokens,
-                request=request,
-            )
+                self.budget.spend(result.completion)
+            return answer_outcome(result.completion, candidate_ids, self.scale, request=request)
         if result.kind == "errored":
             error = result.error or ProviderError("the provider gave no reason")
             if error.is_fatal_for_run:
@@ -454,21 +416,7 @@ class BatchDelivery:
             if self.control.reason == "cancelled":
                 return None  # a cancelled run: these stay unjudged
             reason = "the provider cancelled this request"
-        return BatchOutcome(
-            judgments=[],
-            failures=[
-                FailureWrite(candidate_id=c, reason=reason, raw_excerpt="") for c in candidate_ids
-            ],
-            input_tokens=0,
-            output_tokens=0,
-            request=request,
-        )
-
-    def _cost(self, input_tokens: int, output_tokens: int, cached: int) -> float:
-        assert self.budget is not None
-        return self.budget.prices.cost(
-            input_tokens, output_tokens, cached_input_tokens=cached, factor=self.budget.factor
-        ).total
+        return all_failed(candidate_ids, reason, request=request)
 
     # --- cancel -----------------------------------------------------------------------------
 
@@ -536,12 +484,3 @@ class BatchDelivery:
 
     async def _call_db(self, call: Callable[[], Awaitable[T]], what: str) -> T:
         return await self.task.with_db(call, what)
-
-
-def _all_failed(batch: list[PendingCandidate], reason: str) -> BatchOutcome:
-    return BatchOutcome(
-        judgments=[],
-        failures=[FailureWrite(candidate_id=c.id, reason=reason, raw_excerpt="") for c in batch],
-        input_tokens=0,
-        output_tokens=0,
-    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from releval_judge.models import Prices
+from releval_judge.providers import Completion
 
 CHARS_PER_TOKEN_BOUND = 3
 OUTPUT_TOKENS_PER_CANDIDATE = 2 * 60
@@ -45,6 +46,15 @@ class CostBudget:
             return False
         self.reserved += amount
         return True
+
+    def spend(self, completion: Completion) -> None:
+        """Count what an answered call was billed (its cached input at the cached price)."""
+        self.spent += self.prices.cost(
+            completion.input_tokens,
+            completion.output_tokens,
+            cached_input_tokens=completion.cached_input_tokens,
+            factor=self.factor,
+        ).total
 
     def settle(self, reserved: float, actual: float) -> None:
         """A reserved call was answered (`actual`: its billed cost; 0 when it failed)."""

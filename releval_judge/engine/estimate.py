@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Final
 
-from releval_judge.documents import prompt_candidate
+from releval_judge.engine.answers import render_batch
 from releval_judge.engine.batching import BatchBuilder
 from releval_judge.models import (
     DeliveryCosts,
@@ -165,19 +165,7 @@ def _render(
     chars = rendered = rendered_candidates = failures = 0
     for batch in batches:
         try:
-            prompt = template.render(
-                query=batch[0].query,
-                scale=evaluation.scale,
-                candidates=[
-                    prompt_candidate(
-                        str(i + 1),
-                        c,
-                        max_document_chars=config.max_document_chars,
-                        fields=config.fields,
-                    )
-                    for i, c in enumerate(batch)
-                ],
-            )
+            prompt = render_batch(template, batch, evaluation.scale, config)
         except TemplateError:
             failures += 1
             continue

@@ -19,7 +19,7 @@ from uuid import UUID
 import aiohttp
 import structlog
 
-from releval_judge.documents import prompt_candidate
+from releval_judge.engine.answers import all_failed, answer_outcome, render_batch
 from releval_judge.engine.batch_delivery import BatchDelivery
 from releval_judge.engine.batching import BatchBuilder
 from releval_judge.engine.budget import CostBudget
@@ -31,7 +31,6 @@ from releval_judge.engine.shared_pacing import SharedRatePacer, key_id
 from releval_judge.engine.slots import HaltableSemaphore
 from releval_judge.errors import EvaluationRunLocked, LeaseLost
 from releval_judge.models import JudgeConfig
-from releval_judge.parse import excerpt, parse_answer
 from releval_judge.prompt import JudgePrompt, TemplateError
 from releval_judge.providers import (
     BadRequest,
@@ -50,8 +49,6 @@ from releval_judge.store.database import DATABASE_UNAVAILABLE
 from releval_judge.store.store import (
     ActiveRun,
     BatchOutcome,
-    FailureWrite,
-    JudgmentWrite,
     Lease,
     PendingCandidate,
     Store,
@@ -377,23 +374,10 @@ class JudgingRunTask:
         batch: list[PendingCandidate],
         slots: CallSlots,
     ) -> None:
-        ordinals = {str(i + 1): c for i, c in enumerate(batch)}
         try:
-            prompt = template.render(
-                query=batch[0].query,
-                scale=scale,
-                candidates=[
-                    prompt_candidate(
-                        o,
-                        c,
-                        max_document_chars=self.config.max_document_chars,
-                        fields=self.config.fields,
-                    )
-                    for o, c in ordinals.items()
-                ],
-            )
+            prompt = render_batch(template, batch, scale, self.config)
         except TemplateError as exc:
-            await self.write(_all_failed(batch, f"prompt template failed: {exc}", ""))
+            await self.write(all_failed([c.id for c in batch], f"prompt template failed: {exc}"))
             return
         reserved = 0.0
         if self.budget is not None:
@@ -414,28 +398,9 @@ class JudgingRunTask:
         if completion is None:
             return
         if self.budget is not None:
-            self.budget.spent += self.budget.prices.cost(
-                completion.input_tokens,
-                completion.output_tokens,
-                cached_input_tokens=completion.cached_input_tokens,
-                factor=self.budget.factor,
-            ).total
+            self.budget.spend(completion)
         self._consecutive_outages = 0
-        parsed = parse_answer(completion.text, list(ordinals), scale)
-        raw = excerpt(completion.text)
-        outcome = BatchOutcome(
-            judgments=[
-                JudgmentWrite(candidate_id=ordinals[o].id, grade=j.grade, reasoning=j.reasoning)
-                for o, j in parsed.judgments.items()
-            ],
-            failures=[
-                FailureWrite(candidate_id=ordinals[o].id, reason=reason, raw_excerpt=raw)
-                for o, reason in parsed.failures.items()
-            ],
-            input_tokens=completion.input_tokens,
-            output_tokens=completion.output_tokens,
-            cached_input_tokens=completion.cached_input_tokens,
-        )
+        outcome = answer_outcome(completion, [c.id for c in batch], scale)
         await self.write(outcome)
         log.debug("batch_judged", judged=len(outcome.judgments), failed=len(outcome.failures))
 
@@ -463,11 +428,12 @@ class JudgingRunTask:
             if self._consecutive_outages >= self.outage_batches:
                 self.control.stop("failed", f"provider outage: {exc}")
             slots.release()
-            await self.write(_all_failed(batch, f"provider unavailable: {exc}", ""))
+            await self.write(all_failed([c.id for c in batch], f"provider unavailable: {exc}"))
             return None
         except BadRequest as exc:
             slots.release()
-            await self.write(_all_failed(batch, f"provider rejected the batch: {exc.message}", ""))
+            reason = f"provider rejected the batch: {exc.message}"
+            await self.write(all_failed([c.id for c in batch], reason))
             return None
         except ProviderError as exc:
             # Authentication, missing model, exhausted quota, a parameter the model refuses:
@@ -623,13 +589,4 @@ def _budget(active: ActiveRun) -> CostBudget | None:
         prices=prices,
         factor=active.config.delivery_factor(active.run.delivery),
         spent=spent,
-    )
-
-
-def _all_failed(batch: list[PendingCandidate], reason: str, raw: str) -> BatchOutcome:
-    return BatchOutcome(
-        judgments=[],
-        failures=[FailureWrite(candidate_id=c.id, reason=reason, raw_excerpt=raw) for c in batch],
-        input_tokens=0,
-        output_tokens=0,
     )

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import structlog
 
-from releval_judge.documents import prompt_candidate
+from releval_judge.engine.answers import render_batch
 from releval_judge.engine.batching import BatchBuilder
 from releval_judge.errors import ProviderFailed
 from releval_judge.models import (
@@ -158,16 +158,7 @@ async def _judge_batch(
         return [_item(index, c, scale, failure=reason) for c in batch]
 
     try:
-        prompt = template.render(
-            query=first.query,
-            scale=scale,
-            candidates=[
-                prompt_candidate(
-                    o, c, max_document_chars=config.max_document_chars, fields=config.fields
-                )
-                for o, c in ordinals.items()
-            ],
-        )
+        prompt = render_batch(template, batch, scale, config)
     except TemplateError as exc:
         reason = f"prompt template failed: {exc}"
         return call("", None, (0, 0), reason), all_failed(reason)
