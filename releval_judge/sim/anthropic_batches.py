@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -24,10 +24,9 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
 from releval_judge.sim.batches import Batch, BatchRequest, BatchStore, schedule
 from releval_judge.sim.config import SimConfig
-from releval_judge.sim.dialects import AnthropicDialect, SimError
+from releval_judge.sim.dialects import AnthropicDialect, Handler, SimError, authenticated
 from releval_judge.sim.stats import SimStats
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Clock = Callable[[], float]
 
 MAX_REQUESTS = 100_000
@@ -77,15 +76,7 @@ class AnthropicBatchAPI:
 
     def _guarded(self, handler: Handler) -> Handler:
         """Credentials first, as on the live route; errors in Anthropic's shape."""
-
-        async def guarded(request: web.Request) -> web.StreamResponse:
-            try:
-                self._dialect.check_auth(request.headers, self._config.api_key)
-                return await handler(request)
-            except SimError as error:
-                return web.json_response(self._dialect.error_body(error), status=error.status)
-
-        return guarded
+        return authenticated(handler, self._dialect, self._config.api_key)
 
     async def create_batch(self, request: web.Request) -> web.StreamResponse:
         if not request.headers.get("anthropic-version"):

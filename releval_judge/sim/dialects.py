@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 ErrorKind = Literal["authentication", "not_found", "rate_limit", "overloaded", "invalid_request"]
@@ -378,3 +379,20 @@ class AnthropicDialect:
             "type": "error",
             "error": {"type": _ANTHROPIC_ERROR_TYPES[error.kind], "message": error.message},
         }
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def authenticated(handler: Handler, dialect: Dialect, api_key: str | None) -> Handler:
+    """`handler` behind the credentials check, as on the live routes, with every
+    :class:`SimError` it raises answered in the dialect's shape."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        try:
+            dialect.check_auth(request.headers, api_key)
+            return await handler(request)
+        except SimError as error:
+            return web.json_response(dialect.error_body(error), status=error.status)
+
+    return guarded

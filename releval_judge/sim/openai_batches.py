@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +27,9 @@ from pydantic import BaseModel, ValidationError
 
 from releval_judge.sim.batches import Batch, BatchRequest, BatchStore, schedule
 from releval_judge.sim.config import SimConfig
-from releval_judge.sim.dialects import OpenAIDialect, SimError
+from releval_judge.sim.dialects import Handler, OpenAIDialect, SimError, authenticated
 from releval_judge.sim.stats import SimStats
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Clock = Callable[[], float]
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -115,15 +114,7 @@ class OpenAIBatchAPI:
 
     def _guarded(self, handler: Handler) -> Handler:
         """Credentials first, as on the live route; errors in the dialect's shape."""
-
-        async def guarded(request: web.Request) -> web.StreamResponse:
-            try:
-                self._dialect.check_auth(request.headers, self._config.api_key)
-                return await handler(request)
-            except SimError as error:
-                return web.json_response(self._dialect.error_body(error), status=error.status)
-
-        return guarded
+        return authenticated(handler, self._dialect, self._config.api_key)
 
     async def upload_file(self, request: web.Request) -> web.StreamResponse:
         if not request.content_type.startswith("multipart/"):
