@@ -61,6 +61,17 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> w
 Responder = Callable[[str, int], Awaitable[web.Response]]
 
 
+async def serve_on_loopback(
+    app: web.Application, *, shutdown_timeout: float = 0.5
+) -> tuple[web.AppRunner, int]:
+    """Serve `app` on an ephemeral loopback port; the runner (to clean up) and the port."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, int(runner.addresses[0][1])
+
+
 async def grade_all_two(prompt: str, call_no: int) -> web.Response:
     return completion(blocks({cid: 2 for cid in document_ids(prompt)}))
 
@@ -92,11 +103,7 @@ class FakeProvider:
     async def start(self) -> FakeProvider:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._handle)
-        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self.runner.addresses[0][1]
+        self.runner, self.port = await serve_on_loopback(app)
         return self
 
     async def stop(self) -> None:

@@ -19,6 +19,7 @@ from aiohttp import web
 from releval_judge.sim import SimConfig
 from releval_judge.sim.server import run_sim
 from tests.conftest import wait_for
+from tests.fakes import serve_on_loopback
 from tests.integration.test_crash import check_invariants
 from tests.process import ServiceProcess
 
@@ -62,11 +63,7 @@ class LosingProxy:
         self._client = aiohttp.ClientSession()
         app = web.Application(client_max_size=1 << 30)
         app.router.add_route("*", "/{tail:.*}", self.handle)
-        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self.runner.addresses[0][1]
+        self.runner, self.port = await serve_on_loopback(app, shutdown_timeout=0.2)
         return self
 
     async def stop(self) -> None:

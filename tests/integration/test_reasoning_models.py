@@ -21,7 +21,7 @@ from tests.conftest import (
     wait_until_ended,
     wait_until_idle,
 )
-from tests.fakes import blocks, document_ids, start_run
+from tests.fakes import blocks, document_ids, serve_on_loopback, start_run
 
 REASONING_MAX_TOKENS = {
     "error": {
@@ -104,11 +104,7 @@ class ModelServer:
         app.router.add_post("/v1/chat/completions", self.handle)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.handle)
         app.router.add_post("/openai/v1/chat/completions", self.handle)
-        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self.runner.addresses[0][1]
+        self.runner, self.port = await serve_on_loopback(app)
         return self
 
     async def stop(self) -> None:
