@@ -16,6 +16,8 @@ restarted for each configuration), and measures, as /work/shared/BENCHMARKS.md a
    until the calls in flight are done;
 5. rate limits against a simulator limit of 600 requests a minute, with the judge's
    ``requests_per_minute`` set and with adaptation alone;
+5b. two replicas on one provider key with a ``key_concurrency`` budget: the provider's peak
+   of calls in flight and how busy the budget kept the key;
 6. input tokens per judgment with the default template, batch 1 vs batch 10.
 
 Prints tables and writes ``bench/results.json``. Medians of several runs where cheap
@@ -47,8 +49,19 @@ from releval_judge.client.api import ApiClient
 from releval_judge.models import JudgingRun, Prices
 from releval_judge.prompt import DEFAULT_TEMPLATE
 from releval_judge.secrets import new_token
+from releval_judge.sim import StatsReport
 
-SCENARIOS = ("efficiency", "roles", "cpu", "big", "cancel", "rate_limits", "tokens", "cost")
+SCENARIOS = (
+    "efficiency",
+    "roles",
+    "cpu",
+    "big",
+    "cancel",
+    "rate_limits",
+    "key_concurrency",
+    "tokens",
+    "cost",
+)
 BATCH = 10
 LATENCY_MS = 200.0
 MB = 1024 * 1024
@@ -77,6 +90,7 @@ class Mode:
     cancel_runs: int
     rate_limit_s: float
     rate_limit_candidates: int
+    key_concurrency_s: float
     token_candidates: int
     cost_candidates: int
     roles_candidates: Callable[[int], int]  # by concurrency
@@ -95,6 +109,7 @@ FULL = Mode(
     cancel_runs=5,
     rate_limit_s=150.0,
     rate_limit_candidates=60_000,
+    key_concurrency_s=30.0,
     token_candidates=1_000,
     cost_candidates=10_000,
     roles_candidates=lambda concurrency: 20_000,
@@ -114,6 +129,7 @@ QUICK = Mode(
     cancel_runs=3,
     rate_limit_s=12.0,
     rate_limit_candidates=20_000,
+    key_concurrency_s=8.0,
     token_candidates=300,
     cost_candidates=2_000,
     roles_candidates=lambda concurrency: min(concurrency * BATCH * 25, 8_000),
@@ -696,10 +712,42 @@ class Bench:
     ) -> dict[str, Any]:
         """Two service processes on one database, each judging with a judge on the same
         provider key at `requests_per_minute=limit`: the budget they share in PostgreSQL."""
+        stats, judged = await self._replicas_on_one_key(
+            {"requests_per_minute": limit},
+            concurrency,
+            seconds,
+            sim_config={"requests_per_minute": limit},
+        )
+        admitted = sum(n for status, n in stats.responses_by_status.items() if status != "429")
+        print_progress(f"rate limits, two replicas on one key: {stats.rate_limited} × 429")
+        return {
+            "judge": "2 replicas, one key, rpm=600 each",
+            "seconds": seconds,
+            "attempts": stats.calls,
+            "rate_limited_429": stats.rate_limited,
+            "admitted": admitted,
+            "admitted_per_min": admitted / seconds * 60,
+            "attempts_in_busiest_60s": _busiest_window(stats.call_times),
+            "judged": judged,
+            "judged_per_min": judged / seconds * 60,
+            "ideal_judged_per_min": limit * BATCH,
+        }
+
+    async def _replicas_on_one_key(
+        self,
+        judge_extra: dict[str, Any],
+        concurrency: int,
+        seconds: float,
+        *,
+        sim_config: dict[str, Any],
+    ) -> tuple[StatsReport, int]:
+        """Two service processes on one database judge for `seconds`, each with a judge of
+        its own on the same provider key (`judge_extra`: its shared limits); the simulator's
+        stats and the candidates judged in all."""
         replica_dir = self.data_dir / "replica-2"
         replica_dir.mkdir(parents=True, exist_ok=True)
         async with (
-            self.sim(requests_per_minute=limit) as sim,
+            self.sim(**sim_config) as sim,
             service(self.db, replica_dir, self.svc.token) as second,
             ApiClient(second.url, self.svc.token, timeout_s=7200) as api2,
         ):
@@ -721,7 +769,7 @@ class Bench:
                         "batch_size": BATCH,
                         "concurrency": concurrency,
                         "max_retries": 5,
-                        "requests_per_minute": limit,
+                        **judge_extra,
                     }
                 )
                 runs.append((api, evaluation.id, judge.id))
@@ -738,20 +786,35 @@ class Bench:
             for api, run in started:
                 judged += (await api.get_judging_run(run.id)).judged
             stats = await sim.stats()
-        admitted = sum(n for status, n in stats.responses_by_status.items() if status != "429")
-        print_progress(f"rate limits, two replicas on one key: {stats.rate_limited} × 429")
-        return {
-            "judge": "2 replicas, one key, rpm=600 each",
+        return stats, judged
+
+    async def key_concurrency(self) -> None:
+        """Two replicas on one key whose judges allow 32 calls each, under a key budget of
+        `key_concurrency` calls in flight: the provider's peak, and how busy the key was."""
+        slots, concurrency = 16, 32
+        seconds = self.mode.key_concurrency_s
+        stats, judged = await self._replicas_on_one_key(
+            {"key_concurrency": slots}, concurrency, seconds, sim_config={}
+        )
+        ideal = slots * BATCH / (LATENCY_MS / 1000) * seconds
+        row = {
+            "replicas": 2,
+            "concurrency_per_run": concurrency,
+            "key_concurrency": slots,
             "seconds": seconds,
-            "attempts": stats.calls,
-            "rate_limited_429": stats.rate_limited,
-            "admitted": admitted,
-            "admitted_per_min": admitted / seconds * 60,
-            "attempts_in_busiest_60s": _busiest_window(stats.call_times),
+            "provider_peak_in_flight": stats.concurrent_peak,
+            "calls": stats.calls,
             "judged": judged,
-            "judged_per_min": judged / seconds * 60,
-            "ideal_judged_per_min": limit * BATCH,
+            "key_efficiency": judged / ideal,
         }
+        self.results["key_concurrency"] = {"latency_ms": LATENCY_MS, "batch": BATCH, **row}
+        print_progress(f"key concurrency: peak {stats.concurrent_peak} of {slots}")
+        table(
+            f"5b. Key concurrency: 2 replicas, concurrency {concurrency} each, one key with "
+            f"key_concurrency {slots}, {seconds:.0f} s at {LATENCY_MS:.0f} ms",
+            ["provider peak in flight", "calls", "judged", "judged ÷ key-bound ideal"],
+            [[stats.concurrent_peak, stats.calls, judged, f"{row['key_efficiency']:.3f}"]],
+        )
 
     # --- 6 ------------------------------------------------------------------------------
 
@@ -974,6 +1037,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
             "big": bench.big,
             "cancel": bench.cancel,
             "rate_limits": bench.rate_limits,
+            "key_concurrency": bench.key_concurrency,
             "tokens": bench.tokens,
             "cost": bench.cost,
         }

@@ -178,6 +178,8 @@ class AiJudgeFields(Strict):
     max_retries: int = Field(5, ge=0, le=100)
     requests_per_minute: int | None = Field(None, ge=1, le=10_000_000)
     tokens_per_minute: int | None = Field(None, ge=1, le=INT32_MAX)
+    # Calls in flight on the provider key at once, over every run and replica (null: none).
+    key_concurrency: int | None = Field(None, ge=1, le=1024)
     input_price_per_mtok: Price | None = None
     output_price_per_mtok: Price | None = None
     max_document_chars: int | None = Field(None, ge=1, le=10_000_000)
@@ -212,6 +214,8 @@ class AiJudgePatch(Strict):
     max_retries: int | None = Field(None, ge=0, le=100)
     requests_per_minute: int | None = Field(None, ge=1, le=10_000_000)
     tokens_per_minute: int | None = Field(None, ge=1, le=INT32_MAX)
+    # Calls in flight on the provider key at once, over every run and replica (null: none).
+    key_concurrency: int | None = Field(None, ge=1, le=1024)
     input_price_per_mtok: Price | None = None
     output_price_per_mtok: Price | None = None
     max_document_chars: int | None = Field(None, ge=1, le=10_000_000)
@@ -240,6 +244,7 @@ class JudgeConfig(BaseModel):
     max_retries: int = 5
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
+    key_concurrency: int | None = None
     input_price_per_mtok: float | None = None
     output_price_per_mtok: float | None = None
     max_document_chars: int | None = None
@@ -283,6 +288,7 @@ class AiJudge(BaseModel):
     max_retries: int
     requests_per_minute: int | None
     tokens_per_minute: int | None
+    key_concurrency: int | None = None
     input_price_per_mtok: float | None = None
     output_price_per_mtok: float | None = None
     max_document_chars: int | None = None

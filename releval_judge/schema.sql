@@ -378,3 +378,20 @@ CREATE INDEX IF NOT EXISTS ai_judging_runs_active_idx ON ai_judging_runs (seq)
 -- The X-Request-ID of the request that started a judging run: bound into every log line of
 -- the run on whichever replica claims it.
 ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS request_id text;
+
+-- Concurrency budgets of provider keys (issue 12): a judge's key_concurrency is how many
+-- calls may be in flight on its provider key at once, counted over every run and replica.
+-- One row per slot (0 .. key_concurrency - 1); a replica claims free or expired slots with
+-- one statement (FOR UPDATE SKIP LOCKED), bumping the epoch like a run lease, renews the
+-- ones it holds from its heartbeat and gives them back with an epoch check, so a replica
+-- that lost a slot (it expired, another took it) can neither use nor free it.
+ALTER TABLE ai_judges ADD COLUMN IF NOT EXISTS key_concurrency integer
+    CHECK (key_concurrency >= 1 AND key_concurrency <= 1024);
+CREATE TABLE IF NOT EXISTS provider_key_slots (
+    key_id      text NOT NULL,
+    slot        integer NOT NULL,
+    holder      text,
+    epoch       bigint NOT NULL DEFAULT 0,
+    expires_at  timestamptz NOT NULL DEFAULT '1970-01-01 00:00:00+00',
+    PRIMARY KEY (key_id, slot)
+);

@@ -2,7 +2,9 @@
 
 ``GovernedProvider`` wraps the judge's provider. Each attempt (retries included) takes a
 slot of the run's adaptive limit (halved on 429s, regrown on successes), waits while the
-provider's last ``Retry-After`` to any call of the run has not passed, waits for the
+provider's last ``Retry-After`` to any call of the run has not passed, takes a slot of the
+provider key's concurrency budget when the judge sets ``key_concurrency`` (shared in
+PostgreSQL by every run and replica on the key: ``key_slots``), waits for the
 pacer (the judge's ``requests_per_minute`` / ``tokens_per_minute``, shared in PostgreSQL by
 every run and replica on the same provider key: ``shared_pacing``), and is timed into the
 metrics. A halt while waiting means no call starts: it surfaces as
@@ -14,7 +16,14 @@ from __future__ import annotations
 import asyncio
 import time
 
-from releval_judge.engine.pacing import AdaptiveLimit, Halted, Pacer, estimate_call_tokens
+from releval_judge.engine.key_slots import HeldSlot, KeySlotPool
+from releval_judge.engine.pacing import (
+    AdaptiveLimit,
+    Halted,
+    Pacer,
+    Ticket,
+    estimate_call_tokens,
+)
 from releval_judge.providers import Completion, Prompt, Provider, RateLimited
 from releval_judge.providers.retry import CallCancelled
 from releval_judge.telemetry import Metrics
@@ -32,8 +41,10 @@ class GovernedProvider:
         metrics: Metrics,
         candidates_per_call: int,
         max_output_tokens: int | None,
+        key_slots: KeySlotPool | None = None,
     ) -> None:
         self.inner = inner
+        self.key_slots = key_slots
         self.halt = halt
         self.limit = limit
         self.pacer = pacer
@@ -59,35 +70,50 @@ class GovernedProvider:
                 # Another call of this run was told to wait: asking again before then
                 # would only collect more 429s.
                 await self._wait(pause)
-            if self.pacer.limited:
-                estimate = estimate_call_tokens(
-                    prompt.text, self.candidates_per_call, self.max_output_tokens
-                )
+            held: HeldSlot | None = None
+            if self.key_slots is not None:
                 try:
-                    await self.pacer.acquire(estimate, stop=self.halt)
+                    held = await self.key_slots.acquire(stop=self.halt)
                 except Halted as exc:
                     raise CallCancelled(0) from exc
-            self._in_flight.inc()
-            started = time.perf_counter()
-            outcome = "error"
             try:
-                completion = await self.inner.complete(prompt)
-                outcome = "ok"
-            except RateLimited as exc:
-                outcome = "rate_limited"
-                self._rate_limited.inc()
-                self.limit.on_rate_limited(ticket)
-                if exc.retry_after is not None and exc.retry_after > 0:
-                    self._paused_until = max(self._paused_until, time.monotonic() + exc.retry_after)
-                    await self.pacer.pause(exc.retry_after)
-                raise
+                return await self._paced_call(prompt, ticket)
             finally:
-                self._in_flight.dec()
-                self._seconds[outcome].observe(time.perf_counter() - started)
-            self.limit.on_success()
-            return completion
+                if held is not None:
+                    assert self.key_slots is not None
+                    self.key_slots.release(held)
         finally:
             self.limit.release()
+
+    async def _paced_call(self, prompt: Prompt, ticket: Ticket) -> Completion:
+        """The call itself, once its turn of the rate budget is taken."""
+        if self.pacer.limited:
+            estimate = estimate_call_tokens(
+                prompt.text, self.candidates_per_call, self.max_output_tokens
+            )
+            try:
+                await self.pacer.acquire(estimate, stop=self.halt)
+            except Halted as exc:
+                raise CallCancelled(0) from exc
+        self._in_flight.inc()
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            completion = await self.inner.complete(prompt)
+            outcome = "ok"
+        except RateLimited as exc:
+            outcome = "rate_limited"
+            self._rate_limited.inc()
+            self.limit.on_rate_limited(ticket)
+            if exc.retry_after is not None and exc.retry_after > 0:
+                self._paused_until = max(self._paused_until, time.monotonic() + exc.retry_after)
+                await self.pacer.pause(exc.retry_after)
+            raise
+        finally:
+            self._in_flight.dec()
+            self._seconds[outcome].observe(time.perf_counter() - started)
+        self.limit.on_success()
+        return completion
 
     async def _wait(self, delay: float) -> None:
         """Sleep ``delay`` seconds; a halt meanwhile means no call starts."""

@@ -25,6 +25,7 @@ from releval_judge.engine.batching import BatchBuilder
 from releval_judge.engine.budget import CostBudget
 from releval_judge.engine.calls import GovernedProvider
 from releval_judge.engine.errors import RunFailed
+from releval_judge.engine.key_slots import KeySlotPool, KeySlots
 from releval_judge.engine.lag import LoopLagMonitor
 from releval_judge.engine.pacing import AdaptiveLimit, Pacer, RatePacer
 from releval_judge.engine.shared_pacing import SharedRatePacer, key_id
@@ -152,6 +153,7 @@ class JudgingRunTask:
         provider_factory: ProviderFactory = make_provider,
         lag: LoopLagMonitor | None = None,
         batch_poll_s: float = 30.0,
+        key_slots: KeySlots | None = None,
     ) -> None:
         assert active.lease is not None, "a run is judged only by the holder of its lease"
         self.lease: Lease = active.lease
@@ -169,6 +171,7 @@ class JudgingRunTask:
         self.lag = lag
         self.provider_factory = provider_factory
         self.batch_poll_s = batch_poll_s
+        self.key_slots = key_slots
         self.budget = _budget(active)
         self._consecutive_outages = 0
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -231,6 +234,10 @@ class JudgingRunTask:
                 config.requests_per_minute,
                 config.tokens_per_minute,
             )
+        key_pool: KeySlotPool | None = None
+        if config.key_concurrency is not None and self.key_slots is not None:
+            # Calls in flight on the provider key, counted over every run and replica.
+            key_pool = self.key_slots.pool(key_id(wire_config), config.key_concurrency)
         provider = GovernedProvider(
             self.provider_factory(wire_config, self.session),
             provider_name=config.provider,
@@ -241,6 +248,7 @@ class JudgingRunTask:
             metrics=self.metrics,
             candidates_per_call=config.batch_size,
             max_output_tokens=config.max_output_tokens,
+            key_slots=key_pool,
         )
         try:
             template = JudgePrompt(self.config.prompt_template)

@@ -21,6 +21,7 @@ import asyncpg
 import structlog
 
 from releval_judge.engine.judging import JudgingRunTask, ProviderFactory, RunControl
+from releval_judge.engine.key_slots import KeySlots
 from releval_judge.engine.lag import LoopLagMonitor
 from releval_judge.engine.notifications import Listener
 from releval_judge.models import JudgingRun
@@ -74,6 +75,8 @@ class Runner:
             self.lag.start()
         self.provider_factory = provider_factory
         self.process_calls = asyncio.Semaphore(max_provider_calls)
+        # Provider keys' concurrency budgets: slots held like leases, for as long.
+        self.key_slots = KeySlots(store.key_slots, holder=owner, ttl_s=lease_ttl_s)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._controls: dict[str, RunControl] = {}
         self._leases: dict[str, Lease] = {}
@@ -100,6 +103,7 @@ class Runner:
             return 0
         if self.listener is not None:
             self.listener.start()
+        await self.key_slots.begin()
         claimed = await self.claim(include_own=True)
         self._loops = [
             asyncio.create_task(self._claim_forever(), name="runner-claims"),
@@ -239,6 +243,7 @@ class Runner:
             provider_factory=self.provider_factory,
             lag=self.lag,
             batch_poll_s=self.batch_poll_s,
+            key_slots=self.key_slots,
         )
         task = asyncio.create_task(self._guarded(job), name=f"judging-run-{run_id}")
         self._tasks[run_id] = task
@@ -320,6 +325,7 @@ class Runner:
         await asyncio.gather(*self._loops, return_exceptions=True)
         if self.listener is not None:
             await self.listener.stop()
+        await self.key_slots.close()  # no call of this replica is in flight any more
         released = 0
         if self._leases:
             try:

@@ -51,9 +51,9 @@ INSERT INTO ai_judges (name, provider, model, base_url, api_key_encrypted, api_k
                        request_timeout_s, max_retries, requests_per_minute, tokens_per_minute,
                        input_price_per_mtok, output_price_per_mtok, max_document_chars, fields,
                        delivery, reasoning_effort, cached_input_price_per_mtok,
-                       batch_price_factor)
+                       batch_price_factor, key_concurrency)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-        $20, $21, $22, $23)
+        $20, $21, $22, $23, $24)
 RETURNING *;
 
 -- update_judge --
@@ -65,7 +65,7 @@ SET name = $2, provider = $3, model = $4, base_url = $5, api_key_encrypted = $6,
     requests_per_minute = $15, tokens_per_minute = $16, input_price_per_mtok = $17,
     output_price_per_mtok = $18, max_document_chars = $19, fields = $20, delivery = $21,
     reasoning_effort = $22, cached_input_price_per_mtok = $23, batch_price_factor = $24,
-    updated_at = clock_timestamp()
+    key_concurrency = $25, updated_at = clock_timestamp()
 WHERE id = $1
 RETURNING *;
 

@@ -37,6 +37,7 @@ from releval_judge.models import (
     Prices,
 )
 from releval_judge.scale import Scale
+from releval_judge.store.key_slots import KeySlotStore
 from releval_judge.store.provider_batches import ProviderBatchStore
 from releval_judge.store.rate_budgets import RateBudgetStore
 from releval_judge.store.sql import queries
@@ -203,6 +204,7 @@ class Store:
         self.pool = pool
         self.batches = ProviderBatchStore(pool)
         self.rate_budgets = RateBudgetStore(pool)
+        self.key_slots = KeySlotStore(pool)
 
     async def ping(self) -> None:
         async with self.pool.acquire(timeout=2) as conn:
@@ -747,6 +749,7 @@ def _judge_args(config: JudgeConfig) -> tuple[Any, ...]:
         config.reasoning_effort,
         config.cached_input_price_per_mtok,
         config.batch_price_factor,
+        config.key_concurrency,
     )
 
 

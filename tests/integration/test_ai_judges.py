@@ -48,6 +48,7 @@ JUDGE_FIELDS = {
     "max_retries",
     "requests_per_minute",
     "tokens_per_minute",
+    "key_concurrency",
     "input_price_per_mtok",
     "output_price_per_mtok",
     "max_document_chars",
@@ -94,6 +95,7 @@ async def test_create_returns_the_judge_with_defaults_and_never_the_key(
     assert judge["request_timeout_s"] == 60
     assert judge["max_retries"] == 5
     assert judge["max_output_tokens"] is None
+    assert judge["key_concurrency"] is None  # no budget shared over the key
 
     for path in [f"/ai-judges/{judge['id']}", "/ai-judges?limit=1000"]:
         status, text = await _raw(service, "GET", path)
@@ -123,6 +125,7 @@ async def test_create_with_every_field(service: Service) -> None:
         "max_retries": 0,
         "requests_per_minute": 500,
         "tokens_per_minute": 2_000_000_000,
+        "key_concurrency": 16,
     }
     status, judge = await service.request("POST", "/ai-judges", json=payload)
     assert status == 201, judge
@@ -141,6 +144,8 @@ async def test_bad_judges_are_422_naming_the_field(service: Service) -> None:
         ({"batch_size": 101}, "batch_size"),
         ({"concurrency": 0}, "concurrency"),
         ({"concurrency": 1025}, "concurrency"),
+        ({"key_concurrency": 0}, "key_concurrency"),
+        ({"key_concurrency": 1025}, "key_concurrency"),
         ({"batch_size": "ten"}, "batch_size"),
         ({"batch_size": 2.5}, "batch_size"),
         ({"provider": "gemini"}, "provider"),

@@ -1,0 +1,73 @@
+"""The concurrency budgets of provider keys (`key_slots.sql`): slots claimed, renewed and
+given back like run leases (holder, an epoch bumped on every claim, expiry), each one
+statement, so that every run and replica on one database keeps to one key's limit of calls
+in flight together. Never a count of running rows, which two claimers could both pass."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from releval_judge.store.sql import queries
+
+Q = queries()
+
+
+@dataclass(frozen=True)
+class SlotClaim:
+    """Slot `slot` of a key, held at `epoch`: only that epoch may renew or free it."""
+
+    key_id: str
+    slot: int
+    epoch: int
+
+
+class KeySlotStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def seed(self, key_id: str, limit: int) -> None:
+        await self.pool.execute(Q["seed_key_slots"], key_id, limit)
+
+    async def claim(
+        self, key_id: str, *, limit: int, holder: str, wanted: int, ttl_s: float
+    ) -> list[SlotClaim]:
+        """Up to `wanted` of the key's free slots below `limit`, for `ttl_s` seconds."""
+        rows = await self.pool.fetch(Q["claim_key_slots"], key_id, limit, holder, wanted, ttl_s)
+        return [SlotClaim(key_id, row["slot"], row["epoch"]) for row in rows]
+
+    async def renew(
+        self, holder: str, claims: Sequence[SlotClaim], *, ttl_s: float
+    ) -> set[tuple[str, int]]:
+        """Extend the claims; the (key, slot) pairs still held."""
+        if not claims:
+            return set()
+        rows = await self.pool.fetch(
+            Q["renew_key_slots"],
+            holder,
+            ttl_s,
+            [c.key_id for c in claims],
+            [c.slot for c in claims],
+            [c.epoch for c in claims],
+        )
+        return {(row["key_id"], row["slot"]) for row in rows}
+
+    async def release(self, holder: str, claims: Sequence[SlotClaim]) -> None:
+        if not claims:
+            return
+        await self.pool.execute(
+            Q["release_key_slots"],
+            holder,
+            [c.key_id for c in claims],
+            [c.slot for c in claims],
+            [c.epoch for c in claims],
+        )
+
+    async def release_all(self, holder: str) -> None:
+        """Free whatever `holder` holds (its previous process, restarted under its name)."""
+        await self.pool.execute(Q["release_holder_key_slots"], holder)
+
+    async def in_use(self, key_id: str) -> int:
+        return int(await self.pool.fetchval(Q["key_slots_in_use"], key_id))
