@@ -263,3 +263,23 @@ async def test_a_killed_replicas_slots_are_freed_by_their_expiry(
         assert (final["status"], final["judged"]) == ("completed", 20)
         await check_invariants(db, run_id)
     assert provider.peak == 2
+
+
+async def test_a_slot_not_renewed_in_time_is_used_no_more(
+    stores: list[KeySlotStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool = KeySlotPool(stores[0], "unrenewed-slots", 1, holder="h", ttl_s=0.6)
+    first = await pool.acquire()
+
+    async def database_lost(*args: object, **kwargs: object) -> set[tuple[str, int]]:
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(pool.store, "renew", database_lost)
+    await asyncio.sleep(0.5)  # past two thirds of the slot's time without a renewal
+    pool.release(first)
+    monkeypatch.undo()
+    again = await pool.acquire()
+    # Not the old claim handed on: a new claim of the slot, at a new epoch.
+    assert (again.claim.slot, again.claim.epoch) == (first.claim.slot, first.claim.epoch + 1)
+    pool.release(again)
+    await pool.close()
