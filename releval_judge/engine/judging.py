@@ -3,7 +3,8 @@
 The dispatcher is a loop over batches guarded by two semaphores (the judge's concurrency
 and the process-wide provider-call limit) and a halt event, checked before each batch is
 dispatched and before each provider attempt. Each batch's judgments, failures and counter
-increments are written in one transaction, so a crash never leaves counters ahead of rows.
+increments are written in one transaction (with the other batches that waited for the
+run's previous write: ``engine.writes``), so a crash never leaves counters ahead of rows.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from releval_judge.engine.lag import LoopLagMonitor
 from releval_judge.engine.pacing import AdaptiveLimit, Pacer, RatePacer
 from releval_judge.engine.shared_pacing import SharedRatePacer, key_id
 from releval_judge.engine.slots import HaltableSemaphore
+from releval_judge.engine.writes import GroupWriter
 from releval_judge.errors import EvaluationRunLocked, LeaseLost
 from releval_judge.models import JudgeConfig
 from releval_judge.prompt import JudgePrompt, TemplateError
@@ -175,6 +177,7 @@ class JudgingRunTask:
         self.budget = _budget(active)
         self._consecutive_outages = 0
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._writer = GroupWriter(self._record)
 
     @property
     def run_id(self) -> str:
@@ -457,23 +460,11 @@ class JudgingRunTask:
         self.metrics.retries.labels(self.config.provider, reason).inc()
 
     async def write(self, outcome: BatchOutcome) -> None:
-        """Write a batch (shielded: a shutdown never half-writes it); a lost database is
-        waited for (see ``with_database_retry``) before the run fails."""
-
-        async def write() -> None:
-            await asyncio.shield(
-                self.store.record_batch(
-                    evaluation_run_id=self.run.evaluation_run_id,
-                    judging_run_id=self.run_id,
-                    run_seq=self.seq,
-                    judge_name=self.config.name,
-                    outcome=outcome,
-                    lease=self.lease,
-                )
-            )
-
+        """Write a batch, merged with the run's other batches that wait for the database
+        meanwhile (``engine.writes``; never half-written, also by a shutdown); a lost
+        database is waited for (see ``with_database_retry``) before the run fails."""
         try:
-            await with_database_retry(write, what="writing a batch")
+            await self._writer.write(outcome)
         except EvaluationRunLocked:
             self.control.stop(
                 "failed",
@@ -491,6 +482,20 @@ class JudgingRunTask:
             self.control.stop("failed", str(exc))
             return
         self._count_outcome(outcome)
+
+    async def _record(self, outcome: BatchOutcome) -> None:
+        """One statement: `outcome` (often several batches merged) and the run's counters."""
+        await with_database_retry(
+            lambda: self.store.record_batch(
+                evaluation_run_id=self.run.evaluation_run_id,
+                judging_run_id=self.run_id,
+                run_seq=self.seq,
+                judge_name=self.config.name,
+                outcome=outcome,
+                lease=self.lease,
+            ),
+            what="writing a batch",
+        )
 
     def _count_outcome(self, outcome: BatchOutcome) -> None:
         metrics = self.metrics
