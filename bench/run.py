@@ -42,6 +42,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from bench.bare import bare_client
 from bench.data import candidate_lines, ndjson_chunks
 from bench.harness import Database, RssSampler, Service, Sim, database, service, simulator
@@ -247,6 +249,7 @@ class Bench:
                 ideal = concurrency * BATCH / (LATENCY_MS / 1000)
                 runs: list[RunMeasure] = []
                 bare_rates: list[float] = []
+                writes_before = await write_counters(self.svc.url)
                 for _ in range(self.mode.efficiency_runs):
                     evaluation_id, _ = await self.evaluation(candidates)
                     judge_id = await self.judge(sim, concurrency=concurrency)
@@ -258,6 +261,7 @@ class Bench:
                         batch_size=BATCH,
                     )
                     bare_rates.append(bare.calls_per_s * BATCH)
+                writes_after = await write_counters(self.svc.url)
                 rate = median([r.rate for r in runs])
                 bare_rate = median(bare_rates)
                 rows.append(
@@ -275,6 +279,9 @@ class Bench:
                             [r.cpu_us_per_candidate for r in runs]
                         ),
                         "failed": sum(r.failed for r in runs),
+                        # Batches a run's write merges (engine.writes): > 1 when they queue.
+                        "batches_per_write": (writes_after[0] - writes_before[0])
+                        / max(writes_after[1] - writes_before[1], 1.0),
                     }
                 )
                 print_progress(f"efficiency c={concurrency}: {rate / ideal:.3f} of ideal")
@@ -293,6 +300,7 @@ class Bench:
                 "bare eff",
                 "svc÷bare",
                 "CPU µs/cand",
+                "batches/write",
             ],
             [
                 [
@@ -306,6 +314,7 @@ class Bench:
                     f"{r['bare_efficiency']:.3f}",
                     f"{r['service_vs_bare']:.3f}",
                     f"{r['service_cpu_us_per_candidate']:.0f}",
+                    f"{r['batches_per_write']:.1f}",
                 ]
                 for r in rows
             ],
@@ -977,6 +986,17 @@ def _busiest_window(times: list[float], window_s: float = 60.0) -> int:
 
 
 # --- output ------------------------------------------------------------------------------
+
+
+async def write_counters(url: str) -> tuple[float, float]:
+    """The service's batches written and write statements so far (its /metrics)."""
+    values = {"releval_batches_written_total": 0.0, "releval_batch_write_statements_total": 0.0}
+    async with aiohttp.ClientSession() as session, session.get(url + "/metrics") as resp:
+        for line in (await resp.text()).splitlines():
+            name, _, value = line.partition(" ")
+            if name in values:
+                values[name] = float(value)
+    return values["releval_batches_written_total"], values["releval_batch_write_statements_total"]
 
 
 def print_progress(text: str) -> None:

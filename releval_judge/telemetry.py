@@ -41,6 +41,15 @@ class Metrics:
         self.candidates = Counter(
             "releval_candidates", "Candidates judged or failed", ["outcome"], registry=r
         )
+        # Batches written ÷ statements: how many batches a run's writes merge (engine.writes).
+        self.batches_written = Counter(
+            "releval_batches_written", "Live batches written by judging runs", registry=r
+        )
+        self.batch_write_statements = Counter(
+            "releval_batch_write_statements",
+            "Statements that wrote judging runs' batches",
+            registry=r,
+        )
         self.tokens = Counter(
             "releval_tokens", "Tokens used by provider calls", ["direction"], registry=r
         )

@@ -177,7 +177,7 @@ class JudgingRunTask:
         self.budget = _budget(active)
         self._consecutive_outages = 0
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._writer = GroupWriter(self._record)
+        self._writer = GroupWriter(self._record, on_written=self._count_statement)
 
     @property
     def run_id(self) -> str:
@@ -496,6 +496,10 @@ class JudgingRunTask:
             ),
             what="writing a batch",
         )
+
+    def _count_statement(self, batches: int) -> None:
+        self.metrics.batch_write_statements.inc()
+        self.metrics.batches_written.inc(batches)
 
     def _count_outcome(self, outcome: BatchOutcome) -> None:
         metrics = self.metrics

@@ -46,9 +46,16 @@ def merged(outcomes: Sequence[BatchOutcome]) -> BatchOutcome:
 class GroupWriter:
     """Writes a run's outcomes through `write_one`, merging those that wait together."""
 
-    def __init__(self, write_one: WriteOne, *, max_group: int = MAX_GROUP) -> None:
+    def __init__(
+        self,
+        write_one: WriteOne,
+        *,
+        max_group: int = MAX_GROUP,
+        on_written: Callable[[int], None] | None = None,
+    ) -> None:
         self._write_one = write_one
         self._max_group = max_group
+        self._on_written = on_written  # told how many batches each statement wrote
         self._queue: deque[tuple[BatchOutcome, asyncio.Future[None]]] = deque()
         self._task: asyncio.Task[None] | None = None
 
@@ -85,6 +92,8 @@ class GroupWriter:
                         if not future.done():
                             future.set_exception(exc)
                 else:
+                    if self._on_written is not None:
+                        self._on_written(len(group))
                     for _, future in group:
                         if not future.done():
                             future.set_result(None)

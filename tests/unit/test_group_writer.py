@@ -53,7 +53,8 @@ def test_merging_keeps_every_row_and_sums_the_tokens() -> None:
 
 async def test_batches_that_wait_for_a_write_share_the_next_statement() -> None:
     db = Database()
-    writer = GroupWriter(db.write)
+    groups: list[int] = []
+    writer = GroupWriter(db.write, on_written=groups.append)
     first = asyncio.create_task(writer.write(outcome(10)))
     await asyncio.sleep(0)
     waiting = [asyncio.create_task(writer.write(outcome(10))) for _ in range(5)]
@@ -63,6 +64,7 @@ async def test_batches_that_wait_for_a_write_share_the_next_statement() -> None:
     db.open.set()
     await asyncio.gather(first, *waiting)
     assert [len(s.judgments) for s in db.statements] == [10, 50]
+    assert groups == [1, 5]
 
 
 async def test_a_failed_statement_fails_its_batches_only() -> None:
