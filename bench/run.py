@@ -249,7 +249,7 @@ class Bench:
                 ideal = concurrency * BATCH / (LATENCY_MS / 1000)
                 runs: list[RunMeasure] = []
                 bare_rates: list[float] = []
-                writes_before = await write_counters(self.svc.url)
+                before = await service_counters(self.svc.url)
                 for _ in range(self.mode.efficiency_runs):
                     evaluation_id, _ = await self.evaluation(candidates)
                     judge_id = await self.judge(sim, concurrency=concurrency)
@@ -261,7 +261,8 @@ class Bench:
                         batch_size=BATCH,
                     )
                     bare_rates.append(bare.calls_per_s * BATCH)
-                writes_after = await write_counters(self.svc.url)
+                after = await service_counters(self.svc.url)
+                delta = {k: after[k] - before[k] for k in after}
                 rate = median([r.rate for r in runs])
                 bare_rate = median(bare_rates)
                 rows.append(
@@ -280,8 +281,12 @@ class Bench:
                         ),
                         "failed": sum(r.failed for r in runs),
                         # Batches a run's write merges (engine.writes): > 1 when they queue.
-                        "batches_per_write": (writes_after[0] - writes_before[0])
-                        / max(writes_after[1] - writes_before[1], 1.0),
+                        "batches_per_write": delta["batches"] / max(delta["statements"], 1.0),
+                        # The provider call as the service saw it (the simulator's 200 ms
+                        # plus the wait for the loop), and time the loop-lag back-pressure
+                        # held new batches back, over the n runs.
+                        "mean_call_ms": 1000 * delta["call_s"] / max(delta["calls"], 1.0),
+                        "dispatch_held_s": delta["held_s"],
                     }
                 )
                 print_progress(f"efficiency c={concurrency}: {rate / ideal:.3f} of ideal")
@@ -301,6 +306,8 @@ class Bench:
                 "svc÷bare",
                 "CPU µs/cand",
                 "batches/write",
+                "call ms",
+                "held s",
             ],
             [
                 [
@@ -315,6 +322,8 @@ class Bench:
                     f"{r['service_vs_bare']:.3f}",
                     f"{r['service_cpu_us_per_candidate']:.0f}",
                     f"{r['batches_per_write']:.1f}",
+                    f"{r['mean_call_ms']:.0f}",
+                    f"{r['dispatch_held_s']:.1f}",
                 ]
                 for r in rows
             ],
@@ -988,15 +997,26 @@ def _busiest_window(times: list[float], window_s: float = 60.0) -> int:
 # --- output ------------------------------------------------------------------------------
 
 
-async def write_counters(url: str) -> tuple[float, float]:
-    """The service's batches written and write statements so far (its /metrics)."""
-    values = {"releval_batches_written_total": 0.0, "releval_batch_write_statements_total": 0.0}
+async def service_counters(url: str) -> dict[str, float]:
+    """Counters of the service's /metrics summed over their labels: batches written and
+    write statements, provider calls and their seconds, seconds dispatch was held back."""
+    names = {
+        "releval_batches_written_total": "batches",
+        "releval_batch_write_statements_total": "statements",
+        "releval_provider_call_seconds_count": "calls",
+        "releval_provider_call_seconds_sum": "call_s",
+        "releval_dispatch_held_seconds_total": "held_s",
+    }
+    values = dict.fromkeys(names.values(), 0.0)
     async with aiohttp.ClientSession() as session, session.get(url + "/metrics") as resp:
         for line in (await resp.text()).splitlines():
-            name, _, value = line.partition(" ")
-            if name in values:
-                values[name] = float(value)
-    return values["releval_batches_written_total"], values["releval_batch_write_statements_total"]
+            if line.startswith("#"):
+                continue
+            series, _, value = line.rpartition(" ")
+            name = names.get(series.partition("{")[0])
+            if name is not None:
+                values[name] += float(value)
+    return values
 
 
 def print_progress(text: str) -> None:

@@ -50,6 +50,11 @@ class Metrics:
             "Statements that wrote judging runs' batches",
             registry=r,
         )
+        self.dispatch_held = Counter(
+            "releval_dispatch_held_seconds",
+            "Time judging runs held back new batches while the event loop lagged",
+            registry=r,
+        )
         self.tokens = Counter(
             "releval_tokens", "Tokens used by provider calls", ["direction"], registry=r
         )

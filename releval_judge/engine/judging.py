@@ -293,7 +293,9 @@ class JudgingRunTask:
         halt = self.control.halt
         async for batch in self.candidate_batches():
             if self.lag is not None:
-                await self.lag.wait_until_calm()
+                held = await self.lag.wait_until_calm()
+                if held:
+                    self.metrics.dispatch_held.inc(held)
             if not await alive.acquire():
                 return
             if not await call_slots.acquire():

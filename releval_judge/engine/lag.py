@@ -46,7 +46,11 @@ class LoopLagMonitor:
             else:
                 self._calm.set()
 
-    async def wait_until_calm(self) -> None:
-        """Return at once when the loop keeps up; otherwise when it has caught up."""
-        if not self._calm.is_set():
-            await self._calm.wait()
+    async def wait_until_calm(self) -> float:
+        """Return at once when the loop keeps up (0.0); otherwise when it has caught up,
+        with the seconds waited."""
+        if self._calm.is_set():
+            return 0.0
+        started = time.perf_counter()
+        await self._calm.wait()
+        return time.perf_counter() - started

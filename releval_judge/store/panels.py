@@ -292,6 +292,8 @@ class PanelStore:
         async with self.pool.acquire() as conn, conn.transaction(readonly=True):
             if await conn.fetchrow(Q["get_panel_run"], uuid) is None:
                 raise NotFound("panel run", panel_run_id)
+            # Planned for this cursor (see store.database.fetch_planned).
+            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
             rows = await conn.fetch(
                 Q["list_panel_judgments"], uuid, disagreement, *after, limit + 1
             )

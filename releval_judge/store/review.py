@@ -27,6 +27,7 @@ from releval_judge.models import (
 )
 from releval_judge.review.exports import ExportRow
 from releval_judge.scale import Scale
+from releval_judge.store.database import fetch_planned
 from releval_judge.store.judgments import judgment_fields
 from releval_judge.store.sql import queries
 from releval_judge.store.store import PendingCandidate, Store, parse_uuid
@@ -162,7 +163,8 @@ class ReviewStore:
         after: tuple[str | None, int | None, UUID | None] = (None, None, None)
         if cursor is not None:
             after = _run_cursor(cursor)
-        rows = await self.pool.fetch(
+        rows = await fetch_planned(
+            self.pool,
             Q["run_judgments_page"],
             UUID(run.evaluation_run_id),
             UUID(run.id),

@@ -37,6 +37,7 @@ from releval_judge.models import (
     Prices,
 )
 from releval_judge.scale import Scale
+from releval_judge.store.database import fetch_planned
 from releval_judge.store.key_slots import KeySlotStore
 from releval_judge.store.provider_batches import ProviderBatchStore
 from releval_judge.store.rate_budgets import RateBudgetStore
@@ -607,22 +608,17 @@ class Store:
         The scope is read from the run's row, so a run resumed after a restart keeps it.
         """
         query_id, rank, cand_id = after if after is not None else ("", -1, UUID(int=0))
-        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
-            # Planned for these values each time. After five executions of a prepared
-            # statement PostgreSQL may switch to a generic plan, and the generic plan of
-            # this query walks every query of the evaluation from the first one instead of
-            # starting at the cursor: 7 ms a page became 0.5-2 s, which starved the run.
-            # A page is read once per 1,000 candidates, so planning it anew costs nothing.
-            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-            rows = await conn.fetch(
-                Q["pending_candidates"],
-                UUID(evaluation_run_id),
-                UUID(judging_run_id),
-                query_id,
-                rank,
-                cand_id,
-                limit,
-            )
+        # Planned for this cursor each time (see fetch_planned: a generic plan starved runs).
+        rows = await fetch_planned(
+            self.pool,
+            Q["pending_candidates"],
+            UUID(evaluation_run_id),
+            UUID(judging_run_id),
+            query_id,
+            rank,
+            cand_id,
+            limit,
+        )
         return [
             PendingCandidate(
                 id=r["id"],
@@ -684,8 +680,13 @@ class Store:
     ) -> Page[CandidateFailure]:
         await self.get_judging_run(judging_run_id)
         after_at, after_id = time_cursor(cursor)
-        rows = await self.pool.fetch(
-            Q["list_candidate_failures"], UUID(judging_run_id), after_at, after_id, limit + 1
+        rows = await fetch_planned(
+            self.pool,
+            Q["list_candidate_failures"],
+            UUID(judging_run_id),
+            after_at,
+            after_id,
+            limit + 1,
         )
         items = [
             CandidateFailure.model_validate({**dict(r), "candidate_id": str(r["candidate_id"])})

@@ -12,8 +12,29 @@ from __future__ import annotations
 import asyncpg
 
 from releval_judge.store.database import create_pool
+from releval_judge.store.review import ReviewStore
 from releval_judge.store.store import Store
 from tests.conftest import Service, create_evaluation, create_judge, wait_until_ended
+from tests.fakes import FakeProvider
+
+
+async def _page_plans(pool: asyncpg.Pool, purpose: str) -> list[asyncpg.Record]:
+    """The plan counts of the prepared statements whose text holds `purpose`, on every
+    connection of `pool` (PostgreSQL keeps them per session)."""
+    plans: list[asyncpg.Record] = []
+    connections = [await pool.acquire() for _ in range(2)]
+    try:
+        for conn in connections:
+            plans += await conn.fetch(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                "WHERE statement LIKE '%' || $1 || '%' "
+                "AND statement NOT LIKE '%pg_prepared_statements%'",
+                purpose,
+            )
+    finally:
+        for conn in connections:
+            await pool.release(conn)
+    return plans
 
 
 async def test_pages_are_never_read_with_a_generic_plan(
@@ -48,19 +69,47 @@ async def test_pages_are_never_read_with_a_generic_plan(
             )
             assert len(page) == 100
             assert (page[0].query_id, page[0].rank) >= (middle["query_id"], middle["rank"])
-        plans = []
-        connections = [await pool.acquire() for _ in range(2)]
-        try:
-            for conn in connections:
-                plans += await conn.fetch(
-                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-                    "WHERE statement LIKE '%nor failed nor sent in a provider batch%' "
-                    "AND statement NOT LIKE '%pg_prepared_statements%'"
-                )
-        finally:
-            for conn in connections:
-                await pool.release(conn)
+        plans = await _page_plans(pool, "nor failed nor sent in a provider batch")
     finally:
         await pool.close()
+    assert sum(p["custom_plans"] for p in plans) >= 12
+    assert sum(p["generic_plans"] for p in plans) == 0
+
+
+async def test_a_runs_judgments_are_paged_without_a_generic_plan(
+    service: Service, db: asyncpg.Pool, database_url: str
+) -> None:
+    fake = await FakeProvider().start()
+    try:
+        big = await create_evaluation(service, queries=100, per_query=20)
+        for _ in range(3):
+            await create_evaluation(service, queries=2, per_query=3)
+        judge = await create_judge(service, fake.base_url, batch_size=100, concurrency=4)
+        status, created = await service.request(
+            "POST", f"/evaluations/runs/{big['id']}/ai-judge", json={"ai_judge_id": judge["id"]}
+        )
+        assert status == 201, created
+        final = await wait_until_ended(service, created["id"])
+    finally:
+        await fake.stop()
+    assert final["judged"] == 2000
+    await db.execute("ANALYZE")
+
+    pool = await create_pool(database_url, size=2)
+    try:
+        store = Store(pool)
+        run = await store.get_judging_run(created["id"])
+        evaluation = await store.get_evaluation_run(big["id"])
+        review = ReviewStore(store)
+        cursor: str | None = None
+        seen = 0
+        for _ in range(12):
+            page = await review.run_judgments(run, evaluation.scale, limit=100, cursor=cursor)
+            seen += len(page.items)
+            cursor = page.next_cursor
+        plans = await _page_plans(pool, "(query_id, rank, candidate id) order after the given key")
+    finally:
+        await pool.close()
+    assert seen == 1200
     assert sum(p["custom_plans"] for p in plans) >= 12
     assert sum(p["generic_plans"] for p in plans) == 0
