@@ -23,7 +23,7 @@ from releval_judge.app import create_app
 from releval_judge.config import Settings
 from releval_judge.engine.judging import ProviderFactory
 from releval_judge.providers import make_provider
-from releval_judge.store.database import EmbeddedPostgres
+from releval_judge.store.database import EmbeddedPostgres, apply_schema
 
 TOKEN = "test-token"
 # Every service of a test session shares one database, so one key (see secrets_check).
@@ -68,6 +68,16 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     assert pool is not None
     yield pool
     await pool.close()
+
+
+@pytest.fixture
+async def no_active_runs(db: asyncpg.Pool) -> None:
+    """Runs left active by earlier tests (their providers gone) would be claimed by the
+    service processes a test starts: cancelled first."""
+    await apply_schema(db)  # the first test of a session may run before any service
+    await db.execute(
+        "UPDATE ai_judging_runs SET status = 'cancelled' WHERE status IN ('queued', 'running')"
+    )
 
 
 def free_port() -> int:

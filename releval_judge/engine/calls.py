@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from releval_judge.engine.key_slots import HeldSlot, KeySlotPool
+from releval_judge.engine.key_slots import KeySlotPool
 from releval_judge.engine.pacing import (
     AdaptiveLimit,
     Halted,
@@ -70,18 +70,17 @@ class GovernedProvider:
                 # Another call of this run was told to wait: asking again before then
                 # would only collect more 429s.
                 await self._wait(pause)
-            held: HeldSlot | None = None
-            if self.key_slots is not None:
-                try:
-                    held = await self.key_slots.acquire(stop=self.halt)
-                except Halted as exc:
-                    raise CallCancelled(0) from exc
+            pool = self.key_slots
+            if pool is None:
+                return await self._paced_call(prompt, ticket)
+            try:
+                held = await pool.acquire(stop=self.halt)
+            except Halted as exc:
+                raise CallCancelled(0) from exc
             try:
                 return await self._paced_call(prompt, ticket)
             finally:
-                if held is not None:
-                    assert self.key_slots is not None
-                    self.key_slots.release(held)
+                pool.release(held)
         finally:
             self.limit.release()
 

@@ -32,12 +32,11 @@ import asyncio
 import contextlib
 import random
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import structlog
 
-from releval_judge.engine.pacing import Halted
+from releval_judge.engine.pacing import Halted, first_of
 from releval_judge.store.key_slots import KeySlotStore, SlotClaim
 
 log = structlog.get_logger(__name__)
@@ -61,13 +60,6 @@ class HeldSlot:
     lost: bool = False
 
 
-@dataclass(eq=False)
-class _Waiter:
-    future: asyncio.Future[HeldSlot] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-
-
 def _poll_s() -> float:
     return POLL_S * random.uniform(0.5, 1.5)
 
@@ -85,7 +77,7 @@ class KeySlotPool:
         self.ttl_s = ttl_s
         self._held: set[HeldSlot] = set()
         self._idle: deque[HeldSlot] = deque()
-        self._waiters: deque[_Waiter] = deque()
+        self._waiters: deque[asyncio.Future[HeldSlot]] = deque()
         self._returns: list[SlotClaim] = []
         self._kick = asyncio.Event()
         self._seeded = False
@@ -93,10 +85,6 @@ class KeySlotPool:
         self._task: asyncio.Task[None] | None = None
         self._last_renewal = asyncio.get_running_loop().time()
         self._next_claim_at = 0.0
-
-    @property
-    def held(self) -> int:
-        return len(self._held)
 
     def _usable(self, slot: HeldSlot, now: float) -> bool:
         return not slot.lost and now - slot.renewed_at < self.ttl_s * 2 / 3
@@ -115,28 +103,20 @@ class KeySlotPool:
                 return slot
             self._drop(slot)
         self._ensure_task()
-        waiter = _Waiter()
+        waiter: asyncio.Future[HeldSlot] = loop.create_future()
         self._waiters.append(waiter)
         self._kick.set()
         try:
-            if stop is None:
-                return await waiter.future
-            stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
-            either: set[asyncio.Future[Any]] = {waiter.future, stopper}
-            try:
-                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stopper.cancel()
-                await asyncio.gather(stopper, return_exceptions=True)
-            if stop.is_set():
-                raise Halted
-            return waiter.future.result()
+            if stop is not None:
+                await first_of(waiter, stop)
+                if stop.is_set():
+                    raise Halted
+            return await waiter
         except BaseException:
-            future = waiter.future
-            if future.done() and not future.cancelled() and future.exception() is None:
-                self.release(future.result())  # granted as we gave up: pass it on
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self.release(waiter.result())  # granted as we gave up: pass it on
             else:
-                waiter.future.cancel()
+                waiter.cancel()
                 with contextlib.suppress(ValueError):
                     self._waiters.remove(waiter)
             raise
@@ -161,18 +141,15 @@ class KeySlotPool:
         """Give `slot` to the longest waiter; False when nobody waits."""
         while self._waiters:
             waiter = self._waiters.popleft()
-            if not waiter.future.done():
-                waiter.future.set_result(slot)
+            if not waiter.done():
+                waiter.set_result(slot)
                 return True
         return False
 
     def _drop(self, slot: HeldSlot) -> None:
         """Use `slot` no more; free it in the database if it is still ours there."""
-        if slot in self._held:
-            self._held.discard(slot)
-            if not slot.lost:
-                self._returns.append(slot.claim)
-                self._kick.set()
+        if slot in self._held and not slot.lost:
+            self._give_back(slot)
 
     def _give_back(self, slot: HeldSlot) -> None:
         self._held.discard(slot)
@@ -219,7 +196,7 @@ class KeySlotPool:
                 self._next_claim_at = now + _poll_s()
         if self._held and now - self._last_renewal >= self.ttl_s / 3:
             await self._renew()
-        self._waiters = deque(w for w in self._waiters if not w.future.done())
+        self._waiters = deque(w for w in self._waiters if not w.done())
         if self._waiters and now >= self._next_claim_at:
             await self._claim()
             # Still waiters: the key is full; ask again soon.
@@ -275,8 +252,8 @@ class KeySlotPool:
         """Refuse every waiter and give back every slot held (calls in flight are over)."""
         self._closed = True
         for waiter in self._waiters:
-            if not waiter.future.done():
-                waiter.future.set_exception(Halted())
+            if not waiter.done():
+                waiter.set_exception(Halted())
         self._waiters.clear()
         if self._task is not None:
             self._task.cancel()

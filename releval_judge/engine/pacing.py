@@ -105,7 +105,7 @@ def estimate_call_tokens(prompt: str, candidates: int, max_output_tokens: int | 
     return max(1, math.ceil(len(prompt) / 4)) + output
 
 
-async def _first(waiter: asyncio.Future[Ticket], stop: asyncio.Event) -> None:
+async def first_of(waiter: asyncio.Future[Any], stop: asyncio.Event) -> None:
     """Wait until ``waiter`` is resolved or ``stop`` is set."""
     stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
     either: set[asyncio.Future[Any]] = {waiter, stopper}
@@ -336,7 +336,7 @@ class AdaptiveLimit:
         try:
             if stop is None:
                 return await waiter
-            await _first(waiter, stop)
+            await first_of(waiter, stop)
             if stop.is_set():
                 raise Halted
             return waiter.result()

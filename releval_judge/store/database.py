@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import structlog
+from asyncpg.pool import PoolConnectionProxy
 
 log = structlog.get_logger(__name__)
 
@@ -115,9 +116,15 @@ async def fetch_planned(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyn
     planning each one anew costs nothing.
     """
     async with pool.acquire() as conn, conn.transaction(readonly=True):
-        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        await plan_each_execution(conn)
         rows: list[asyncpg.Record] = await conn.fetch(query, *args)
         return rows
+
+
+async def plan_each_execution(conn: PoolConnectionProxy[asyncpg.Record]) -> None:
+    """For the rest of `conn`'s transaction, plan every statement for its own arguments
+    (no generic plan; see `fetch_planned`)."""
+    await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 async def apply_schema(pool: asyncpg.Pool) -> None:

@@ -26,6 +26,7 @@ from releval_judge.panels.models import (
     PanelRunAgreement,
     PanelRunMember,
 )
+from releval_judge.store.database import plan_each_execution
 from releval_judge.store.sql import queries
 from releval_judge.store.store import parse_uuid, time_cursor
 
@@ -292,8 +293,7 @@ class PanelStore:
         async with self.pool.acquire() as conn, conn.transaction(readonly=True):
             if await conn.fetchrow(Q["get_panel_run"], uuid) is None:
                 raise NotFound("panel run", panel_run_id)
-            # Planned for this cursor (see store.database.fetch_planned).
-            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            await plan_each_execution(conn)  # planned for this cursor
             rows = await conn.fetch(
                 Q["list_panel_judgments"], uuid, disagreement, *after, limit + 1
             )

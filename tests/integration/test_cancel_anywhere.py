@@ -12,14 +12,12 @@ from tests.conftest import wait_for
 from tests.integration.test_replicas import (
     HeldProvider,
     events,
-    no_active_runs,
     start_judging,
     wait_for_event,
 )
 from tests.process import ServiceProcess
 
-pytestmark = pytest.mark.slow
-__all__ = ["no_active_runs"]  # the fixture, used by every test here
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_active_runs")]
 
 
 async def test_a_cancel_through_another_replica_stops_the_holders_calls(

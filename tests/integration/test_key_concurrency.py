@@ -183,15 +183,6 @@ async def start_on_key(
     return run_id
 
 
-@pytest.fixture
-async def no_active_runs(db: asyncpg.Pool) -> None:
-    """Runs left active by earlier tests (their providers gone) would be claimed too."""
-    await apply_schema(db)
-    await db.execute(
-        "UPDATE ai_judging_runs SET status = 'cancelled' WHERE status IN ('queued', 'running')"
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.usefixtures("no_active_runs")
 async def test_two_replicas_on_one_key_never_exceed_its_concurrency(

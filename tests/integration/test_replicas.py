@@ -12,7 +12,6 @@ import asyncio
 import os
 import signal
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,27 +19,16 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from releval_judge.store.database import apply_schema
 from tests.conftest import wait_for
 from tests.fakes import FakeProvider, blocks, completion, document_ids
 from tests.integration.test_crash import TITLE, check_invariants, evaluation, log_events
 from tests.process import ServiceProcess
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_active_runs")]
 
 # Short leases so that a dead replica's run is taken over within the test.
 FAST_LEASES = {"RELEVAL_LEASE_TTL_S": "2", "RELEVAL_CLAIM_INTERVAL_S": "0.2"}
 BATCH, CONCURRENCY = 2, 3
-
-
-@pytest.fixture(autouse=True)
-async def no_active_runs(db: asyncpg.Pool) -> AsyncIterator[None]:
-    """Runs left active by earlier tests (their providers gone) would be claimed too."""
-    await apply_schema(db)  # the first test of a session may run before any service
-    await db.execute(
-        "UPDATE ai_judging_runs SET status = 'cancelled' WHERE status IN ('queued', 'running')"
-    )
-    yield
 
 
 class HeldProvider:

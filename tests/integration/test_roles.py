@@ -12,14 +12,12 @@ import pytest
 from tests.fakes import FakeProvider
 from tests.integration.test_replicas import (
     events,
-    no_active_runs,
     start_judging,
     until_completed,
 )
 from tests.process import ServiceProcess
 
-pytestmark = pytest.mark.slow
-__all__ = ["no_active_runs"]  # the fixture, used by every test here
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_active_runs")]
 
 
 async def test_an_api_replica_queues_and_a_worker_judges(
