@@ -171,13 +171,18 @@ WHERE c.evaluation_run_id = $1
                                          WHERE j.candidate_id = c.id AND jr.seq >= fr.seq
                                            AND j.ai_judging_run_id IS DISTINCT FROM s.run_id))))
   /* end in scope */
+  /* OFFSET 0 keeps each of these a lookup by primary key for each candidate of the page.
+     Without it PostgreSQL may plan a join, and it estimates the run's rows from
+     statistics older than the run (one row): the join then compares every candidate of
+     the page with every row of the run, and a page 18,000 judgments into a run took
+     1.7 s (tests/integration/test_page_plans.py). */
   AND NOT EXISTS (SELECT 1 FROM ai_run_judgments j
-                  WHERE j.ai_judging_run_id = $2 AND j.candidate_id = c.id)
+                  WHERE j.ai_judging_run_id = $2 AND j.candidate_id = c.id OFFSET 0)
   AND NOT EXISTS (SELECT 1 FROM candidate_failures f
-                  WHERE f.ai_judging_run_id = $2 AND f.candidate_id = c.id)
+                  WHERE f.ai_judging_run_id = $2 AND f.candidate_id = c.id OFFSET 0)
   /* not already in one of this run's provider batches (batch delivery) */
   AND NOT EXISTS (SELECT 1 FROM provider_request_items i
-                  WHERE i.judging_run_id = $2 AND i.candidate_id = c.id)
+                  WHERE i.judging_run_id = $2 AND i.candidate_id = c.id OFFSET 0)
 ORDER BY c.query_id, c.rank, c.id
 LIMIT $6;
 

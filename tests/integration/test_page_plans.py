@@ -9,10 +9,15 @@ starving the run. PostgreSQL counts the plans it made for each prepared statemen
 
 from __future__ import annotations
 
+import json
+from typing import Any
+from uuid import UUID
+
 import asyncpg
 
-from releval_judge.store.database import create_pool
+from releval_judge.store.database import create_pool, plan_each_execution
 from releval_judge.store.review import ReviewStore
+from releval_judge.store.sql import queries
 from releval_judge.store.store import Store
 from tests.conftest import Service, create_evaluation, create_judge, wait_until_ended
 from tests.fakes import FakeProvider
@@ -113,3 +118,67 @@ async def test_a_runs_judgments_are_paged_without_a_generic_plan(
     assert seen == 1200
     assert sum(p["custom_plans"] for p in plans) >= 12
     assert sum(p["generic_plans"] for p in plans) == 0
+
+
+def _rows_removed_by_join_filters(plan: dict[str, Any]) -> int:
+    """The rows every join of an EXPLAIN ANALYZE plan (JSON) compared and threw away."""
+    removed = int(plan.get("Rows Removed by Join Filter", 0))
+    for child in plan.get("Plans", []):
+        removed += _rows_removed_by_join_filters(child)
+    return removed
+
+
+async def test_a_page_costs_the_same_late_in_a_run_as_early(
+    service: Service, db: asyncpg.Pool, database_url: str
+) -> None:
+    """The statistics of `ai_run_judgments` are older than the run (a new run has no rows
+    when they are taken), so PostgreSQL estimates that the run has judged one candidate.
+    Planned as a join, "not judged by this run" then compared every candidate of a page
+    with every judgment of the run: a page 5,000 judgments into a run threw away 5,000,000
+    rows, and 18,000 into the benchmark's run took 1.7 s. Each candidate must be looked up
+    in the run's judgments instead, whatever the estimate."""
+    big = await create_evaluation(service, queries=300, per_query=20)
+    judge = await create_judge(service, "http://127.0.0.1:9/v1", max_retries=0)
+    status, run = await service.request(
+        "POST", f"/evaluations/runs/{big['id']}/ai-judge", json={"ai_judge_id": judge["id"]}
+    )
+    assert status == 201, run
+    await wait_until_ended(service, run["id"])  # nothing judged: the provider is unreachable
+    # Earlier runs' judgments, then statistics taken before this run judged anything.
+    for _ in range(4):
+        await db.execute(
+            "INSERT INTO ai_run_judgments (ai_judging_run_id, candidate_id, grade) "
+            "SELECT gen_random_uuid(), id, 1 FROM candidates WHERE evaluation_run_id = $1::uuid",
+            big["id"],
+        )
+    await db.execute("ANALYZE ai_run_judgments")
+    # The run judges its first 5,000 candidates (in page order) after the statistics.
+    await db.execute(
+        "INSERT INTO ai_run_judgments (ai_judging_run_id, candidate_id, grade) "
+        "SELECT $2::uuid, id, 1 FROM candidates WHERE evaluation_run_id = $1::uuid "
+        "ORDER BY query_id, rank, id LIMIT 5000",
+        big["id"],
+        run["id"],
+    )
+    last = await db.fetchrow(
+        "SELECT c.query_id, c.rank, c.id FROM ai_run_judgments j "
+        "JOIN candidates c ON c.id = j.candidate_id WHERE j.ai_judging_run_id = $1::uuid "
+        "ORDER BY c.query_id DESC, c.rank DESC, c.id DESC LIMIT 1",
+        run["id"],
+    )
+    assert last is not None
+    async with db.acquire() as conn, conn.transaction(readonly=True):
+        await plan_each_execution(conn)
+        explained = await conn.fetchval(
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + queries()["pending_candidates"],
+            UUID(big["id"]),
+            UUID(run["id"]),
+            last["query_id"],
+            last["rank"],
+            last["id"],
+            1000,
+        )
+    plan = json.loads(explained)[0]["Plan"]
+    assert plan["Actual Rows"] == 1000
+    # At most a row per candidate of the page, not a row per (candidate, judgment).
+    assert _rows_removed_by_join_filters(plan) <= 1000
