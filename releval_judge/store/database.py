@@ -105,7 +105,9 @@ async def create_pool(url: str, *, size: int) -> asyncpg.Pool:
     return pool
 
 
-async def fetch_planned(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncpg.Record]:
+async def fetch_planned(
+    pool: asyncpg.Pool, query: str, *args: Any, in_index_order: bool = False
+) -> list[asyncpg.Record]:
     """`query`'s rows, planned for these very arguments (a read-only transaction).
 
     PostgreSQL switches a prepared statement to a generic plan after five executions when
@@ -114,11 +116,24 @@ async def fetch_planned(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyn
     starts at the first row every time: a run's page of pending candidates went from 7 ms
     to 0.5-2 s and starved the run. Pages are read rarely next to what they carry, so
     planning each one anew costs nothing.
+
+    With `in_index_order`, the plan may not sort: the rows must come from an index in the
+    query's order. The statistics of a table can be older than the rows a page reads (an
+    evaluation imported and judged at once): PostgreSQL then expects a few rows after the
+    cursor, and reads and sorts every one of them for each page, making a run's pages
+    quadratic in its size.
     """
     async with pool.acquire() as conn, conn.transaction(readonly=True):
         await plan_each_execution(conn)
+        if in_index_order:
+            await read_in_index_order(conn)
         rows: list[asyncpg.Record] = await conn.fetch(query, *args)
         return rows
+
+
+async def read_in_index_order(conn: PoolConnectionProxy[asyncpg.Record]) -> None:
+    """For the rest of `conn`'s transaction, plan no sort (see `fetch_planned`)."""
+    await conn.execute("SET LOCAL enable_sort = off; SET LOCAL enable_incremental_sort = off")
 
 
 async def plan_each_execution(conn: PoolConnectionProxy[asyncpg.Record]) -> None:

@@ -150,11 +150,18 @@ RETURNING *, judging_run_batches(id) AS provider_batches;
 -- pending_candidates --
 -- The next page of a run's candidates in its scope that this judging run has neither judged
 -- nor failed nor sent in a provider batch, in (query_id, rank, id) order after the given key.
+-- `candidates` is the only table joined: the page is one scan of candidates_stream_idx from
+-- the cursor, in page order, whatever the statistics say (they are often older than the
+-- evaluation). Joined to `queries`, PostgreSQL planned a loop over the evaluation's queries
+-- that read each query's candidates from its first one: every page read every candidate
+-- before the cursor (tests/integration/test_page_plans.py).
 WITH s AS (SELECT r.scope, r.id AS run_id FROM ai_judging_runs r WHERE r.id = $2)
-SELECT c.id, c.query_id, q.text AS query, c.doc_id, c.rank, c.title, c.text, c.fields
+SELECT c.id, c.query_id,
+       (SELECT q.text FROM queries q
+        WHERE q.evaluation_run_id = c.evaluation_run_id AND q.query_id = c.query_id) AS query,
+       c.doc_id, c.rank, c.title, c.text, c.fields
 FROM candidates c
 CROSS JOIN s
-JOIN queries q ON q.evaluation_run_id = c.evaluation_run_id AND q.query_id = c.query_id
 WHERE c.evaluation_run_id = $1
   AND (c.query_id, c.rank, c.id) > ($3, $4, $5::uuid)
   /* in scope */

@@ -608,7 +608,8 @@ class Store:
         The scope is read from the run's row, so a run resumed after a restart keeps it.
         """
         query_id, rank, cand_id = after if after is not None else ("", -1, UUID(int=0))
-        # Planned for this cursor each time (see fetch_planned: a generic plan starved runs).
+        # Planned for this cursor each time, read in index order from it (see fetch_planned:
+        # a generic plan, then statistics older than the evaluation, starved runs).
         rows = await fetch_planned(
             self.pool,
             Q["pending_candidates"],
@@ -618,6 +619,7 @@ class Store:
             rank,
             cand_id,
             limit,
+            in_index_order=True,
         )
         return [
             PendingCandidate(
