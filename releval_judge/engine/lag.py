@@ -18,7 +18,7 @@ log = structlog.get_logger(__name__)
 
 
 class LoopLagMonitor:
-    def __init__(self, *, interval_s: float = 0.02, threshold_s: float = 0.01) -> None:
+    def __init__(self, *, interval_s: float = 0.02, threshold_s: float = 0.025) -> None:
         self.interval_s = interval_s
         self.threshold_s = threshold_s
         self.lag_s = 0.0
