@@ -126,14 +126,11 @@ async def fetch_planned(
     async with pool.acquire() as conn, conn.transaction(readonly=True):
         await plan_each_execution(conn)
         if in_index_order:
-            await read_in_index_order(conn)
+            await conn.execute(
+                "SET LOCAL enable_sort = off; SET LOCAL enable_incremental_sort = off"
+            )
         rows: list[asyncpg.Record] = await conn.fetch(query, *args)
         return rows
-
-
-async def read_in_index_order(conn: PoolConnectionProxy[asyncpg.Record]) -> None:
-    """For the rest of `conn`'s transaction, plan no sort (see `fetch_planned`)."""
-    await conn.execute("SET LOCAL enable_sort = off; SET LOCAL enable_incremental_sort = off")
 
 
 async def plan_each_execution(conn: PoolConnectionProxy[asyncpg.Record]) -> None:

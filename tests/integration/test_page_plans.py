@@ -15,7 +15,7 @@ from uuid import UUID
 
 import asyncpg
 
-from releval_judge.store.database import create_pool, plan_each_execution, read_in_index_order
+from releval_judge.store.database import create_pool, fetch_planned
 from releval_judge.store.review import ReviewStore
 from releval_judge.store.sql import queries
 from releval_judge.store.store import Store
@@ -42,6 +42,73 @@ async def _page_plans(pool: asyncpg.Pool, purpose: str) -> list[asyncpg.Record]:
     return plans
 
 
+async def _run_that_judged_nothing(service: Service, evaluation_id: str) -> str:
+    """A judging run of the evaluation that ended without judging anything (its provider
+    is unreachable): its id."""
+    judge = await create_judge(service, "http://127.0.0.1:9/v1", max_retries=0)
+    status, run = await service.request(
+        "POST", f"/evaluations/runs/{evaluation_id}/ai-judge", json={"ai_judge_id": judge["id"]}
+    )
+    assert status == 201, run
+    await wait_until_ended(service, run["id"])
+    run_id: str = run["id"]
+    return run_id
+
+
+async def _candidate_at(db: asyncpg.Pool, evaluation_id: str, offset: int) -> asyncpg.Record:
+    """The page key (query_id, rank, id) of the evaluation's candidate at `offset` in page
+    order."""
+    row = await db.fetchrow(
+        "SELECT query_id, rank, id FROM candidates WHERE evaluation_run_id = $1::uuid "
+        "ORDER BY query_id, rank, id OFFSET $2 LIMIT 1",
+        evaluation_id,
+        offset,
+    )
+    assert row is not None
+    return row
+
+
+async def _judge_first(
+    db: asyncpg.Pool, evaluation_id: str, run_id: str, count: int
+) -> asyncpg.Record:
+    """Write judgments of the run for the evaluation's first `count` candidates in page
+    order; the page key of the last one, where the run's next page starts."""
+    await db.execute(
+        "INSERT INTO ai_run_judgments (ai_judging_run_id, candidate_id, grade) "
+        "SELECT $2::uuid, id, 1 FROM candidates WHERE evaluation_run_id = $1::uuid "
+        "ORDER BY query_id, rank, id LIMIT $3",
+        evaluation_id,
+        run_id,
+        count,
+    )
+    return await _candidate_at(db, evaluation_id, count - 1)
+
+
+async def _explain_page(
+    db: asyncpg.Pool, evaluation_id: str, run_id: str, after: asyncpg.Record
+) -> dict[str, Any]:
+    """The EXPLAIN ANALYZE plan (JSON) of the run's page of 1,000 pending candidates after
+    `after`, read as Store.pending_candidates reads it."""
+    rows = await fetch_planned(
+        db,
+        "EXPLAIN (ANALYZE, FORMAT JSON) " + queries()["pending_candidates"],
+        UUID(evaluation_id),
+        UUID(run_id),
+        after["query_id"],
+        after["rank"],
+        after["id"],
+        1000,
+        in_index_order=True,
+    )
+    plan: dict[str, Any] = json.loads(rows[0][0])[0]["Plan"]
+    return plan
+
+
+def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every node of an EXPLAIN plan (JSON), the root first."""
+    return [plan, *(n for child in plan.get("Plans", []) for n in _nodes(child))]
+
+
 async def test_pages_are_never_read_with_a_generic_plan(
     service: Service, db: asyncpg.Pool, database_url: str
 ) -> None:
@@ -49,18 +116,8 @@ async def test_pages_are_never_read_with_a_generic_plan(
     for _ in range(3):  # evaluations of other sizes, as a shared database holds
         await create_evaluation(service, queries=2, per_query=3)
     await db.execute("ANALYZE")
-    judge = await create_judge(service, "http://127.0.0.1:9/v1", max_retries=0)
-    status, run = await service.request(
-        "POST", f"/evaluations/runs/{big['id']}/ai-judge", json={"ai_judge_id": judge["id"]}
-    )
-    assert status == 201, run
-    await wait_until_ended(service, run["id"])  # nothing judged: the provider is unreachable
-    middle = await db.fetchrow(
-        "SELECT query_id, rank, id FROM candidates WHERE evaluation_run_id = $1::uuid "
-        "ORDER BY query_id, rank, id OFFSET 3000 LIMIT 1",
-        big["id"],
-    )
-    assert middle is not None
+    run_id = await _run_that_judged_nothing(service, big["id"])
+    middle = await _candidate_at(db, big["id"], 3000)
 
     pool = await create_pool(database_url, size=2)
     try:
@@ -68,7 +125,7 @@ async def test_pages_are_never_read_with_a_generic_plan(
         for _ in range(12):
             page = await store.pending_candidates(
                 big["id"],
-                run["id"],
+                run_id,
                 after=(middle["query_id"], middle["rank"], middle["id"]),
                 limit=100,
             )
@@ -122,14 +179,11 @@ async def test_a_runs_judgments_are_paged_without_a_generic_plan(
 
 def _rows_removed_by_join_filters(plan: dict[str, Any]) -> int:
     """The rows every join of an EXPLAIN ANALYZE plan (JSON) compared and threw away."""
-    removed = int(plan.get("Rows Removed by Join Filter", 0))
-    for child in plan.get("Plans", []):
-        removed += _rows_removed_by_join_filters(child)
-    return removed
+    return sum(int(n.get("Rows Removed by Join Filter", 0)) for n in _nodes(plan))
 
 
 async def test_a_page_costs_the_same_late_in_a_run_as_early(
-    service: Service, db: asyncpg.Pool, database_url: str
+    service: Service, db: asyncpg.Pool
 ) -> None:
     """The statistics of `ai_run_judgments` are older than the run (a new run has no rows
     when they are taken), so PostgreSQL estimates that the run has judged one candidate.
@@ -138,12 +192,7 @@ async def test_a_page_costs_the_same_late_in_a_run_as_early(
     rows, and 18,000 into the benchmark's run took 1.7 s. Each candidate must be looked up
     in the run's judgments instead, whatever the estimate."""
     big = await create_evaluation(service, queries=300, per_query=20)
-    judge = await create_judge(service, "http://127.0.0.1:9/v1", max_retries=0)
-    status, run = await service.request(
-        "POST", f"/evaluations/runs/{big['id']}/ai-judge", json={"ai_judge_id": judge["id"]}
-    )
-    assert status == 201, run
-    await wait_until_ended(service, run["id"])  # nothing judged: the provider is unreachable
+    run_id = await _run_that_judged_nothing(service, big["id"])
     # Earlier runs' judgments, then statistics taken before this run judged anything.
     for _ in range(4):
         await db.execute(
@@ -152,41 +201,12 @@ async def test_a_page_costs_the_same_late_in_a_run_as_early(
             big["id"],
         )
     await db.execute("ANALYZE ai_run_judgments")
-    # The run judges its first 5,000 candidates (in page order) after the statistics.
-    await db.execute(
-        "INSERT INTO ai_run_judgments (ai_judging_run_id, candidate_id, grade) "
-        "SELECT $2::uuid, id, 1 FROM candidates WHERE evaluation_run_id = $1::uuid "
-        "ORDER BY query_id, rank, id LIMIT 5000",
-        big["id"],
-        run["id"],
-    )
-    last = await db.fetchrow(
-        "SELECT c.query_id, c.rank, c.id FROM ai_run_judgments j "
-        "JOIN candidates c ON c.id = j.candidate_id WHERE j.ai_judging_run_id = $1::uuid "
-        "ORDER BY c.query_id DESC, c.rank DESC, c.id DESC LIMIT 1",
-        run["id"],
-    )
-    assert last is not None
-    async with db.acquire() as conn, conn.transaction(readonly=True):
-        await plan_each_execution(conn)
-        await read_in_index_order(conn)  # as Store.pending_candidates reads
-        explained = await conn.fetchval(
-            "EXPLAIN (ANALYZE, FORMAT JSON) " + queries()["pending_candidates"],
-            UUID(big["id"]),
-            UUID(run["id"]),
-            last["query_id"],
-            last["rank"],
-            last["id"],
-            1000,
-        )
-    plan = json.loads(explained)[0]["Plan"]
+    # The run judges its first 5,000 candidates after the statistics.
+    last = await _judge_first(db, big["id"], run_id, 5000)
+    plan = await _explain_page(db, big["id"], run_id, last)
     assert plan["Actual Rows"] == 1000
     # At most a row per candidate of the page, not a row per (candidate, judgment).
     assert _rows_removed_by_join_filters(plan) <= 1000
-
-
-def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    return [plan, *(n for child in plan.get("Plans", []) for n in _nodes(child))]
 
 
 async def test_a_page_reads_the_candidates_once_in_order_from_the_cursor(
@@ -204,38 +224,9 @@ async def test_a_page_reads_the_candidates_once_in_order_from_the_cursor(
     big = await create_evaluation(service, queries=300, per_query=20)
     # Autovacuum analyses a small table such as `queries` sooner than a big one.
     await db.execute("ANALYZE queries")
-    judge = await create_judge(service, "http://127.0.0.1:9/v1", max_retries=0)
-    status, run = await service.request(
-        "POST", f"/evaluations/runs/{big['id']}/ai-judge", json={"ai_judge_id": judge["id"]}
-    )
-    assert status == 201, run
-    await wait_until_ended(service, run["id"])  # nothing judged: the provider is unreachable
-    await db.execute(
-        "INSERT INTO ai_run_judgments (ai_judging_run_id, candidate_id, grade) "
-        "SELECT $2::uuid, id, 1 FROM candidates WHERE evaluation_run_id = $1::uuid "
-        "ORDER BY query_id, rank, id LIMIT 5000",
-        big["id"],
-        run["id"],
-    )
-    last = await db.fetchrow(
-        "SELECT query_id, rank, id FROM candidates WHERE evaluation_run_id = $1::uuid "
-        "ORDER BY query_id, rank, id OFFSET 4999 LIMIT 1",
-        big["id"],
-    )
-    assert last is not None
-    async with db.acquire() as conn, conn.transaction(readonly=True):
-        await plan_each_execution(conn)
-        await read_in_index_order(conn)  # as Store.pending_candidates reads
-        explained = await conn.fetchval(
-            "EXPLAIN (ANALYZE, FORMAT JSON) " + queries()["pending_candidates"],
-            UUID(big["id"]),
-            UUID(run["id"]),
-            last["query_id"],
-            last["rank"],
-            last["id"],
-            1000,
-        )
-    plan = json.loads(explained)[0]["Plan"]
+    run_id = await _run_that_judged_nothing(service, big["id"])
+    last = await _judge_first(db, big["id"], run_id, 5000)
+    plan = await _explain_page(db, big["id"], run_id, last)
     assert plan["Actual Rows"] == 1000
     scans = [n for n in _nodes(plan) if n.get("Relation Name") == "candidates"]
     assert [(n["Node Type"], n.get("Index Name"), n["Actual Loops"]) for n in scans] == [
