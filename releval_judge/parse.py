@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-
-from pydantic import BaseModel
+from dataclasses import dataclass
 
 from releval_judge.scale import Scale
 
@@ -32,8 +31,11 @@ _ELLIPSIS = "…"
 # document's "<candidate id=2>…</candidate>" then stays inside its own block instead of
 # posing as candidate 2. The attribute run is bounded so that many unclosed
 # "<candidate" cannot make the search quadratic.
+# The body is written out as "runs of anything but '<', and '<' that does not close the
+# block" rather than a lazy ".*?", which would try the closing tag at every character.
 _BLOCK = re.compile(
-    r"<candidate\b([^>]{0,200})>(.*?)(?:</candidate\s*>|\Z)", re.IGNORECASE | re.DOTALL
+    r"<candidate\b([^>]{0,200})>([^<]*(?:<(?!/candidate\s*>)[^<]*)*)(?:</candidate\s*>|\Z)",
+    re.IGNORECASE,
 )
 _ID = re.compile(r"""(?:^|\s)id\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
 _GRADE_OPEN = re.compile(r"<grade\s*>", re.IGNORECASE)
@@ -50,7 +52,8 @@ _MARKDOWN = re.compile(r"```|^[ \t]*(?:#{1,6}[ \t]|\|.*\|)", re.MULTILINE)
 _ID_QUOTES = "\"'“”‘’"
 
 
-class ParsedJudgment(BaseModel):
+@dataclass(frozen=True, slots=True)
+class ParsedJudgment:
     """A grade within the scale and its reasoning ("" when the model gave none)."""
 
     id: str
@@ -58,7 +61,8 @@ class ParsedJudgment(BaseModel):
     reasoning: str
 
 
-class ParseResult(BaseModel):
+@dataclass(frozen=True, slots=True)
+class ParseResult:
     """Every sent id is a key of exactly one of ``judgments`` and ``failures``.
 
     ``failures`` maps an id to a reason a user can read, e.g. ``grade 5 outside scale 0–4``.

@@ -40,7 +40,9 @@ _MAX_LISTED_TERMS = 8
 
 _QUERY_LINE = re.compile(r"^[ \t]*Query:[ \t]*(.*?)[ \t]*\r?$", re.MULTILINE)
 _QUERY_TAG = re.compile(r"<query>(.*?)</query>", re.DOTALL)
-_DOCUMENT = re.compile(r'<document id="([^"]*)">(.*?)</document>', re.DOTALL)
+# The body as "runs of anything but '<', and '<' that does not close the section" rather
+# than a lazy ".*?", which would try the closing tag at every character.
+_DOCUMENT = re.compile(r'<document id="([^"]*)">([^<]*(?:<(?!/document>)[^<]*)*)</document>')
 _SCALE = re.compile(r"Grades(?::| are) integers from (-?\d+) to (-?\d+)")
 _TAG = re.compile(r"<[^<>]*>")
 _WORD = re.compile(r"\w+")

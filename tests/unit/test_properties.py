@@ -15,9 +15,11 @@ import jinja2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from releval_judge import parse
 from releval_judge.parse import REASONING_LIMIT, parse_answer
 from releval_judge.prompt import PromptCandidate, compile_template, default_template, render_prompt
 from releval_judge.scale import Scale
+from releval_judge.sim import grader
 from tests.fakes import blocks
 
 PROPERTY = settings(max_examples=150, deadline=None, derandomize=True, database=None)
@@ -31,6 +33,8 @@ MARKUP = [
     '<candidate id="ID">',
     "<candidate",
     "</candidate>",
+    "</CANDIDATE >",
+    "</candidate",
     "<grade>",
     "</grade>",
     "<reasoning>",
@@ -238,3 +242,24 @@ def test_no_document_can_change_a_grade_but_its_own(
     result = parse_answer(prompt + "\n" + blocks(grades), ids, scale)
     assert {cid: j.grade for cid, j in result.judgments.items()} == grades
     assert result.failures == {}
+
+
+# --- the block patterns ----------------------------------------------------------------
+
+# The patterns as first written: a lazy body. The parser's and the simulator's patterns
+# spell the body out so that the closing tag is not tried at every character; they must
+# find the same matches.
+LAZY_BLOCK = re.compile(
+    r"<candidate\b([^>]{0,200})>(.*?)(?:</candidate\s*>|\Z)", re.IGNORECASE | re.DOTALL
+)
+LAZY_DOCUMENT = re.compile(r'<document id="([^"]*)">(.*?)</document>', re.DOTALL)
+
+
+@PROPERTY
+@given(text=HOSTILE)
+def test_block_patterns_match_what_the_lazy_patterns_match(text: str) -> None:
+    def found(pattern: re.Pattern[str]) -> list[tuple[int, int, tuple[str | Any, ...]]]:
+        return [(m.start(), m.end(), m.groups()) for m in pattern.finditer(text)]
+
+    assert found(parse._BLOCK) == found(LAZY_BLOCK)
+    assert found(grader._DOCUMENT) == found(LAZY_DOCUMENT)
