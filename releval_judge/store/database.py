@@ -69,8 +69,17 @@ def _encode_jsonb(value: Any) -> bytes:
     return b"\x01" + json.dumps(value, separators=(",", ":")).encode()
 
 
+_EMPTY_OBJECT = b"\x01{}"
+_decode_json_text = json.JSONDecoder().decode
+
+
 def _decode_jsonb(data: bytes) -> Any:
-    return json.loads(data[1:])
+    # Read for every candidate of every page (its fields), so kept short: the empty object
+    # (a document without fields) skips the decoder, and text skips json.loads's sniffing
+    # of a byte string's encoding.
+    if data == _EMPTY_OBJECT:
+        return {}
+    return _decode_json_text(data[1:].decode())
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
