@@ -21,6 +21,7 @@ linearly and rounded onto the scale.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import math
@@ -109,10 +110,18 @@ def terms(text: str) -> list[str]:
     ]
 
 
+@functools.lru_cache(maxsize=4096)
+def _term_counts(text: str) -> Counter[str]:
+    """The terms of a document and how often each occurs. Cached: runs judge the same
+    documents again and again, and the simulator shares the benchmarks' cores with the
+    service it stands in for. Callers only read the result."""
+    return Counter(terms(text))
+
+
 def judge(prompt: Prompt) -> list[Judgment]:
     """One judgment per document, in prompt order."""
     query_terms = list(dict.fromkeys(terms(prompt.query)))
-    doc_terms = [Counter(terms(d.text)) for d in prompt.documents]
+    doc_terms = [_term_counts(d.text) for d in prompt.documents]
     n_docs = len(doc_terms)
     if n_docs == 0:
         return []
