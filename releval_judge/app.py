@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from releval_judge.api.auth import TokenChecker
 from releval_judge.api.errors import EXCEPTION_HANDLERS
 from releval_judge.api.middleware import BearerAuthMiddleware, RequestIdMiddleware
 from releval_judge.api.openapi import build_openapi, openapi
@@ -28,8 +28,6 @@ from releval_judge.providers import make_provider
 from releval_judge.secrets import (
     SecretBox,
     SecretKeyMismatch,
-    constant_time_in,
-    hash_token,
     local_secret_key,
     new_token,
     verify_secret_key,
@@ -45,31 +43,7 @@ from releval_judge.telemetry import Metrics
 
 log = structlog.get_logger(__name__)
 
-TOKEN_CACHE_S = 30.0
 WORKER_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-
-
-class TokenChecker:
-    """Static tokens (constant-time compare) and stored token hashes (cached briefly)."""
-
-    def __init__(self, static_tokens: list[str]) -> None:
-        self.static_tokens = static_tokens
-        self.store: Store | None = None
-        self._known: dict[str, float] = {}
-
-    async def __call__(self, token: str) -> bool:
-        if self.static_tokens and constant_time_in(token, self.static_tokens):
-            return True
-        if self.store is None:
-            return False
-        digest = hash_token(token)
-        now = time.monotonic()
-        if self._known.get(digest, 0.0) > now:
-            return True
-        if await self.store.api_token_exists(digest):
-            self._known[digest] = now + TOKEN_CACHE_S
-            return True
-        return False
 
 
 def development_token(data_dir: Path) -> str:
@@ -125,13 +99,8 @@ def create_app(
         try:
             await apply_schema(pool)
             store = Store(pool)
-            checker.store = store
-            secret = (
-                settings.secret_key.get_secret_value()
-                if settings.secret_key is not None
-                else local_secret_key(settings.data_dir)
-            )
-            secrets = SecretBox(secret)
+            checker.tokens = store.tokens
+            secrets = SecretBox(settings.secret_keys or local_secret_key(settings.data_dir))
             try:
                 await verify_secret_key(secrets, store, reset=settings.secret_key_reset)
             except SecretKeyMismatch as exc:

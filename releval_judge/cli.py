@@ -191,7 +191,7 @@ async def create_token(settings: Settings, name: str) -> int:
     try:
         await apply_schema(pool)
         token = new_token()
-        await Store(pool).create_api_token(name, hash_token(token))
+        await Store(pool).tokens.create(name, hash_token(token))
     finally:
         await pool.close()
     print(token)

@@ -51,6 +51,24 @@ class Settings(BaseSettings):
     # all: API and judging (one process); api: never judges; worker: judges, and answers
     # only /healthz, /readyz and /metrics.
     role: Literal["all", "api", "worker"] = "all"
+    # --- security (docs/security.md) -------------------------------------------------
+    # Provider addresses that are not public and may still be connected to: a comma list
+    # of hosts, host:port and CIDRs (e.g. "127.0.0.1,10.0.0.0/8,vllm.internal:8000").
+    provider_allow: str = ""
+    # The environment variables a judge's api_key_env may name: a comma list of globs
+    # (RELEVAL_* never, whatever this says).
+    key_env_allow: str = "*_API_KEY"
+    # A client that sends or reads nothing for this long is cut off.
+    client_idle_s: float = Field(30.0, gt=0, le=3600)
+    # The largest NDJSON import (413 beyond it).
+    max_import_bytes: int = Field(4 * 1024**3, ge=1024)
+    # X-Forwarded-* headers are believed only from these addresses (comma list, or "*").
+    forwarded_allow_ips: str = "127.0.0.1"
+    # Untrusted content: a prompt renders within this time and size, a provider answer
+    # (and each line of a batch result file) is read up to this size.
+    template_timeout_s: float = Field(2.0, gt=0, le=600)
+    max_prompt_bytes: int = Field(1_000_000, ge=1000, le=1_000_000_000)
+    max_answer_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=4 * 1024**3)
 
     @field_validator("root_path")
     @classmethod
@@ -73,8 +91,22 @@ class Settings(BaseSettings):
 
     @property
     def static_tokens(self) -> list[str]:
-        raw = self.api_tokens.get_secret_value()
-        return [t.strip() for t in raw.split(",") if t.strip()]
+        return _comma_list(self.api_tokens.get_secret_value())
+
+    @property
+    def secret_keys(self) -> list[str]:
+        """RELEVAL_SECRET_KEY as a list: the first encrypts, every one decrypts."""
+        if self.secret_key is None:
+            return []
+        return _comma_list(self.secret_key.get_secret_value())
+
+    @property
+    def key_env_globs(self) -> list[str]:
+        return _comma_list(self.key_env_allow)
+
+
+def _comma_list(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
 
 
 def load_settings() -> Settings:

@@ -137,6 +137,13 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     token_hash  text NOT NULL UNIQUE,
     created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+-- Scopes (docs/security.md): tokens made before scopes existed could change everything
+-- but had no token API to reach, which is what 'write' allows.
+ALTER TABLE api_tokens ADD COLUMN IF NOT EXISTS scopes text[] NOT NULL DEFAULT '{write}'
+    CHECK (scopes <@ ARRAY['read', 'write', 'admin'] AND cardinality(scopes) > 0);
+ALTER TABLE api_tokens ADD COLUMN IF NOT EXISTS expires_at timestamptz;
+-- Revoked tokens stay (their names are who did what), refused from then on.
+ALTER TABLE api_tokens ADD COLUMN IF NOT EXISTS revoked_at timestamptz;
 
 -- Review, export and calibration (issue #5). Appended, idempotent.
 

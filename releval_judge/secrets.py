@@ -6,24 +6,37 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 import structlog
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 log = structlog.get_logger(__name__)
 
 
 class SecretBox:
-    """Encrypts and decrypts provider API keys. Any string works as a key: a valid Fernet
-    key is used as it is, anything else is stretched with SHA-256."""
+    """Encrypts and decrypts provider API keys with one key or a list of them: the first
+    encrypts, every one decrypts (so a new key can be put first while what the old one
+    encrypted is still read, then `rotate` re-encrypts). Any string works as a key: a
+    valid Fernet key is used as it is, anything else is stretched with SHA-256."""
 
-    def __init__(self, key: str) -> None:
-        self._fernet = Fernet(_fernet_key(key))
+    def __init__(self, keys: str | Sequence[str]) -> None:
+        keys = [keys] if isinstance(keys, str) else list(keys)
+        if not keys:
+            raise ValueError("SecretBox needs at least one key")
+        self._fernet = MultiFernet([Fernet(_fernet_key(key)) for key in keys])
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
+
+    def rotate(self, token: str) -> str:
+        """``token`` re-encrypted under the first key (ValueError when no key decrypts it)."""
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken as exc:
+            raise ValueError("a stored API key cannot be decrypted by any key given") from exc
 
     def decrypt(self, token: str) -> str:
         try:

@@ -11,13 +11,14 @@ import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from releval_judge.access import Principal
 from releval_judge.api.errors import error_response
 
 log = structlog.get_logger(__name__)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
-TokenCheck = Callable[[str], Awaitable[bool]]
+TokenCheck = Callable[[str], Awaitable[Principal | None]]
 
 
 class RequestIdMiddleware:
@@ -57,7 +58,8 @@ class RequestIdMiddleware:
 
 
 class BearerAuthMiddleware:
-    """Every route under ``/api/`` needs ``Authorization: Bearer <token>``."""
+    """Every route under ``/api/`` needs ``Authorization: Bearer <token>``; the token's
+    principal goes into the request's state (``api.auth.principal``)."""
 
     def __init__(self, app: ASGIApp, check: TokenCheck, protected_prefix: str = "/api/") -> None:
         self.app = app
@@ -79,12 +81,17 @@ class BearerAuthMiddleware:
             )
             await response(scope, receive, send)
             return
-        if not await self.check(token.strip()):
+        found = await self.check(token.strip())
+        if found is None:
             response = error_response(
-                401, "unauthorized", "invalid token", headers={"WWW-Authenticate": "Bearer"}
+                401,
+                "unauthorized",
+                "invalid token (unknown, revoked or expired)",
+                headers={"WWW-Authenticate": "Bearer"},
             )
             await response(scope, receive, send)
             return
+        scope.setdefault("state", {})["principal"] = found
         await self.app(scope, receive, send)
 
 

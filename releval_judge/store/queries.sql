@@ -203,14 +203,6 @@ WHERE f.ai_judging_run_id = $1
 ORDER BY f.created_at, f.candidate_id
 LIMIT $4;
 
--- insert_api_token --
--- Store a new API token's hash (the token itself is never stored).
-INSERT INTO api_tokens (name, token_hash) VALUES ($1, $2) RETURNING id::text, name, created_at;
-
--- find_api_token --
--- Is this hash a known API token?
-SELECT id::text FROM api_tokens WHERE token_hash = $1;
-
 -- insert_human_judgments --
 -- Record human judgments by (query_id, doc_id); the same judge again replaces the grade.
 INSERT INTO human_judgments (candidate_id, evaluation_run_id, judge, grade, reasoning)

@@ -42,6 +42,7 @@ from releval_judge.store.key_slots import KeySlotStore
 from releval_judge.store.provider_batches import ProviderBatchStore
 from releval_judge.store.rate_budgets import RateBudgetStore
 from releval_judge.store.sql import queries
+from releval_judge.store.tokens import TokenStore
 
 Q = queries()
 # Imports at least this large refresh the planner's statistics; autovacuum would, but only
@@ -206,6 +207,7 @@ class Store:
         self.batches = ProviderBatchStore(pool)
         self.rate_budgets = RateBudgetStore(pool)
         self.key_slots = KeySlotStore(pool)
+        self.tokens = TokenStore(pool)
 
     async def ping(self) -> None:
         async with self.pool.acquire(timeout=2) as conn:
@@ -722,16 +724,6 @@ class Store:
     async def sample_encrypted_api_key(self) -> str | None:
         value: str | None = await self.pool.fetchval(Q["sample_encrypted_api_key"])
         return value
-
-    # --- API tokens --------------------------------------------------------------------
-
-    async def create_api_token(self, name: str, token_hash: str) -> str:
-        row = await self.pool.fetchrow(Q["insert_api_token"], name, token_hash)
-        assert row is not None
-        return str(row["id"])
-
-    async def api_token_exists(self, token_hash: str) -> bool:
-        return await self.pool.fetchval(Q["find_api_token"], token_hash) is not None
 
 
 def _judge_args(config: JudgeConfig) -> tuple[Any, ...]:

@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from releval_judge.api.middleware import BearerAuthMiddleware
+from releval_judge.api.middleware import BearerAuthMiddleware, TokenCheck
 from releval_judge.ui import analysis, pages
 from releval_judge.ui.session import CookieSessionMiddleware
 
@@ -71,7 +71,7 @@ def ui_routes() -> list[Route | Mount]:
     ]
 
 
-def mount_ui(app: Starlette, check: pages.TokenCheck) -> None:
+def mount_ui(app: Starlette, check: TokenCheck) -> None:
     """Serve the UI under ``/ui/`` and let its pages call the API with the session cookie.
 
     The cookie middleware goes right before the bearer-token check, which then sees the

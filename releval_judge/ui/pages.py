@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from releval_judge import __version__
+from releval_judge.api.middleware import TokenCheck
 from releval_judge.api.params import JudgmentParams
 from releval_judge.api.services import services
 from releval_judge.errors import DomainError
@@ -50,8 +51,6 @@ from releval_judge.ui.session import (
     set_reviewer,
     set_session,
 )
-
-TokenCheck = Callable[[str], Awaitable[bool]]
 
 LOGIN_BODY_MAX = 64 * 1024
 PREVIEW_BODY_MAX = 512 * 1024
