@@ -100,9 +100,12 @@ def create_app(
             await apply_schema(pool)
             store = Store(pool)
             checker.tokens = store.tokens
-            secrets = SecretBox(settings.secret_keys or local_secret_key(settings.data_dir))
+            secrets = SecretBox(
+                settings.secret_keys or local_secret_key(settings.data_dir),
+                key_env_allow=settings.key_env_globs,
+            )
             try:
-                await verify_secret_key(secrets, store, reset=settings.secret_key_reset)
+                await verify_secret_key(secrets, store.secret_rows, reset=settings.secret_key_reset)
             except SecretKeyMismatch as exc:
                 log.error("service_refused_to_start", reason=str(exc))
                 app.state.startup_error = str(exc)

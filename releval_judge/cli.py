@@ -56,6 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     create = token_commands.add_parser("create", help="create a token (printed once)")
     create.add_argument("--name", required=True)
 
+    secrets_parser = commands.add_parser("secrets", help="manage RELEVAL_SECRET_KEY")
+    secrets_commands = secrets_parser.add_subparsers(dest="secrets_command", required=True)
+    secrets_commands.add_parser(
+        "rotate",
+        help="re-encrypt every stored provider key under the first key of RELEVAL_SECRET_KEY "
+        "(a comma list: new first, then the old ones)",
+    )
+
     sim = commands.add_parser("sim", help="run the provider simulator (OpenAI/Anthropic shapes)")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8090)
@@ -80,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(import_files(args))
         if args.command == "token":
             return asyncio.run(create_token(load_settings(), args.name))
+        if args.command == "secrets":
+            return asyncio.run(rotate_secrets(load_settings()))
         if args.command == "sim":
             return run_sim(args)
         if args.command == "demo":
@@ -196,6 +206,53 @@ async def create_token(settings: Settings, name: str) -> int:
         await pool.close()
     print(token)
     print(f"(token {name!r} created; it is shown only this once)", file=sys.stderr)
+    return 0
+
+
+async def rotate_secrets(settings: Settings) -> int:
+    """`secrets rotate`: every stored provider key re-encrypted under the first key."""
+    from releval_judge.secrets import SecretBox, local_secret_key
+    from releval_judge.store.database import EmbeddedPostgres, apply_schema, create_pool
+    from releval_judge.store.secrets import CanaryUnreadable, SecretStore
+
+    configure_logging("console", "warning")
+    keys = settings.secret_keys or [local_secret_key(settings.data_dir)]
+    box = SecretBox(keys)
+    embedded = None
+    url = settings.database_url
+    if url is None:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        url = await asyncio.to_thread(embedded.start)
+    pool = await create_pool(url, size=2)
+    try:
+        await apply_schema(pool)
+        done = await SecretStore(pool).rotate(box.rotate)
+    except CanaryUnreadable:
+        print(
+            "releval-judge secrets rotate: none of the keys in RELEVAL_SECRET_KEY decrypts "
+            "this database's canary: they are not its keys; nothing was changed",
+            file=sys.stderr,
+        )
+        return 2
+    finally:
+        await pool.close()
+    print(
+        f"re-encrypted under the first of {len(keys)} key(s): {done.judges} judge key(s), "
+        f"{done.run_snapshots} judging-run snapshot(s)" + (", the canary" if done.canary else "")
+    )
+    unreadable = len(done.unreadable_judges) + len(done.unreadable_runs)
+    if unreadable:
+        print(
+            f"{unreadable} stored key(s) could not be read by any key given and were left as "
+            f"they were (judges: {', '.join(done.unreadable_judges) or 'none'}; judging runs: "
+            f"{len(done.unreadable_runs)}); set those judges' api_key again",
+            file=sys.stderr,
+        )
+    if len(keys) > 1:
+        print(
+            "every replica may now be given only the first key (RELEVAL_SECRET_KEY)",
+            file=sys.stderr,
+        )
     return 0
 
 

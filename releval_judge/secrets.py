@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import hmac
+import os
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +17,10 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 log = structlog.get_logger(__name__)
 
+DEFAULT_KEY_ENV_ALLOW = ("*_API_KEY",)
+# Settings the service reads besides RELEVAL_*: never a judge's key.
+SERVICE_VARIABLES = frozenset({"DATABASE_URL"})
+
 
 class SecretBox:
     """Encrypts and decrypts provider API keys with one key or a list of them: the first
@@ -22,11 +28,43 @@ class SecretBox:
     encrypted is still read, then `rotate` re-encrypts). Any string works as a key: a
     valid Fernet key is used as it is, anything else is stretched with SHA-256."""
 
-    def __init__(self, keys: str | Sequence[str]) -> None:
+    def __init__(
+        self, keys: str | Sequence[str], *, key_env_allow: Sequence[str] = DEFAULT_KEY_ENV_ALLOW
+    ) -> None:
         keys = [keys] if isinstance(keys, str) else list(keys)
         if not keys:
             raise ValueError("SecretBox needs at least one key")
         self._fernet = MultiFernet([Fernet(_fernet_key(key)) for key in keys])
+        self.key_env_allow = tuple(key_env_allow)
+
+    def env_name_problem(self, name: str) -> str | None:
+        """Why a judge may not name the environment variable ``name`` as its key (None
+        when it may): only names matching RELEVAL_KEY_ENV_ALLOW, never the service's
+        own settings, whose values (tokens, the secret key, the database URL) a judge's
+        author could otherwise send to a URL of their choosing."""
+        if name.upper().startswith("RELEVAL_") or name.upper() in SERVICE_VARIABLES:
+            return (
+                f"api_key_env cannot name {name}: the service's own settings are never "
+                "sent to a provider"
+            )
+        if not any(fnmatch.fnmatchcase(name, glob) for glob in self.key_env_allow):
+            allowed = ", ".join(self.key_env_allow) or "no variable at all"
+            return (
+                f"api_key_env {name} is not allowed: RELEVAL_KEY_ENV_ALLOW allows {allowed} "
+                "(ask the operator, or give the judge an api_key)"
+            )
+        return None
+
+    def env_key(self, name: str) -> str:
+        """The value of the allowed environment variable ``name``; ValueError saying why
+        when it may not be used or is not set."""
+        problem = self.env_name_problem(name)
+        if problem is not None:
+            raise ValueError(problem)
+        key = os.environ.get(name)
+        if not key:
+            raise ValueError(f"api_key_env {name} is not set in the service's environment")
+        return key
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()

@@ -27,11 +27,16 @@ def _check_template(template: str | None) -> None:
         ) from exc
 
 
-def _check_key_source(api_key_set: bool, api_key_env: str | None) -> None:
+def _check_key_source(svc: Services, api_key_set: bool, api_key_env: str | None) -> None:
     if api_key_set and api_key_env:
         raise ValidationFailed(
             "give either api_key or api_key_env, not both",
             details=[{"loc": ["body", "api_key_env"]}],
+        )
+    problem = svc.secrets.env_name_problem(api_key_env) if api_key_env else None
+    if problem is not None:
+        raise ValidationFailed(
+            problem, details=[{"loc": ["body", "api_key_env"], "input": api_key_env}]
         )
 
 
@@ -52,13 +57,18 @@ def _check_provider_fields(config: JudgeConfig) -> None:
 
 
 def _config(svc: Services, body: AiJudgeCreate) -> JudgeConfig:
-    _check_key_source(body.api_key is not None, body.api_key_env)
+    _check_key_source(svc, body.api_key is not None, body.api_key_env)
     _check_template(body.prompt_template)
     data = body.model_dump(exclude={"api_key"})
     data["api_key_encrypted"] = svc.secrets.encrypt(body.api_key) if body.api_key else None
     config = JudgeConfig.model_validate(data)
     _check_provider_fields(config)
     return config
+
+
+def _moves(current: JudgeConfig, merged: JudgeConfig) -> bool:
+    """True when a change sends the judge's calls somewhere else (base_url or provider)."""
+    return (current.base_url, current.provider) != (merged.base_url, merged.provider)
 
 
 async def create_judge(request: Request) -> Response:
@@ -116,7 +126,11 @@ async def patch_judge(request: Request) -> Response:
             merged = merged.model_copy(update={"api_key_env": None})
     elif changes.get("api_key_env"):
         merged = merged.model_copy(update={"api_key_encrypted": None})
-    _check_key_source(merged.api_key_encrypted is not None, merged.api_key_env)
+    if _moves(current, merged) and not (changes.get("api_key") or changes.get("api_key_env")):
+        # The key was given for the old destination: it must not follow the judge to
+        # another one (docs/security.md, "Provider keys").
+        merged = merged.model_copy(update={"api_key_encrypted": None, "api_key_env": None})
+    _check_key_source(svc, merged.api_key_encrypted is not None, merged.api_key_env)
     if "prompt_template" in changes:
         _check_template(merged.prompt_template)
     _check_provider_fields(merged)

@@ -23,7 +23,32 @@ def validation_details(exc: ValidationError, prefix: str = "body") -> list[dict[
     details: list[dict[str, Any]] = json.loads(exc.json(include_url=False), parse_constant=str)
     for item in details:
         item["loc"] = [prefix, *item.get("loc", [])]
+        _redact_secrets(item)
     return details
+
+
+# Request fields whose values are never echoed back (an error's `input` included).
+SECRET_FIELDS = frozenset({"api_key", "token"})
+REDACTED = "[redacted]"
+
+
+def _redact_secrets(item: dict[str, Any]) -> None:
+    """An error about a secret field, or whose input holds one, shows `[redacted]` there."""
+    if "input" not in item:
+        return
+    # An unknown field may be a misspelt secret ("apikey"): its value is not echoed either.
+    if item.get("type") == "extra_forbidden" or any(p in SECRET_FIELDS for p in item["loc"]):
+        item["input"] = REDACTED
+    elif isinstance(item["input"], dict):
+        item["input"] = _redacted(item["input"])
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: REDACTED if k in SECRET_FIELDS else _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def summarise(details: list[dict[str, Any]]) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
@@ -119,11 +118,10 @@ def provider_config(config: JudgeConfig, secrets: SecretBox) -> ProviderConfig:
         except ValueError as exc:
             raise RunFailed(str(exc)) from exc
     elif config.api_key_env:
-        key = os.environ.get(config.api_key_env)
-        if not key:
-            raise RunFailed(
-                f"api_key_env {config.api_key_env} is not set in the service's environment"
-            )
+        try:
+            key = secrets.env_key(config.api_key_env)
+        except ValueError as exc:
+            raise RunFailed(str(exc)) from exc
     return ProviderConfig.model_validate(
         {
             "provider": config.provider,

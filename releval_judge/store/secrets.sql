@@ -26,3 +26,26 @@ SELECT api_key_encrypted FROM (
     (SELECT judge_config->>'api_key_encrypted' FROM ai_judging_runs
      WHERE judge_config->>'api_key_encrypted' IS NOT NULL LIMIT 1)
 ) k LIMIT 1;
+
+-- lock_judge_keys --
+-- Every judge's encrypted provider key, locked until the rotation commits.
+SELECT id, api_key_encrypted FROM ai_judges WHERE api_key_encrypted IS NOT NULL FOR UPDATE;
+
+-- set_judge_key --
+-- A judge's provider key, re-encrypted.
+UPDATE ai_judges SET api_key_encrypted = $2 WHERE id = $1;
+
+-- lock_run_snapshot_keys --
+-- Every judging run's snapshot of its judge's encrypted key, locked until the rotation commits.
+SELECT id, judge_config->>'api_key_encrypted' AS api_key_encrypted FROM ai_judging_runs
+WHERE judge_config->>'api_key_encrypted' IS NOT NULL FOR UPDATE;
+
+-- set_run_snapshot_key --
+-- A judging run's snapshot key, re-encrypted.
+UPDATE ai_judging_runs
+SET judge_config = jsonb_set(judge_config, '{api_key_encrypted}', to_jsonb($2::text))
+WHERE id = $1;
+
+-- lock_secret_canary --
+-- The canary, locked until the rotation commits.
+SELECT token FROM secret_canary WHERE id = 1 FOR UPDATE;

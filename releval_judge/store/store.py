@@ -41,6 +41,7 @@ from releval_judge.store.database import fetch_planned
 from releval_judge.store.key_slots import KeySlotStore
 from releval_judge.store.provider_batches import ProviderBatchStore
 from releval_judge.store.rate_budgets import RateBudgetStore
+from releval_judge.store.secrets import SecretStore
 from releval_judge.store.sql import queries
 from releval_judge.store.tokens import TokenStore
 
@@ -208,6 +209,7 @@ class Store:
         self.rate_budgets = RateBudgetStore(pool)
         self.key_slots = KeySlotStore(pool)
         self.tokens = TokenStore(pool)
+        self.secret_rows = SecretStore(pool)
 
     async def ping(self) -> None:
         async with self.pool.acquire(timeout=2) as conn:
@@ -706,24 +708,6 @@ class Store:
     async def judging_runs_by_status(self) -> dict[str, int]:
         rows = await self.pool.fetch(Q["count_judging_runs_by_status"])
         return {r["status"]: r["runs"] for r in rows}
-
-    # --- the secret-key canary (see secrets.verify_secret_key) ---------------------------
-
-    async def secret_canary(self) -> str | None:
-        value: str | None = await self.pool.fetchval(Q["get_secret_canary"])
-        return value
-
-    async def store_secret_canary(self, token: str) -> str:
-        """Store ``token`` unless a canary exists; the canary that is kept."""
-        value: str = await self.pool.fetchval(Q["insert_secret_canary"], token)
-        return value
-
-    async def replace_secret_canary(self, token: str) -> None:
-        await self.pool.execute(Q["replace_secret_canary"], token)
-
-    async def sample_encrypted_api_key(self) -> str | None:
-        value: str | None = await self.pool.fetchval(Q["sample_encrypted_api_key"])
-        return value
 
 
 def _judge_args(config: JudgeConfig) -> tuple[Any, ...]:

@@ -241,9 +241,9 @@ async def test_patch_changes_only_the_given_fields(service: Service, db: asyncpg
     assert patched["api_key_set"] is True
 
     # Switching to a key from the environment drops the stored key, and back.
-    status, patched = await service.request("PATCH", path, json={"api_key_env": "OPENAI_KEY"})
+    status, patched = await service.request("PATCH", path, json={"api_key_env": "OPENAI_API_KEY"})
     assert status == 200, patched
-    assert (patched["api_key_set"], patched["api_key_env"]) == (False, "OPENAI_KEY")
+    assert (patched["api_key_set"], patched["api_key_env"]) == (False, "OPENAI_API_KEY")
     assert await _stored_key(db, judge["id"]) is None
     status, patched = await service.request("PATCH", path, json={"api_key": KEY})
     assert status == 200, patched

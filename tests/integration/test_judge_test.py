@@ -199,11 +199,11 @@ async def test_a_batch_the_provider_rejects_is_a_per_candidate_failure(
 
 async def test_a_key_the_service_cannot_read_is_a_502(service: Service) -> None:
     judge = await create_judge(
-        service, "http://127.0.0.1:9/v1", api_key=None, api_key_env="RELEVAL_TEST_NO_SUCH_KEY"
+        service, "http://127.0.0.1:9/v1", api_key=None, api_key_env="TEST_NO_SUCH_API_KEY"
     )
     status, body = await _test(service, judge["id"], {"query": "q", "candidates": [{"text": "t"}]})
     error_body = assert_error(status, body, 502, "provider_error")
-    assert "RELEVAL_TEST_NO_SUCH_KEY" in error_body["message"]
+    assert "TEST_NO_SUCH_API_KEY" in error_body["message"]
 
 
 async def test_the_judges_document_rules_shape_the_prompt(services: ServiceFactory) -> None:

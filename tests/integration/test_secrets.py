@@ -23,9 +23,11 @@ async def test_the_key_is_nowhere_after_a_failing_run(
 ) -> None:
     async def echo_key_back(prompt: str, call_no: int) -> web.Response:
         # Providers quote (part of) the key in 401 messages; a careless one quotes it whole.
-        return error(401, f"Incorrect API key provided: {KEY}. Find your key at ...")
+        sent = provider.calls[-1].headers["Authorization"].removeprefix("Bearer ")
+        return error(401, f"Incorrect API key provided: {sent}. Find your key at ...")
 
-    provider = await FakeProvider(respond=echo_key_back).start()
+    provider = FakeProvider(respond=echo_key_back)
+    await provider.start()
     service = ServiceProcess(database_url, tmp_path)
     bodies: list[str] = []
     try:
@@ -68,6 +70,16 @@ async def test_the_key_is_nowhere_after_a_failing_run(
             "PATCH", f"/ai-judges/{judge['id']}", json={"api_key": KEY + "-rotated"}
         )
         bodies.append(str(patched))
+        # Refused input is not echoed either (a 422's details included).
+        for refused in ({"api_key": KEY + "\u0000"}, {"apikey": KEY}):
+            status, body = await service.request("PATCH", f"/ai-judges/{judge['id']}", json=refused)
+            assert status == 422, body
+            bodies.append(str(body))
+        status, body = await service.request(
+            "POST", f"/ai-judges/{judge['id']}/test", json={"query": "q", "candidates": [{"text": "t"}]}
+        )
+        assert status == 502, body
+        bodies.append(str(body))
     finally:
         await service.stop()
         await provider.stop()
@@ -78,7 +90,7 @@ async def test_the_key_is_nowhere_after_a_failing_run(
     assert "[redacted]" in bodies[1]  # the run's error says what happened, key redacted
     for body in bodies:
         assert KEY not in body
-        assert "api_key_set" in body or "status" in body or "items" in body
+        assert any(word in body for word in ("api_key_set", "status", "items", "error"))
     stored = await db.fetchval(
         "SELECT api_key_encrypted FROM ai_judges WHERE id = $1::uuid", judge["id"]
     )
