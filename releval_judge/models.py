@@ -299,9 +299,9 @@ class AiJudge(BaseModel):
     batch_price_factor: float = 0.5
     created_at: datetime
     updated_at: datetime
-    created_by: str | None
+    created_by: str | None = None
     """The name of the token that created the judge (null: created before this was kept)."""
-    updated_by: str | None
+    updated_by: str | None = None
     """The name of the token that created or last changed the judge."""
 
 
@@ -427,10 +427,10 @@ class JudgingRun(BaseModel):
     max_cost: float | None = None
     cost: Cost | None = None
     provider_batches: list[ProviderBatch] = Field(default_factory=list)
-    created_by: str | None
+    created_by: str | None = None
     """The name of the token that started the run (a panel's member: the panel run's);
     null for runs from before this was kept."""
-    cancelled_by: str | None
+    cancelled_by: str | None = None
     """The name of the token that cancelled the run (directly or through its panel run);
     null unless someone did."""
 

@@ -284,7 +284,7 @@ class Runner:
         if control is not None:
             control.stop("cancelled")
         run = await self.store.cancel_judging_run(judging_run_id, by=by)
-        log.info("judging_run_cancelled", judging_run_id=judging_run_id)
+        log.info("judging_run_cancelled", judging_run_id=judging_run_id, by=by)
         return run
 
     def active_count(self) -> int:

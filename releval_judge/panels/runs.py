@@ -206,7 +206,7 @@ class PanelRunner:
         for member in run.members:
             if member.status in ("queued", "running"):
                 await self._cancel_member(member.ai_judging_run_id, by=by)
-        log.info("panel_run_cancelled", panel_run_id=panel_run_id)
+        log.info("panel_run_cancelled", panel_run_id=panel_run_id, by=by)
         return await self.panels.get_panel_run(panel_run_id)
 
     async def _cancel_member(self, judging_run_id: str, *, by: str | None) -> None:
