@@ -299,6 +299,10 @@ class AiJudge(BaseModel):
     batch_price_factor: float = 0.5
     created_at: datetime
     updated_at: datetime
+    created_by: str | None = None
+    """The name of the token that created the judge (null: created before this was kept)."""
+    updated_by: str | None = None
+    """The name of the token that created or last changed the judge."""
 
 
 # --- AI judging runs -------------------------------------------------------------------
@@ -423,6 +427,12 @@ class JudgingRun(BaseModel):
     max_cost: float | None = None
     cost: Cost | None = None
     provider_batches: list[ProviderBatch] = Field(default_factory=list)
+    created_by: str | None = None
+    """The name of the token that started the run (a panel's member: the panel run's);
+    null for runs from before this was kept."""
+    cancelled_by: str | None = None
+    """The name of the token that cancelled the run (directly or through its panel run);
+    null unless someone did."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -491,6 +501,24 @@ class HumanJudgmentPut(Strict):
 
     grade: int = Field(ge=-INT32_MAX, le=INT32_MAX)
     reasoning: str = Field("", max_length=20_000)
+
+
+HistoryAction = Literal["put", "delete"]
+
+
+class HumanGradeChange(BaseModel):
+    """One write (``put``) or delete of a human judge's grade of a candidate, as kept in
+    the grade's append-only history; ``by`` is the name of the token that made it."""
+
+    candidate_id: CandidateId
+    judge: str
+    grade: int | None
+    """The grade written; null for a delete."""
+    reasoning: str | None
+    """The reasoning written; null for a delete."""
+    action: HistoryAction
+    by: str
+    at: datetime
 
 
 class RunJudgment(Judgment):

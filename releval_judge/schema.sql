@@ -402,3 +402,64 @@ CREATE TABLE IF NOT EXISTS provider_key_slots (
     expires_at  timestamptz NOT NULL DEFAULT '1970-01-01 00:00:00+00',
     PRIMARY KEY (key_id, slot)
 );
+
+-- Who did it (issue 22, docs/security.md): the name of the token that started, cancelled or
+-- changed something ('static' for RELEVAL_API_TOKENS). Null on rows from before, and
+-- cancelled_by stays null for a run the service itself ended (a failure, a panel member
+-- stopped because its panel could not start).
+ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS created_by text;
+ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS cancelled_by text;
+ALTER TABLE panel_runs ADD COLUMN IF NOT EXISTS created_by text;
+ALTER TABLE panel_runs ADD COLUMN IF NOT EXISTS cancelled_by text;
+ALTER TABLE ai_judges ADD COLUMN IF NOT EXISTS created_by text;
+ALTER TABLE ai_judges ADD COLUMN IF NOT EXISTS updated_by text;
+
+-- Every write and delete of a human grade, appended in the statement that makes it. No
+-- foreign keys: the history outlives what it is about (a candidate or an evaluation run
+-- deleted by hand keeps it; no route deletes either), and a cascade could not delete
+-- from it anyway (the trigger below refuses). seq orders the changes.
+CREATE TABLE IF NOT EXISTS human_judgment_history (
+    seq               bigserial PRIMARY KEY,
+    candidate_id      uuid NOT NULL,
+    evaluation_run_id uuid NOT NULL,
+    judge             text NOT NULL,
+    action            text NOT NULL CHECK (action IN ('put', 'delete')),
+    grade             integer,
+    reasoning         text,
+    changed_by        text NOT NULL,
+    changed_at        timestamptz NOT NULL DEFAULT clock_timestamp(),
+    CHECK ((action = 'put') = (grade IS NOT NULL))
+);
+CREATE INDEX IF NOT EXISTS human_judgment_history_candidate_idx
+    ON human_judgment_history (candidate_id, seq DESC);
+
+-- Append-only, enforced by the database for every role, the table's owner included (the
+-- service applies this schema, so it owns its tables, and an owner's or a superuser's
+-- privileges cannot be revoked in a way that holds). Changing or removing history takes
+-- an ALTER TABLE ... DISABLE TRIGGER by the owner: a deliberate act, never an accident.
+CREATE OR REPLACE FUNCTION refuse_history_change()
+RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$fn$;
+DO $do$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                   WHERE tgrelid = 'human_judgment_history'::regclass
+                     AND tgname = 'human_judgment_history_append_only') THEN
+        CREATE TRIGGER human_judgment_history_append_only
+            BEFORE UPDATE OR DELETE ON human_judgment_history
+            FOR EACH ROW EXECUTE FUNCTION refuse_history_change();
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                   WHERE tgrelid = 'human_judgment_history'::regclass
+                     AND tgname = 'human_judgment_history_no_truncate') THEN
+        CREATE TRIGGER human_judgment_history_no_truncate
+            BEFORE TRUNCATE ON human_judgment_history
+            FOR EACH STATEMENT EXECUTE FUNCTION refuse_history_change();
+    END IF;
+END
+$do$;

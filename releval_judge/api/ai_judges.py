@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from releval_judge.api.auth import actor
 from releval_judge.api.body import read_model, read_query
 from releval_judge.api.params import PageParams
 from releval_judge.api.responses import model_response
@@ -74,7 +75,7 @@ def _moves(current: JudgeConfig, merged: JudgeConfig) -> bool:
 async def create_judge(request: Request) -> Response:
     svc = services(request)
     body = await read_model(request, AiJudgeCreate, svc.settings.max_body_bytes)
-    judge = await svc.store.create_judge(_config(svc, body))
+    judge = await svc.store.create_judge(_config(svc, body), by=actor(request))
     return model_response(judge, 201)
 
 
@@ -134,7 +135,7 @@ async def patch_judge(request: Request) -> Response:
     if "prompt_template" in changes:
         _check_template(merged.prompt_template)
     _check_provider_fields(merged)
-    judge = await svc.store.update_judge(judge_id, merged)
+    judge = await svc.store.update_judge(judge_id, merged, by=actor(request))
     return model_response(judge)
 
 

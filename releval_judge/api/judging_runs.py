@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from releval_judge.api.auth import actor
 from releval_judge.api.body import read_model, read_query
 from releval_judge.api.params import PageParams
 from releval_judge.api.responses import model_response
@@ -21,6 +22,7 @@ async def start_judging_run(request: Request) -> Response:
         request.path_params["run_id"],
         body.ai_judge_id,
         max_active=svc.settings.max_active_runs_per_evaluation,
+        created_by=actor(request),
         scope=body.scope,
         max_cost=body.max_cost,
         request_id=getattr(request.state, "request_id", None),
@@ -46,7 +48,7 @@ async def cancel_judging_run(request: Request) -> Response:
     """Stop new provider calls first, then record the cancellation; 409 once ended."""
     svc = services(request)
     judging_run_id = request.path_params["judging_run_id"]
-    run = await svc.runner.cancel(judging_run_id)
+    run = await svc.runner.cancel(judging_run_id, by=actor(request))
     return model_response(run)
 
 

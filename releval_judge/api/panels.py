@@ -6,6 +6,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from releval_judge.api.auth import actor
 from releval_judge.api.body import read_model, read_query
 from releval_judge.api.params import PageParams
 from releval_judge.api.responses import model_response
@@ -51,7 +52,9 @@ async def start_panel_run(request: Request) -> Response:
     """Start one judging run per member; the aggregate is written when all have ended."""
     svc = services(request)
     body = await read_model(request, PanelRunCreate, svc.settings.max_body_bytes)
-    run = await svc.panels.start_panel_run(request.path_params["run_id"], body.panel_id, body.scope)
+    run = await svc.panels.start_panel_run(
+        request.path_params["run_id"], body.panel_id, body.scope, created_by=actor(request)
+    )
     return model_response(run, 201)
 
 
@@ -69,7 +72,9 @@ async def get_panel_run(request: Request) -> Response:
 
 
 async def cancel_panel_run(request: Request) -> Response:
-    run = await services(request).panels.cancel(request.path_params["panel_run_id"])
+    run = await services(request).panels.cancel(
+        request.path_params["panel_run_id"], by=actor(request)
+    )
     return model_response(run)
 
 

@@ -27,6 +27,12 @@ class JudgmentParams(PageParams):
     sort: str | None = Field(None, min_length=1, max_length=200)
 
 
+class HistoryParams(PageParams):
+    """``GET …/candidates/{candidate_id}/history``: one human judge's changes only."""
+
+    judge: str | None = Field(None, min_length=1, max_length=200)
+
+
 # --- review, export and calibration (not paged: no limit or cursor) -------------------
 
 Grade = Annotated[int, Field(ge=-INT32_MAX, le=INT32_MAX)]

@@ -9,8 +9,9 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from releval_judge.api.auth import actor
 from releval_judge.api.body import read_model, read_query, summarise, validation_details
-from releval_judge.api.params import AgreementParams, PageParams, SampleParams
+from releval_judge.api.params import AgreementParams, HistoryParams, PageParams, SampleParams
 from releval_judge.api.responses import model_response
 from releval_judge.api.services import Services, services
 from releval_judge.engine.errors import RunFailed
@@ -225,6 +226,7 @@ async def put_human_judgment(request: Request) -> Response:
         _human_judge_name(params["judge"]),
         body.grade,
         body.reasoning,
+        by=actor(request),
     )
     return model_response(judgment)
 
@@ -234,9 +236,26 @@ async def delete_human_judgment(request: Request) -> Response:
     params = request.path_params
     await svc.store.get_evaluation_run(params["run_id"])
     await _review(svc).delete_human_judgment(
-        params["run_id"], params["candidate_id"], _human_judge_name(params["judge"])
+        params["run_id"],
+        params["candidate_id"],
+        _human_judge_name(params["judge"]),
+        by=actor(request),
     )
     return Response(status_code=204)
+
+
+async def human_grade_history(request: Request) -> Response:
+    """Every write and delete of a candidate's human grades, with who and when, newest
+    first (append-only: docs/security.md, "Who did it")."""
+    params = read_query(request, HistoryParams)
+    page = await _review(services(request)).human_grade_history(
+        request.path_params["run_id"],
+        request.path_params["candidate_id"],
+        judge=params.judge,
+        limit=params.limit,
+        cursor=params.cursor,
+    )
+    return model_response(page)
 
 
 # --- a judging run's full set, spot checks, agreement -----------------------------------

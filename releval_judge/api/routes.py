@@ -24,6 +24,7 @@ from releval_judge.api import (
 from releval_judge.api.params import (
     AgreementParams,
     ExportParams,
+    HistoryParams,
     JudgmentParams,
     PageParams,
     RunExportParams,
@@ -49,6 +50,7 @@ from releval_judge.models import (
     EvaluationRun,
     EvaluationRunCreate,
     EvaluationRunPatch,
+    HumanGradeChange,
     HumanJudgmentPut,
     ImportResult,
     JudgeTestRequest,
@@ -251,6 +253,14 @@ ROUTES: list[RouteSpec] = [
         review.delete_human_judgment,
         "Remove a human judge's grade of a candidate (409 when the run is locked)",
         204,
+    ),
+    RouteSpec(
+        "GET",
+        f"{API}/evaluations/runs/{{run_id}}/candidates/{{candidate_id}}/history",
+        review.human_grade_history,
+        "Every write and delete of a candidate's human grades (who, when), newest first",
+        response=Page[HumanGradeChange],
+        query=HistoryParams,
     ),
     RouteSpec(
         "GET",

@@ -275,15 +275,16 @@ class Runner:
             except Exception:
                 log.exception("judging_run_not_marked_failed", judging_run_id=job.run_id)
 
-    async def cancel(self, judging_run_id: str) -> JudgingRun:
+    async def cancel(self, judging_run_id: str, *, by: str | None) -> JudgingRun:
         """Halt the run's dispatcher first when this replica judges it (no provider call
-        starts after this returns), then mark it cancelled, which notifies the replica
-        that judges it otherwise; raises JudgingRunEnded when it already ended."""
+        starts after this returns), then mark it cancelled by ``by`` (a token's name;
+        None: the service itself), which notifies the replica that judges it otherwise;
+        raises JudgingRunEnded when it already ended."""
         control = self._controls.get(judging_run_id)
         if control is not None:
             control.stop("cancelled")
-        run = await self.store.cancel_judging_run(judging_run_id)
-        log.info("judging_run_cancelled", judging_run_id=judging_run_id)
+        run = await self.store.cancel_judging_run(judging_run_id, by=by)
+        log.info("judging_run_cancelled", judging_run_id=judging_run_id, by=by)
         return run
 
     def active_count(self) -> int:

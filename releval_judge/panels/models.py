@@ -95,6 +95,10 @@ class PanelRun(BaseModel):
     agreement: PanelRunAgreement | None
     created_at: datetime
     finished_at: datetime | None
+    created_by: str | None
+    """The name of the token that started the panel run (and so its members)."""
+    cancelled_by: str | None
+    """The name of the token that cancelled it; null unless someone did."""
 
 
 class PanelJudgment(BaseModel):

@@ -43,9 +43,10 @@ class PanelRunner:
         self._stopping = False
 
     async def start_panel_run(
-        self, evaluation_run_id: str, panel_id: str, scope: JudgingRunScope
+        self, evaluation_run_id: str, panel_id: str, scope: JudgingRunScope, *, created_by: str
     ) -> PanelRun:
-        """Queue one judging run per member and start watching them.
+        """Queue one judging run per member and start watching them; ``created_by`` (a
+        token's name) started the panel run and so each member.
 
         Prerequisites of the evaluation run (exists, completed, not locked) are those of a
         judging run, checked by the first member's start; a panel whose members would take
@@ -59,29 +60,41 @@ class PanelRunner:
         if active + len(panel.ai_judge_ids) > self.max_active:
             raise TooManyActiveRuns(evaluation_run_id, self.max_active)
         first = await self.store.create_judging_run(
-            evaluation_run_id, panel.ai_judge_ids[0], max_active=self.max_active, scope=scope
+            evaluation_run_id,
+            panel.ai_judge_ids[0],
+            max_active=self.max_active,
+            created_by=created_by,
+            scope=scope,
         )
         self.runner.wake()  # queued: this replica (or another) claims it
         started = [first.run.id]
         try:
             panel_run_id = await self.panels.create_panel_run(
-                panel.id, evaluation_run_id, scope=scope, members=len(panel.ai_judge_ids)
+                panel.id,
+                evaluation_run_id,
+                scope=scope,
+                members=len(panel.ai_judge_ids),
+                created_by=created_by,
             )
         except BaseException:
-            await self._cancel_member(first.run.id)
+            await self._cancel_member(first.run.id, by=None)
             raise
         try:
             await self.panels.add_member(panel_run_id, 0, first.run.id)
             for position, judge_id in enumerate(panel.ai_judge_ids[1:], start=1):
                 member = await self.store.create_judging_run(
-                    evaluation_run_id, judge_id, max_active=self.max_active, scope=scope
+                    evaluation_run_id,
+                    judge_id,
+                    max_active=self.max_active,
+                    created_by=created_by,
+                    scope=scope,
                 )
                 self.runner.wake()
                 await self.panels.add_member(panel_run_id, position, member.run.id)
                 started.append(member.run.id)
         except DomainError as exc:
             for judging_run_id in started:
-                await self._cancel_member(judging_run_id)
+                await self._cancel_member(judging_run_id, by=None)
             await self.panels.end_panel_run(
                 panel_run_id, "failed", f"member {len(started) + 1} not started: {exc.message}"
             )
@@ -124,7 +137,7 @@ class PanelRunner:
             if len(run.members) < run.member_count:
                 # The process stopped between starting two members: the panel is incomplete.
                 for member in run.members:
-                    await self._cancel_member(member.ai_judging_run_id)
+                    await self._cancel_member(member.ai_judging_run_id, by=None)
                 await self.panels.end_panel_run(
                     panel_run_id,
                     "failed",
@@ -185,19 +198,21 @@ class PanelRunner:
             )
             log.info("panel_run_failed_locked", panel_run_id=run.id)
 
-    async def cancel(self, panel_run_id: str) -> PanelRun:
-        """Mark the panel run cancelled (409 once ended), then cancel its active members
-        through the runner (no new provider call starts after this returns)."""
-        run = await self.panels.cancel_panel_run(panel_run_id)
+    async def cancel(self, panel_run_id: str, *, by: str) -> PanelRun:
+        """Mark the panel run cancelled by ``by`` (a token's name; 409 once ended), then
+        cancel its active members through the runner, by the same name (no new provider
+        call starts after this returns)."""
+        run = await self.panels.cancel_panel_run(panel_run_id, by=by)
         for member in run.members:
             if member.status in ("queued", "running"):
-                await self._cancel_member(member.ai_judging_run_id)
-        log.info("panel_run_cancelled", panel_run_id=panel_run_id)
+                await self._cancel_member(member.ai_judging_run_id, by=by)
+        log.info("panel_run_cancelled", panel_run_id=panel_run_id, by=by)
         return await self.panels.get_panel_run(panel_run_id)
 
-    async def _cancel_member(self, judging_run_id: str) -> None:
+    async def _cancel_member(self, judging_run_id: str, *, by: str | None) -> None:
+        """Cancel a member; ``by`` None: the service itself (the panel could not start)."""
         with contextlib.suppress(JudgingRunEnded):  # it ended on its own meanwhile
-            await self.runner.cancel(judging_run_id)
+            await self.runner.cancel(judging_run_id, by=by)
 
     async def resume(self) -> int:
         """Watch again every panel run left running by an earlier process."""

@@ -33,10 +33,14 @@ class HumanJudgments:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def add(self, evaluation_run_id: str, judgments: Sequence[HumanJudgmentWrite]) -> int:
+    async def add(
+        self, evaluation_run_id: str, judgments: Sequence[HumanJudgmentWrite], *, by: str
+    ) -> int:
         """Record ``judgments`` on the evaluation run, all or none; returns how many.
 
-        A judge grading a candidate again replaces the earlier grade. Raises NotFound for
+        Each write is appended to its grade's history as made by ``by`` (a token's name),
+        in the same statement. A judge grading a candidate again replaces the earlier
+        grade. Raises NotFound for
         an unknown run, EvaluationRunLocked for a locked one, and ValidationFailed — with
         nothing written — for a grade outside the run's scale, a (query_id, doc_id) that
         is not one of its candidates, or the same candidate and judge twice.
@@ -76,6 +80,7 @@ class HumanJudgments:
                 [j.judge for j in judgments],
                 [j.grade for j in judgments],
                 [j.reasoning for j in judgments],
+                by,
             )
             if len(rows) != len(judgments):
                 # Raising inside the transaction rolls back what was written.

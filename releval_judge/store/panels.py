@@ -87,6 +87,8 @@ def _panel_run(row: asyncpg.Record, members: Sequence[asyncpg.Record]) -> PanelR
         agreement=agreement,
         created_at=row["created_at"],
         finished_at=row["finished_at"],
+        created_by=row["created_by"],
+        cancelled_by=row["cancelled_by"],
     )
 
 
@@ -168,7 +170,13 @@ class PanelStore:
         return count
 
     async def create_panel_run(
-        self, panel_id: str, evaluation_run_id: str, *, scope: JudgingRunScope, members: int
+        self,
+        panel_id: str,
+        evaluation_run_id: str,
+        *,
+        scope: JudgingRunScope,
+        members: int,
+        created_by: str,
     ) -> str:
         row = await self.pool.fetchrow(
             Q["insert_panel_run"],
@@ -176,6 +184,7 @@ class PanelStore:
             scope,
             members,
             parse_uuid(evaluation_run_id, "evaluation run"),
+            created_by,
         )
         if row is None:
             raise NotFound("judge panel", panel_id)
@@ -227,14 +236,16 @@ class PanelStore:
         return [(r["candidate_id"], list(r["grades"])) for r in rows]
 
     async def end_panel_run(self, panel_run_id: str, status: str, error: str | None) -> bool:
-        """running → ``status``; False when the panel run had already ended."""
-        row = await self.pool.fetchrow(Q["end_panel_run"], UUID(panel_run_id), status, error)
+        """running → ``status``, by the service itself; False when the panel run had
+        already ended."""
+        row = await self.pool.fetchrow(Q["end_panel_run"], UUID(panel_run_id), status, error, None)
         return row is not None
 
-    async def cancel_panel_run(self, panel_run_id: str) -> PanelRun:
-        """running → cancelled; raises PanelRunEnded once it ended."""
+    async def cancel_panel_run(self, panel_run_id: str, *, by: str) -> PanelRun:
+        """running → cancelled by ``by`` (a token's name); raises PanelRunEnded once it
+        ended."""
         uuid = parse_uuid(panel_run_id, "panel run")
-        if await self.pool.fetchrow(Q["end_panel_run"], uuid, "cancelled", None) is None:
+        if await self.pool.fetchrow(Q["end_panel_run"], uuid, "cancelled", None, by) is None:
             existing = await self.get_panel_run(panel_run_id)
             raise PanelRunEnded(panel_run_id, existing.status)
         return await self.get_panel_run(panel_run_id)

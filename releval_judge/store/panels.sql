@@ -37,9 +37,10 @@ SELECT count(*) FROM ai_judging_runs
 WHERE evaluation_run_id = $1 AND status IN ('queued', 'running');
 
 -- insert_panel_run --
--- A panel run of panel $1 on evaluation run $4, running until its members end.
-INSERT INTO panel_runs (panel_id, panel_name, aggregation, evaluation_run_id, scope, members)
-SELECT id, name, aggregation, $4, $2, $3 FROM judge_panels WHERE id = $1
+-- A panel run of panel $1 on evaluation run $4 started by $5, running until its members end.
+INSERT INTO panel_runs (panel_id, panel_name, aggregation, evaluation_run_id, scope, members,
+                        created_by)
+SELECT id, name, aggregation, $4, $2, $3, $5 FROM judge_panels WHERE id = $1
 RETURNING *;
 
 -- insert_panel_run_member --
@@ -83,8 +84,9 @@ WHERE m.panel_run_id = $1
 GROUP BY j.candidate_id;
 
 -- end_panel_run --
--- A running panel run becomes $2 (failed or cancelled, with error $3); null once it ended.
-UPDATE panel_runs SET status = $2, error = $3, finished_at = clock_timestamp()
+-- A running panel run becomes $2 (failed or cancelled, with error $3; cancelled by $4, null: by the service itself); null once it ended.
+UPDATE panel_runs
+SET status = $2, error = $3, cancelled_by = $4, finished_at = clock_timestamp()
 WHERE id = $1 AND status = 'running'
 RETURNING *;
 

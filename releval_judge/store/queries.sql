@@ -45,19 +45,19 @@ WHERE id = $1
 RETURNING *;
 
 -- insert_judge --
--- Create an AI judge.
+-- Create an AI judge; $25 (who created it) is also who last changed it.
 INSERT INTO ai_judges (name, provider, model, base_url, api_key_encrypted, api_key_env,
                        prompt_template, batch_size, concurrency, temperature, max_output_tokens,
                        request_timeout_s, max_retries, requests_per_minute, tokens_per_minute,
                        input_price_per_mtok, output_price_per_mtok, max_document_chars, fields,
                        delivery, reasoning_effort, cached_input_price_per_mtok,
-                       batch_price_factor, key_concurrency)
+                       batch_price_factor, key_concurrency, created_by, updated_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-        $20, $21, $22, $23, $24)
+        $20, $21, $22, $23, $24, $25, $25)
 RETURNING *;
 
 -- update_judge --
--- Replace every field of an AI judge.
+-- Replace every field of an AI judge; $26 changed it.
 UPDATE ai_judges
 SET name = $2, provider = $3, model = $4, base_url = $5, api_key_encrypted = $6,
     api_key_env = $7, prompt_template = $8, batch_size = $9, concurrency = $10,
@@ -65,7 +65,7 @@ SET name = $2, provider = $3, model = $4, base_url = $5, api_key_encrypted = $6,
     requests_per_minute = $15, tokens_per_minute = $16, input_price_per_mtok = $17,
     output_price_per_mtok = $18, max_document_chars = $19, fields = $20, delivery = $21,
     reasoning_effort = $22, cached_input_price_per_mtok = $23, batch_price_factor = $24,
-    key_concurrency = $25, updated_at = clock_timestamp()
+    key_concurrency = $25, updated_at = clock_timestamp(), updated_by = $26
 WHERE id = $1
 RETURNING *;
 
@@ -104,10 +104,10 @@ SELECT count(*) FROM ai_judging_runs
 WHERE evaluation_run_id = $1 AND status IN ('queued', 'running');
 
 -- insert_judging_run --
--- Queue a judging run; total is the count of candidates in its scope at this moment.
+-- Queue a judging run started by $10; total is the count of candidates in its scope at this moment.
 INSERT INTO ai_judging_runs (evaluation_run_id, ai_judge_id, ai_judge_name, judge_config, total,
-                             scope, delivery, max_cost, request_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                             scope, delivery, max_cost, request_id, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 RETURNING *, '[]'::jsonb AS provider_batches;
 
 -- get_judging_run --
@@ -122,10 +122,10 @@ ORDER BY seq DESC
 LIMIT $3;
 
 -- cancel_judging_run --
--- A queued or running run becomes cancelled, and the replica holding it is told (NOTIFY releval_cancel, delivered at commit); no row when it already ended.
+-- A queued or running run becomes cancelled by $2 (null: the service itself), and the replica holding it is told (NOTIFY releval_cancel, delivered at commit); no row when it already ended.
 WITH cancelled AS (
     UPDATE ai_judging_runs
-    SET status = 'cancelled', finished_at = clock_timestamp()
+    SET status = 'cancelled', finished_at = clock_timestamp(), cancelled_by = $2
     WHERE id = $1 AND status IN ('queued', 'running')
     RETURNING *, judging_run_batches(id) AS provider_batches
 )
@@ -204,16 +204,23 @@ ORDER BY f.created_at, f.candidate_id
 LIMIT $4;
 
 -- insert_human_judgments --
--- Record human judgments by (query_id, doc_id); the same judge again replaces the grade.
-INSERT INTO human_judgments (candidate_id, evaluation_run_id, judge, grade, reasoning)
-SELECT c.id, c.evaluation_run_id, h.judge, h.grade, h.reasoning
-FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::text[])
-     AS h (query_id, doc_id, judge, grade, reasoning)
-JOIN candidates c
-  ON c.evaluation_run_id = $1 AND c.query_id = h.query_id AND c.doc_id = h.doc_id
-ON CONFLICT (candidate_id, judge) DO UPDATE
-SET grade = EXCLUDED.grade, reasoning = EXCLUDED.reasoning, created_at = clock_timestamp()
-RETURNING candidate_id;
+-- Record human judgments by (query_id, doc_id) written by $7, each with its history row; the same judge again replaces the grade.
+WITH written AS (
+    INSERT INTO human_judgments (candidate_id, evaluation_run_id, judge, grade, reasoning)
+    SELECT c.id, c.evaluation_run_id, h.judge, h.grade, h.reasoning
+    FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::text[])
+         AS h (query_id, doc_id, judge, grade, reasoning)
+    JOIN candidates c
+      ON c.evaluation_run_id = $1 AND c.query_id = h.query_id AND c.doc_id = h.doc_id
+    ON CONFLICT (candidate_id, judge) DO UPDATE
+    SET grade = EXCLUDED.grade, reasoning = EXCLUDED.reasoning, created_at = clock_timestamp()
+    RETURNING candidate_id, evaluation_run_id, judge, grade, reasoning
+), logged AS (
+    INSERT INTO human_judgment_history (candidate_id, evaluation_run_id, judge, action, grade,
+                                        reasoning, changed_by)
+    SELECT candidate_id, evaluation_run_id, judge, 'put', grade, reasoning, $7 FROM written
+)
+SELECT candidate_id FROM written;
 
 -- count_judging_runs_by_status --
 -- How many judging runs are in each status (for /metrics).

@@ -18,6 +18,7 @@ from releval_judge.cursor import decode_cursor, encode_cursor
 from releval_judge.errors import EvaluationRunLocked, NotFound, ValidationFailed
 from releval_judge.models import (
     EvaluationRun,
+    HumanGradeChange,
     JudgingRun,
     JudgingRunScope,
     Judgment,
@@ -82,9 +83,17 @@ class ReviewStore:
     # --- human judgments ---------------------------------------------------------------
 
     async def put_human_judgment(
-        self, evaluation_run_id: str, candidate_id: str, judge: str, grade: int, reasoning: str
+        self,
+        evaluation_run_id: str,
+        candidate_id: str,
+        judge: str,
+        grade: int,
+        reasoning: str,
+        *,
+        by: str,
     ) -> Judgment:
-        """Record (or replace) one human judge's grade of one candidate.
+        """Record (or replace) one human judge's grade of one candidate, and append the
+        write, made by ``by`` (a token's name), to the grade's history in the same statement.
 
         NotFound for an unknown run or a candidate not in it; ValidationFailed for a grade
         off the run's scale; EvaluationRunLocked when the run is locked (its row is held
@@ -103,7 +112,7 @@ class ReviewStore:
                     details=[{"loc": ["body", "grade"], "input": grade}],
                 )
             created_at = await conn.fetchval(
-                Q["upsert_human_judgment"], cand_uuid, eval_uuid, judge, grade, reasoning
+                Q["upsert_human_judgment"], cand_uuid, eval_uuid, judge, grade, reasoning, by
             )
         return Judgment(
             candidate_id=str(cand_uuid),
@@ -121,16 +130,19 @@ class ReviewStore:
         )
 
     async def delete_human_judgment(
-        self, evaluation_run_id: str, candidate_id: str, judge: str
+        self, evaluation_run_id: str, candidate_id: str, judge: str, *, by: str
     ) -> None:
-        """Remove one human judge's grade; NotFound when there is none, 409 when locked."""
+        """Remove one human judge's grade and append the delete, made by ``by``, to its
+        history; NotFound when there is none (nothing appended), 409 when locked."""
         eval_uuid = parse_uuid(evaluation_run_id, "evaluation run")
         cand_uuid = parse_uuid(candidate_id, "candidate")
         async with self.pool.acquire() as conn, conn.transaction():
             await self._lock_for_judgment_change(conn, eval_uuid, evaluation_run_id)
             if await conn.fetchrow(Q["get_candidate_of_run"], eval_uuid, cand_uuid) is None:
                 raise NotFound("candidate", candidate_id)
-            deleted = await conn.fetchval(Q["delete_human_judgment"], cand_uuid, eval_uuid, judge)
+            deleted = await conn.fetchval(
+                Q["delete_human_judgment"], cand_uuid, eval_uuid, judge, by
+            )
             if deleted is None:
                 raise NotFound(f"human judgment of candidate {candidate_id} by judge", judge)
 
@@ -148,6 +160,43 @@ class ReviewStore:
         run = await conn.fetchrow(Q["get_evaluation_run"], eval_uuid)
         assert run is not None
         return Scale(min=run["scale_min"], max=run["scale_max"], labels=run["scale_labels"])
+
+    async def human_grade_history(
+        self,
+        evaluation_run_id: str,
+        candidate_id: str,
+        *,
+        judge: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[HumanGradeChange]:
+        """Every write and delete of the candidate's human grades (``judge``'s only, when
+        given), newest first. NotFound for an unknown run or a candidate not in it."""
+        eval_uuid = parse_uuid(evaluation_run_id, "evaluation run")
+        cand_uuid = parse_uuid(candidate_id, "candidate")
+        before = _seq_cursor(cursor) if cursor is not None else None
+        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+            if await conn.fetchrow(Q["get_evaluation_run"], eval_uuid) is None:
+                raise NotFound("evaluation run", evaluation_run_id)
+            if await conn.fetchrow(Q["get_candidate_of_run"], eval_uuid, cand_uuid) is None:
+                raise NotFound("candidate", candidate_id)
+            rows = await conn.fetch(
+                Q["human_judgment_history"], cand_uuid, judge, before, limit + 1
+            )
+        items = [
+            HumanGradeChange(
+                candidate_id=str(r["candidate_id"]),
+                judge=r["judge"],
+                grade=r["grade"],
+                reasoning=r["reasoning"],
+                action=r["action"],
+                by=r["changed_by"],
+                at=r["changed_at"],
+            )
+            for r in rows[:limit]
+        ]
+        next_cursor = encode_cursor([rows[limit - 1]["seq"]]) if len(rows) > limit else None
+        return Page[HumanGradeChange](items=items, next_cursor=next_cursor)
 
     async def human_judges(self, evaluation_run_id: str) -> list[HumanJudge]:
         """The run's human judges, the one with the most judgments first."""
@@ -304,6 +353,14 @@ def _candidate(row: asyncpg.Record) -> dict[str, Any]:
         "text": row["text"],
         "fields": row["fields"],
     }
+
+
+def _seq_cursor(cursor: str) -> int:
+    """The history's keyset (a ``seq``); 422 when the cursor is forged."""
+    (value,) = decode_cursor(cursor, length=1)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+        raise ValidationFailed("invalid cursor", details=[{"loc": ["query", "cursor"]}])
+    return value
 
 
 def _run_cursor(cursor: str) -> tuple[str, int, UUID]:

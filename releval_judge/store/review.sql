@@ -47,18 +47,42 @@ JOIN queries q ON q.evaluation_run_id = c.evaluation_run_id AND q.query_id = c.q
 WHERE c.evaluation_run_id = $1 AND c.id = $2;
 
 -- upsert_human_judgment --
--- Record one human judge's grade of a candidate, replacing the judge's earlier one.
-INSERT INTO human_judgments (candidate_id, evaluation_run_id, judge, grade, reasoning)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (candidate_id, judge) DO UPDATE
-SET grade = EXCLUDED.grade, reasoning = EXCLUDED.reasoning, created_at = clock_timestamp()
-RETURNING created_at;
+-- Record one human judge's grade of a candidate, replacing the judge's earlier one, and append the write by $6 to the grade's history.
+WITH written AS (
+    INSERT INTO human_judgments (candidate_id, evaluation_run_id, judge, grade, reasoning)
+    VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (candidate_id, judge) DO UPDATE
+    SET grade = EXCLUDED.grade, reasoning = EXCLUDED.reasoning, created_at = clock_timestamp()
+    RETURNING candidate_id, evaluation_run_id, judge, grade, reasoning, created_at
+), logged AS (
+    INSERT INTO human_judgment_history (candidate_id, evaluation_run_id, judge, action, grade,
+                                        reasoning, changed_by)
+    SELECT candidate_id, evaluation_run_id, judge, 'put', grade, reasoning, $6 FROM written
+)
+SELECT created_at FROM written;
 
 -- delete_human_judgment --
--- Remove one human judge's grade of a candidate; no row when there was none.
-DELETE FROM human_judgments
-WHERE candidate_id = $1 AND evaluation_run_id = $2 AND judge = $3
-RETURNING candidate_id;
+-- Remove one human judge's grade of a candidate and append the delete by $4 to its history; no row (and no history) when there was none.
+WITH deleted AS (
+    DELETE FROM human_judgments
+    WHERE candidate_id = $1 AND evaluation_run_id = $2 AND judge = $3
+    RETURNING candidate_id, evaluation_run_id, judge
+), logged AS (
+    INSERT INTO human_judgment_history (candidate_id, evaluation_run_id, judge, action,
+                                        changed_by)
+    SELECT candidate_id, evaluation_run_id, judge, 'delete', $4 FROM deleted
+)
+SELECT candidate_id FROM deleted;
+
+-- human_judgment_history --
+-- The writes and deletes of candidate $1's human grades (of judge $2, or every judge), newest first, keyset-paginated on seq ($3).
+SELECT seq, candidate_id, judge, action, grade, reasoning, changed_by, changed_at
+FROM human_judgment_history
+WHERE candidate_id = $1
+  AND ($2::text IS NULL OR judge = $2)
+  AND ($3::bigint IS NULL OR seq < $3)
+ORDER BY seq DESC
+LIMIT $4;
 
 -- human_judges_of_run --
 -- The human judges of an evaluation run, the one with the most judgments first.

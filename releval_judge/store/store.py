@@ -382,8 +382,9 @@ class Store:
 
     # --- AI judges ---------------------------------------------------------------------
 
-    async def create_judge(self, config: JudgeConfig) -> AiJudge:
-        row = await self.pool.fetchrow(Q["insert_judge"], *_judge_args(config))
+    async def create_judge(self, config: JudgeConfig, *, by: str) -> AiJudge:
+        """Store a new judge; ``by`` (a token's name) is its creator and last changer."""
+        row = await self.pool.fetchrow(Q["insert_judge"], *_judge_args(config), by)
         assert row is not None
         return _judge(row)
 
@@ -410,9 +411,10 @@ class Store:
         )
         return Page[AiJudge](items=items, next_cursor=next_cursor)
 
-    async def update_judge(self, judge_id: str, config: JudgeConfig) -> AiJudge:
+    async def update_judge(self, judge_id: str, config: JudgeConfig, *, by: str) -> AiJudge:
+        """Replace the judge's settings; ``by`` (a token's name) becomes its last changer."""
         uuid = parse_uuid(judge_id, "AI judge")
-        row = await self.pool.fetchrow(Q["update_judge"], uuid, *_judge_args(config))
+        row = await self.pool.fetchrow(Q["update_judge"], uuid, *_judge_args(config), by)
         if row is None:
             raise NotFound("AI judge", judge_id)
         return _judge(row)
@@ -435,13 +437,15 @@ class Store:
         judge_id: str,
         *,
         max_active: int,
+        created_by: str,
         scope: JudgingRunScope = "all",
         max_cost: float | None = None,
         request_id: str | None = None,
     ) -> ActiveRun:
         """Check every prerequisite and queue the run, all in one transaction.
 
-        ``total`` is the number of candidates in ``scope`` at this moment.
+        ``total`` is the number of candidates in ``scope`` at this moment; ``created_by``
+        is the name of the token that started it (kept when another replica resumes it).
         """
         eval_uuid = parse_uuid(evaluation_run_id, "evaluation run")
         judge_uuid = parse_uuid(judge_id, "AI judge")
@@ -482,6 +486,7 @@ class Store:
                 config.delivery,
                 max_cost,
                 request_id,
+                created_by,
             )
             assert row is not None
             await conn.execute(Q["notify_work"])  # delivered to every replica at commit
@@ -568,9 +573,11 @@ class Store:
     async def notify_work(self) -> None:
         await self.pool.execute(Q["notify_work"])
 
-    async def cancel_judging_run(self, judging_run_id: str) -> JudgingRun:
+    async def cancel_judging_run(self, judging_run_id: str, *, by: str | None) -> JudgingRun:
+        """Mark an active run cancelled by ``by`` (a token's name; None: the service
+        itself); raises JudgingRunEnded once it ended."""
         uuid = parse_uuid(judging_run_id, "AI judging run")
-        row = await self.pool.fetchrow(Q["cancel_judging_run"], uuid)
+        row = await self.pool.fetchrow(Q["cancel_judging_run"], uuid, by)
         if row is not None:
             return _judging_run(row)
         existing = await self.get_judging_run(judging_run_id)

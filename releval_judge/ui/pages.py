@@ -118,6 +118,8 @@ BLANK_RUN: dict[str, Any] = {
     "max_cost": None,
     "delivery": "live",
     "provider_batches": [],
+    "created_by": None,
+    "cancelled_by": None,
 }
 
 

@@ -55,6 +55,8 @@ JUDGE_FIELDS = {
     "fields",
     "created_at",
     "updated_at",
+    "created_by",
+    "updated_by",
 }
 
 

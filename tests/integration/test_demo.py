@@ -138,12 +138,12 @@ async def test_the_sample_human_judgments_load_all_or_nothing(
         store = HumanJudgments(pool)
         bad = HumanJudgmentWrite("q01", "no-such-doc", "annotator-1", 2)
         with pytest.raises(ValidationFailed, match="name no candidate"):
-            await store.add(evaluation["id"], [*sample.human_judgments, bad])
+            await store.add(evaluation["id"], [*sample.human_judgments, bad], by="demo test")
         out_of_scale = HumanJudgmentWrite("q01", sample.human_judgments[0].doc_id, "other", 7)
         with pytest.raises(ValidationFailed, match="outside scale 0–3"):
-            await store.add(evaluation["id"], [out_of_scale])
+            await store.add(evaluation["id"], [out_of_scale], by="demo test")
 
-        assert await store.add(evaluation["id"], sample.human_judgments) == 20
+        assert await store.add(evaluation["id"], sample.human_judgments, by="demo test") == 20
         status, page = await service.request(
             "GET",
             f"/evaluations/runs/{evaluation['id']}/judgments",
@@ -157,6 +157,6 @@ async def test_the_sample_human_judgments_load_all_or_nothing(
             "PATCH", f"/evaluations/runs/{evaluation['id']}", json={"locked": True}
         )
         with pytest.raises(EvaluationRunLocked):
-            await store.add(evaluation["id"], sample.human_judgments[:1])
+            await store.add(evaluation["id"], sample.human_judgments[:1], by="demo test")
     finally:
         await pool.close()

@@ -293,7 +293,7 @@ async def test_the_aggregate_is_not_written_on_a_locked_evaluation_run(
     panel = await make_panel(service, providers)
     store = PanelStore(db)
     panel_run_id = await store.create_panel_run(
-        panel["id"], evaluation["id"], scope="all", members=3
+        panel["id"], evaluation["id"], scope="all", members=3, created_by="panel test"
     )
     await service.request("PATCH", f"/evaluations/runs/{evaluation['id']}", json={"locked": True})
     candidate = await db.fetchval(

@@ -36,10 +36,13 @@ async def queue_runs(store: Store, count: int) -> tuple[str, list[str]]:
         EvaluationRunCreate.model_validate(evaluation_body(queries=2, per_query=3))
     )
     judge = await store.create_judge(
-        JudgeConfig(name="lease judge", provider="openai", model="m", base_url="http://x/v1")
+        JudgeConfig(name="lease judge", provider="openai", model="m", base_url="http://x/v1"),
+        by="lease test",
     )
     runs = [
-        await store.create_judging_run(evaluation.id, judge.id, max_active=1000)
+        await store.create_judging_run(
+            evaluation.id, judge.id, max_active=1000, created_by="lease test"
+        )
         for _ in range(count)
     ]
     return evaluation.id, [r.run.id for r in runs]

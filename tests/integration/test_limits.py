@@ -150,11 +150,16 @@ async def test_page_size_is_capped_at_1000_on_every_list_route(service: Service)
         await wait_until_idle(service)
     finally:
         await provider.stop()
+    status, judgments = await service.request(
+        "GET", f"/evaluations/runs/{evaluation['id']}/judgments"
+    )
+    assert status == 200 and judgments["items"], judgments
     ids = {
         "run_id": evaluation["id"],
         "judging_run_id": run["id"],
         "judge_id": judge["id"],
         "panel_run_id": panel_run["id"],
+        "candidate_id": judgments["items"][0]["candidate_id"],
     }
 
     for spec in LIST_ROUTES:

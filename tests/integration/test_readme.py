@@ -64,4 +64,5 @@ async def test_readme_curl_walkthrough(
     assert '"status":"queued"' in started
     assert '"ai_judging_runs"' not in listed and '"items":[{' in listed
     assert '"status":"cancelled"' in cancelled
+    assert '"created_by":"static","cancelled_by":"static"' in cancelled
     assert provider.calls and provider.calls[0].headers["Authorization"] == "Bearer sk-from-env"

@@ -76,6 +76,7 @@ async def test_the_reviewing_walkthrough_runs_as_written(
         },  # 200 and 40 tokens
     }
     assert '"judge":"alice"' in human and '"grade":2' in human
+    assert '"action":"put","by":"static"' in human  # its history
     assert json.loads(agreement)["pairs"] == 1
     assert views.count('"items":') == 3
     assert '"scope":"failed"' in gaps and '"total":0' in gaps

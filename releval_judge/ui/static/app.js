@@ -111,6 +111,11 @@
     const batches = field(card, "provider-batches");
     batches.hidden = !(run.provider_batches && run.provider_batches.length);
     batches.textContent = providerBatchesText(run.provider_batches || []);
+    field(card, "created_by").textContent = run.created_by || "";
+    field(card, "started").hidden = !run.created_by;
+    field(card, "cancelled_by").textContent = run.cancelled_by || "";
+    field(card, "cancelled").hidden = !run.cancelled_by;
+    field(card, "who").hidden = !(run.created_by || run.cancelled_by);
     show(field(card, "error"), run.error || "");
     field(card, "review-link").href =
       ROOT + "/ui/runs/" + run.evaluation_run_id + "/review?source=ai&ai_judging_run_id=" + run.id;
