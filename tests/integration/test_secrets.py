@@ -76,7 +76,9 @@ async def test_the_key_is_nowhere_after_a_failing_run(
             assert status == 422, body
             bodies.append(str(body))
         status, body = await service.request(
-            "POST", f"/ai-judges/{judge['id']}/test", json={"query": "q", "candidates": [{"text": "t"}]}
+            "POST",
+            f"/ai-judges/{judge['id']}/test",
+            json={"query": "q", "candidates": [{"text": "t"}]},
         )
         assert status == 502, body
         bodies.append(str(body))
