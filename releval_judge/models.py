@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
+import types
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, NewType, TypeVar
+from typing import Annotated, Any, Generic, Literal, NewType, TypeVar, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     computed_field,
     field_validator,
     model_validator,
@@ -68,11 +70,32 @@ class Strict(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # Pydantic's lax mode reads true as 1 for a number; JSON says a boolean is not one.
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and _is_number(field.annotation):
+            raise ValueError("a boolean is not a number")
+        return value
+
     @field_validator("*")
     @classmethod
     def _storable(cls, value: Any) -> Any:
         check_storable(value)
         return value
+
+
+def _is_number(annotation: Any) -> bool:
+    """Whether a field's type is a number (int or float, constrained or optional), the only
+    fields where a boolean must be refused by hand."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _is_number(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        kinds = [arg for arg in get_args(annotation) if arg is not type(None)]
+        return bool(kinds) and all(_is_number(arg) for arg in kinds)
+    return annotation in (int, float)
 
 
 class Page(BaseModel, Generic[T]):
