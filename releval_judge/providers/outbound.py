@@ -206,6 +206,8 @@ class OutboundPolicy:
 
 def _parse_entry(item: str) -> AllowEntry:
     body, port = item, None
+    if "://" in item:
+        raise ValueError(f"{item!r}: write the host (and :port), not a URL")
     if item.startswith("["):
         end = item.find("]")
         rest = item[end + 1 :] if end > 0 else "?"
