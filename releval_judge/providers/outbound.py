@@ -184,7 +184,9 @@ class OutboundPolicy:
 
     def message(self, address: str, host: str, port: int, kind: str) -> str:
         """The refusal as a user reads it: the address, the host, the policy, the setting."""
-        where = f"{address}:{port}" if address == host else f"{address} ({host}:{port})"
+        where = (
+            _endpoint(host, port) if _is_address(host) else f"{address} ({_endpoint(host, port)})"
+        )
         return (
             f"refused to connect to {where}: {kind}; the outbound policy allows only public "
             f"addresses unless {SETTING} names it (docs/security.md)"
@@ -240,6 +242,18 @@ def _port(item: str, text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise ValueError(f"{item!r}: the port must be a number from 1 to 65535")
     return int(text)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _endpoint(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _host_key(host: str) -> str:

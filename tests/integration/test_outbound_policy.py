@@ -28,7 +28,7 @@ from tests.conftest import (
     wait_until_ended,
     wait_until_idle,
 )
-from tests.fakes import FakeProvider, start_run
+from tests.fakes import FakeProvider, Responder, start_run
 from tests.hostile import Catcher, Rewriter
 
 POLICY = "the outbound policy allows only public addresses unless RELEVAL_PROVIDER_ALLOW names it"
@@ -42,7 +42,7 @@ async def catcher() -> AsyncIterator[Catcher]:
     await started.stop()
 
 
-def redirect_to(target: str) -> Any:
+def redirect_to(target: str) -> Responder:
     async def respond(prompt: str, call_no: int) -> web.Response:
         return web.Response(status=307, headers={"Location": target})
 

@@ -161,3 +161,7 @@ def test_refused_addresses_are_dropped_and_none_left_is_a_run_fatal_error() -> N
     assert error.is_fatal_for_run
     with pytest.raises(OutboundRefused, match=r"^refused to connect to 127\.0\.0\.2:8080: a loo"):
         policy.check("127.0.0.2", 8080, ["127.0.0.2"])
+    with pytest.raises(OutboundRefused, match=r"^refused to connect to \[::1\]:8080: a loo"):
+        policy.check("::1", 8080, ["::1"])
+    with pytest.raises(OutboundRefused, match=r"^refused to connect to ::1 \(localhost:80\): "):
+        policy.check("localhost", 80, ["::1", "127.0.0.1"])
