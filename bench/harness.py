@@ -204,6 +204,8 @@ async def service(
         # The simulator ends a provider batch in seconds (the cost scenario).
         "RELEVAL_BATCH_POLL_S": "0.5",
         "RELEVAL_ROLE": role,
+        # The simulator (and the hostile providers of bench/answer_cap.py) on loopback.
+        "RELEVAL_PROVIDER_ALLOW": "127.0.0.1",
     }
     child = await spawn(
         "service",

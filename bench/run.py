@@ -44,6 +44,7 @@ from typing import Any
 
 import aiohttp
 
+from bench import answer_cap
 from bench.bare import bare_client
 from bench.data import candidate_lines, ndjson_chunks
 from bench.harness import Database, RssSampler, Service, Sim, database, service, simulator
@@ -63,6 +64,7 @@ SCENARIOS = (
     "key_concurrency",
     "tokens",
     "cost",
+    "answer_cap",
 )
 BATCH = 10
 LATENCY_MS = 200.0
@@ -1080,6 +1082,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
             "key_concurrency": bench.key_concurrency,
             "tokens": bench.tokens,
             "cost": bench.cost,
+            "answer_cap": lambda: answer_cap.scenario(bench.results, api, svc),
         }
         for name in SCENARIOS:
             if name in chosen:

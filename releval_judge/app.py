@@ -25,6 +25,7 @@ from releval_judge.engine.judging import ProviderFactory
 from releval_judge.engine.runner import Runner
 from releval_judge.panels.runs import PanelRunner
 from releval_judge.providers import make_provider
+from releval_judge.providers.outbound import OutboundConnector
 from releval_judge.secrets import (
     SecretBox,
     SecretKeyMismatch,
@@ -91,8 +92,13 @@ def create_app(
         # poll or any other API call must not wait behind them.
         pool = await create_pool(url, size=settings.db_api_pool_size)
         engine_pool = await create_pool(url, size=settings.db_pool_size)
+        # Provider calls connect only where the outbound policy allows (checked on the
+        # address connected: providers/outbound.py); no proxy from the environment.
         session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300),
+            connector=OutboundConnector(
+                settings.outbound_policy, limit=0, limit_per_host=0, ttl_dns_cache=300
+            ),
+            trust_env=False,
         )
         runner: Runner | None = None
         panels: PanelRunner | None = None
@@ -117,6 +123,7 @@ def create_app(
                 max_provider_calls=settings.max_provider_calls,
                 outage_batches=settings.outage_batches,
                 batch_poll_s=settings.batch_poll_s,
+                max_answer_bytes=settings.max_answer_bytes,
                 metrics=metrics,
                 provider_factory=provider_factory,
                 owner=settings.replica,

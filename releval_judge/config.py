@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from releval_judge.providers.outbound import OutboundPolicy
+
 
 class SettingsError(Exception):
     """A setting has a bad value; the message names the variable."""
@@ -77,6 +79,17 @@ class Settings(BaseSettings):
         if value and not value.startswith("/"):
             raise ValueError("must start with '/' (e.g. /releval)")
         return value.rstrip("/")
+
+    @field_validator("provider_allow")
+    @classmethod
+    def _check_provider_allow(cls, value: str) -> str:
+        OutboundPolicy.parse(value)  # a bad entry stops start-up, named
+        return value
+
+    @property
+    def outbound_policy(self) -> OutboundPolicy:
+        """RELEVAL_PROVIDER_ALLOW, parsed (docs/security.md, "Outbound policy")."""
+        return OutboundPolicy.parse(self.provider_allow)
 
     @property
     def replica(self) -> str:

@@ -131,6 +131,9 @@ class ServiceFactory:
             "port": port,
             "secret_key": SECRET_KEY,
             "shutdown_grace_s": 5.0,
+            # The tests' providers listen on 127.0.0.1 (the outbound policy refuses
+            # loopback otherwise); tests about the policy override it.
+            "provider_allow": "127.0.0.1",
         }
         values.update(overrides)
         settings = Settings.model_validate(values)

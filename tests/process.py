@@ -40,6 +40,7 @@ class ServiceProcess:
             "RELEVAL_SECRET_KEY": SECRET_KEY,
             "RELEVAL_LOG_FORMAT": "json",
             "RELEVAL_LOG_LEVEL": "debug",
+            "RELEVAL_PROVIDER_ALLOW": "127.0.0.1",  # the tests' providers
             **self.env,
         }
 

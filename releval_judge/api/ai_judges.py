@@ -14,6 +14,7 @@ from releval_judge.errors import ValidationFailed
 from releval_judge.models import AiJudgeCreate, AiJudgePatch, JudgeConfig
 from releval_judge.prompt import TemplateError, compile_template
 from releval_judge.providers.batches import batch_delivery_problem
+from releval_judge.providers.outbound import check_base_url
 
 
 def _check_template(template: str | None) -> None:
@@ -75,7 +76,9 @@ def _moves(current: JudgeConfig, merged: JudgeConfig) -> bool:
 async def create_judge(request: Request) -> Response:
     svc = services(request)
     body = await read_model(request, AiJudgeCreate, svc.settings.max_body_bytes)
-    judge = await svc.store.create_judge(_config(svc, body), by=actor(request))
+    config = _config(svc, body)
+    await check_base_url(body.base_url, svc.settings.outbound_policy)
+    judge = await svc.store.create_judge(config, by=actor(request))
     return model_response(judge, 201)
 
 
@@ -135,6 +138,7 @@ async def patch_judge(request: Request) -> Response:
     if "prompt_template" in changes:
         _check_template(merged.prompt_template)
     _check_provider_fields(merged)
+    await check_base_url(changes.get("base_url"), svc.settings.outbound_policy)
     judge = await svc.store.update_judge(judge_id, merged, by=actor(request))
     return model_response(judge)
 

@@ -204,7 +204,9 @@ async def judge_test(request: Request) -> Response:
 def _provider(svc: Services, config: JudgeConfig) -> Provider:
     """The judge's provider, built the way the runner builds it for a judging run."""
     try:
-        settings = provider_config(config, svc.secrets)
+        settings = provider_config(
+            config, svc.secrets, max_answer_bytes=svc.settings.max_answer_bytes
+        )
     except RunFailed as exc:
         raise ProviderFailed(str(exc)) from exc
     return svc.runner.provider_factory(settings, svc.runner.session)

@@ -264,9 +264,11 @@ async def service_process(
     log_path: Path,
     batch_poll_s: float = 30.0,
     lease_ttl_s: float | None = None,
+    provider_allow: str | None = None,
 ) -> AsyncIterator[ServiceProcess]:
     """``python -m releval_judge serve`` on a free port; stopped with SIGTERM at the end
-    (killed if it does not stop within SERVICE_STOP_TIMEOUT_S)."""
+    (killed if it does not stop within SERVICE_STOP_TIMEOUT_S). ``provider_allow`` is
+    added to the environment's RELEVAL_PROVIDER_ALLOW (the simulator the demo started)."""
     port = free_port()
     env = {
         **os.environ,
@@ -280,6 +282,9 @@ async def service_process(
         "RELEVAL_SHUTDOWN_GRACE_S": "5",
         "RELEVAL_BATCH_POLL_S": str(batch_poll_s),
     }
+    if provider_allow:
+        allowed = os.environ.get("RELEVAL_PROVIDER_ALLOW", "")
+        env["RELEVAL_PROVIDER_ALLOW"] = ",".join(a for a in (allowed, provider_allow) if a)
     if lease_ttl_s is not None:
         # Replicas: a killed one's run is taken over once its lease expires.
         env["RELEVAL_LEASE_TTL_S"] = str(lease_ttl_s)
@@ -385,6 +390,7 @@ class Demo:
             database_url = await stack.enter_async_context(embedded_database(self.data_dir))
 
         judge_body = self._judge_body(plan)
+        provider_allow: str | None = None
         if plan.real:
             screen.step(
                 "provider",
@@ -397,6 +403,8 @@ class Demo:
         else:
             sim_port, _ = await stack.enter_async_context(simulator(self.args.latency_ms))
             judge_body["base_url"] = f"http://127.0.0.1:{sim_port}/v1"
+            # The outbound policy refuses loopback: the service may reach this one only.
+            provider_allow = f"127.0.0.1:{sim_port}"
             screen.step(
                 "provider",
                 f"simulator on http://127.0.0.1:{sim_port}/v1  "
@@ -419,6 +427,7 @@ class Demo:
                     # to hours, and a poll every 15 s costs nothing.
                     batch_poll_s=15.0 if plan.real else 0.5,
                     lease_ttl_s=DEMO_LEASE_TTL_S if replicas > 1 else None,
+                    provider_allow=provider_allow,
                 )
             )
             api = await stack.enter_async_context(ApiClient(service.url, token))

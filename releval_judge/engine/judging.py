@@ -109,8 +109,11 @@ class RunControl:
             semaphore.halt()
 
 
-def provider_config(config: JudgeConfig, secrets: SecretBox) -> ProviderConfig:
-    """The judge's provider settings with its API key decrypted (or read from the env)."""
+def provider_config(
+    config: JudgeConfig, secrets: SecretBox, *, max_answer_bytes: int
+) -> ProviderConfig:
+    """The judge's provider settings with its API key decrypted (or read from the env);
+    answers are read up to `max_answer_bytes` (RELEVAL_MAX_ANSWER_BYTES)."""
     key: str | None = None
     if config.api_key_encrypted is not None:
         try:
@@ -132,6 +135,7 @@ def provider_config(config: JudgeConfig, secrets: SecretBox) -> ProviderConfig:
             "max_output_tokens": config.max_output_tokens,
             "request_timeout_s": config.request_timeout_s,
             "reasoning_effort": config.reasoning_effort,
+            "max_answer_bytes": max_answer_bytes,
         }
     )
 
@@ -150,6 +154,7 @@ class JudgingRunTask:
         process_calls: asyncio.Semaphore,
         outage_batches: int,
         metrics: Metrics,
+        max_answer_bytes: int,
         provider_factory: ProviderFactory = make_provider,
         lag: LoopLagMonitor | None = None,
         batch_poll_s: float = 30.0,
@@ -171,6 +176,7 @@ class JudgingRunTask:
         self.lag = lag
         self.provider_factory = provider_factory
         self.batch_poll_s = batch_poll_s
+        self.max_answer_bytes = max_answer_bytes
         self.key_slots = key_slots
         self.budget = _budget(active)
         self._consecutive_outages = 0
@@ -225,7 +231,7 @@ class JudgingRunTask:
 
     async def _prepare(self) -> tuple[Provider, JudgePrompt, Scale]:
         config = self.config
-        wire_config = provider_config(config, self.secrets)
+        wire_config = provider_config(config, self.secrets, max_answer_bytes=self.max_answer_bytes)
         pacer: Pacer = RatePacer(None, None)
         if config.requests_per_minute is not None or config.tokens_per_minute is not None:
             # The limits are the provider key's: shared with every run and replica on it.
@@ -260,7 +266,10 @@ class JudgingRunTask:
 
     async def _deliver_in_batches(self, template: JudgePrompt, scale: Scale) -> None:
         """The run through the provider's batch API (see `engine.batch_delivery`)."""
-        wire = make_provider(provider_config(self.config, self.secrets), self.session)
+        wire_config = provider_config(
+            self.config, self.secrets, max_answer_bytes=self.max_answer_bytes
+        )
+        wire = make_provider(wire_config, self.session)
         delivery = BatchDelivery(
             self,
             provider=wire,

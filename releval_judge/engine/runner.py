@@ -48,6 +48,7 @@ class Runner:
         outage_batches: int,
         metrics: Metrics,
         owner: str,
+        max_answer_bytes: int,
         provider_factory: ProviderFactory = make_provider,
         batch_poll_s: float = 30.0,
         lease_ttl_s: float = 30.0,
@@ -62,6 +63,7 @@ class Runner:
         self.secrets = secrets
         self.outage_batches = outage_batches
         self.batch_poll_s = batch_poll_s
+        self.max_answer_bytes = max_answer_bytes
         self.metrics = metrics
         self.owner = owner
         self.lease_ttl_s = lease_ttl_s
@@ -243,6 +245,7 @@ class Runner:
             provider_factory=self.provider_factory,
             lag=self.lag,
             batch_poll_s=self.batch_poll_s,
+            max_answer_bytes=self.max_answer_bytes,
             key_slots=self.key_slots,
         )
         task = asyncio.create_task(self._guarded(job), name=f"judging-run-{run_id}")

@@ -7,10 +7,12 @@ import aiohttp
 from releval_judge.providers.anthropic import AnthropicProvider
 from releval_judge.providers.base import (
     DEFAULT_BASE_URLS,
+    AnswerTooLarge,
     AuthenticationFailed,
     BadRequest,
     Completion,
     ModelNotFound,
+    OutboundRefused,
     Prompt,
     Provider,
     ProviderConfig,
@@ -18,6 +20,7 @@ from releval_judge.providers.base import (
     ProviderName,
     QuotaExceeded,
     RateLimited,
+    Redirected,
     TransientProviderError,
     UnsupportedParameter,
     WireProvider,
@@ -34,6 +37,7 @@ from releval_judge.providers.retry import (
 
 __all__ = [
     "DEFAULT_BASE_URLS",
+    "AnswerTooLarge",
     "AnthropicProvider",
     "AuthenticationFailed",
     "BadRequest",
@@ -41,6 +45,7 @@ __all__ = [
     "Completion",
     "ModelNotFound",
     "OpenAIProvider",
+    "OutboundRefused",
     "Prompt",
     "Provider",
     "ProviderConfig",
@@ -48,6 +53,7 @@ __all__ = [
     "ProviderName",
     "QuotaExceeded",
     "RateLimited",
+    "Redirected",
     "RetriesExhausted",
     "TransientProviderError",
     "UnsupportedParameter",

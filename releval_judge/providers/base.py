@@ -19,6 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from releval_judge.providers.reading import read_capped
+
 M = TypeVar("M", bound=BaseModel)
 ProviderName = Literal["openai", "anthropic"]
 ReasoningEffort = Literal["minimal", "low", "medium", "high"]
@@ -55,6 +57,9 @@ class ProviderConfig(BaseModel):
     max_output_tokens: int | None = Field(default=None, gt=0)
     request_timeout_s: float = Field(default=60, gt=0)
     reasoning_effort: ReasoningEffort | None = None
+    # The most bytes read of one answer (RELEVAL_MAX_ANSWER_BYTES), and of one line of a
+    # batch result file.
+    max_answer_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
 
     @field_validator("base_url")
     @classmethod
@@ -230,6 +235,55 @@ class UnsupportedParameter(ProviderError):
     @property
     def is_fatal_for_run(self) -> bool:
         return True
+
+
+class OutboundRefused(ProviderError):
+    """The outbound policy refused every address of the host (providers/outbound.py):
+    the judge's base_url (or a URL the provider named) is not for this service to reach."""
+
+    def __init__(self, message: str, *, host: str, address: str) -> None:
+        super().__init__(message)
+        self.host = host
+        self.address = address
+
+    @property
+    def is_fatal_for_run(self) -> bool:
+        return True
+
+
+class Redirected(ProviderError):
+    """A 3xx answer: redirects are never followed (a provider moved, or a base_url that
+    is not the API's, or an answer aimed at another address), so every call fails alike."""
+
+    @property
+    def is_fatal_for_run(self) -> bool:
+        return True
+
+
+class AnswerTooLarge(BadRequest):
+    """An answer (or a line of a batch result file) over `max_answer_bytes`: nothing more
+    of it is read; the request's candidates fail, and the run goes on."""
+
+
+def redirected(status: int, headers: Mapping[str, str], *, api_key: str | None) -> Redirected:
+    """The error for a 3xx answer, naming where it pointed."""
+    location = _header(headers, "location")
+    target = f"a redirect to {excerpt(location)}" if location else "a redirect without a Location"
+    return Redirected(
+        scrub(
+            f"the provider answered HTTP {status}, {target}; redirects are never followed "
+            "(docs/security.md): set the judge's base_url to the address that answers",
+            api_key,
+        ),
+        status=status,
+    )
+
+
+def too_large(limit: int, what: str = "the provider's answer") -> AnswerTooLarge:
+    return AnswerTooLarge(
+        f"{what} is larger than {limit} bytes, the cap set by RELEVAL_MAX_ANSWER_BYTES; "
+        "it was not read"
+    )
 
 
 def classify_response(
@@ -417,13 +471,26 @@ async def request_json(
     `subject` names what a 404 did not find (default: the model)."""
     api_key = config.api_key_value
     timeout = aiohttp.ClientTimeout(total=config.request_timeout_s)
+    limit = config.max_answer_bytes
     try:
         async with session.request(
-            method, url, json=payload, data=data, headers=headers, timeout=timeout
+            method,
+            url,
+            json=payload,
+            data=data,
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
         ) as response:
             status = response.status
             response_headers = response.headers
-            body = await response.read()
+            if 300 <= status < 400:
+                raise redirected(status, response_headers, api_key=api_key)
+            # An error's body is only quoted: its start is enough.
+            ok = 200 <= status < 300
+            body = await read_capped(response, limit, truncate=not ok)
+            if body is None:
+                raise too_large(limit)
     except TimeoutError as exc:
         raise TransientProviderError(f"timed out after {config.request_timeout_s:g}s") from exc
     except aiohttp.ClientError as exc:

@@ -21,7 +21,7 @@ HOSTS = (
     "https://api.openai.com",
     "https://my-resource.openai.azure.com",
     "https://api.anthropic.com",
-    "http://localhost:11434",
+    "http://127.0.0.1:11434",
 )
 
 

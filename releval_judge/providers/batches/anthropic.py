@@ -37,8 +37,10 @@ from releval_judge.providers.batches.base import (
     BatchResult,
     BatchStatus,
     dumps,
+    oversized_result,
     stream_lines,
 )
+from releval_judge.providers.reading import OversizedLine
 
 log = structlog.get_logger(__name__)
 
@@ -160,7 +162,10 @@ class AnthropicBatches:
             config=self.config,
             subject=f"results of message batch {status.id}",
         ):
-            result = self._result(line)
+            if isinstance(line, OversizedLine):
+                result = oversized_result(line, self.config.max_answer_bytes)
+            else:
+                result = self._result(line)
             if result is not None:
                 yield result
 

@@ -9,6 +9,7 @@ are planned, so that a batch of 200 MB never sits in memory; the client sends th
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from datetime import datetime
 from typing import IO, Literal, Protocol
 
 import aiohttp
+import structlog
 
 from releval_judge.providers.base import (
     Completion,
@@ -23,8 +25,13 @@ from releval_judge.providers.base import (
     ProviderError,
     TransientProviderError,
     classify_response,
+    redirected,
     scrub,
+    too_large,
 )
+from releval_judge.providers.reading import OversizedLine, capped_lines, read_capped
+
+log = structlog.get_logger(__name__)
 
 ResultKind = Literal["succeeded", "errored", "canceled", "expired"]
 
@@ -35,7 +42,6 @@ _DOWNLOAD_TIMEOUT_S = 900.0
 # After a crash during a submission, how many pages (of 100, newest first) of the
 # provider's batches are searched for it.
 FIND_PAGES = 10
-_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,33 +181,47 @@ async def stream_lines(
     headers: Mapping[str, str],
     config: ProviderConfig,
     subject: str,
-) -> AsyncIterator[bytes]:
-    """The non-empty lines of a (large) file the provider serves, read as they arrive.
+) -> AsyncIterator[bytes | OversizedLine]:
+    """The non-empty lines of a (large) file the provider serves, read as they arrive,
+    each within `config.max_answer_bytes` (a longer one comes as an `OversizedLine`).
 
-    Errors are classified as for live calls (`classify_response`); a broken transfer is a
-    `TransientProviderError`, so the caller reads the file again (results are idempotent).
+    Errors are classified as for live calls (`classify_response`); a 3xx is `Redirected`
+    (never followed); a broken transfer is a `TransientProviderError`, so the caller reads
+    the file again (results are idempotent).
     """
     timeout = aiohttp.ClientTimeout(total=_DOWNLOAD_TIMEOUT_S, sock_read=config.request_timeout_s)
     api_key = config.api_key_value
     try:
-        async with session.get(url, headers=headers, timeout=timeout) as response:
+        async with session.get(
+            url, headers=headers, timeout=timeout, allow_redirects=False
+        ) as response:
+            if 300 <= response.status < 400:
+                raise redirected(response.status, response.headers, api_key=api_key)
             if not 200 <= response.status < 300:
-                body = await response.read()
+                body = await read_capped(response, config.max_answer_bytes, truncate=True)
                 raise classify_response(
-                    response.status, body, response.headers, api_key=api_key, subject=subject
+                    response.status, body or b"", response.headers, api_key=api_key, subject=subject
                 )
-            rest = b""
-            async for chunk in response.content.iter_chunked(_CHUNK):
-                rest += chunk
-                *lines, rest = rest.split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        yield line
-            if rest.strip():
-                yield rest
+            async for line in capped_lines(response.content, config.max_answer_bytes):
+                yield line
     except TimeoutError as exc:
         raise TransientProviderError(f"timed out reading {subject}") from exc
     except aiohttp.ClientError as exc:
         reason = str(exc) or type(exc).__name__
         message = scrub(f"connection error reading {subject}: {reason}", api_key)
         raise TransientProviderError(message) from exc
+
+
+_CUSTOM_ID = re.compile(rb'"custom_id"\s*:\s*"([^"\\]{1,64})"')
+
+
+def oversized_result(line: OversizedLine, limit: int) -> BatchResult | None:
+    """The result for a line over the cap: its request errored, named by the custom_id
+    found at the line's start (both providers write it first); None when there is none
+    (the request is then reported as missing from the results)."""
+    match = _CUSTOM_ID.search(line.head)
+    if match is None:
+        log.warning("batch_line_too_large", size=line.size, limit=limit)
+        return None
+    error = too_large(limit, f"the provider's result for this request ({line.size} bytes)")
+    return BatchResult(match.group(1).decode(), "errored", error=error)

@@ -33,9 +33,11 @@ from releval_judge.providers.batches.base import (
     BatchResult,
     BatchStatus,
     dumps,
+    oversized_result,
     stream_lines,
 )
 from releval_judge.providers.openai import OpenAIProvider
+from releval_judge.providers.reading import OversizedLine
 
 log = structlog.get_logger(__name__)
 
@@ -186,7 +188,10 @@ class OpenAIBatches:
                 config=self.config,
                 subject=f"file {file_id}",
             ):
-                result = self._result(line)
+                if isinstance(line, OversizedLine):
+                    result = oversized_result(line, self.config.max_answer_bytes)
+                else:
+                    result = self._result(line)
                 if result is not None:
                     yield result
 
