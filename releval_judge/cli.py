@@ -21,6 +21,8 @@ from releval_judge.logs import configure_logging
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from releval_judge import token_cli
+
     parser = argparse.ArgumentParser(prog="releval-judge", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -51,10 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     imp.add_argument("--labels", help='JSON object of grade labels, e.g. \'{"0": "irrelevant"}\'')
     _client_options(imp)
 
-    token = commands.add_parser("token", help="manage API tokens")
-    token_commands = token.add_subparsers(dest="token_command", required=True)
-    create = token_commands.add_parser("create", help="create a token (printed once)")
-    create.add_argument("--name", required=True)
+    token_cli.add_parser(commands)
 
     sim = commands.add_parser("sim", help="run the provider simulator (OpenAI/Anthropic shapes)")
     sim.add_argument("--host", default="127.0.0.1")
@@ -79,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "import":
             return asyncio.run(import_files(args))
         if args.command == "token":
-            return asyncio.run(create_token(load_settings(), args.name))
+            return token_cli.run(load_settings(), args)
         if args.command == "sim":
             return run_sim(args)
         if args.command == "demo":
@@ -169,33 +168,6 @@ def serve(settings: Settings) -> int:
         reason = getattr(app.state, "startup_error", None) or "start-up failed (see the log)"
         print(f"releval-judge: not started: {reason}", file=sys.stderr, flush=True)
         return 3
-    return 0
-
-
-async def create_token(settings: Settings, name: str) -> int:
-    from releval_judge.secrets import hash_token, new_token
-    from releval_judge.store.database import (
-        EmbeddedPostgres,
-        apply_schema,
-        create_pool,
-    )
-    from releval_judge.store.store import Store
-
-    configure_logging("console", "warning")
-    embedded = None
-    url = settings.database_url
-    if url is None:
-        embedded = EmbeddedPostgres(settings.data_dir)
-        url = await asyncio.to_thread(embedded.start)
-    pool = await create_pool(url, size=2)
-    try:
-        await apply_schema(pool)
-        token = new_token()
-        await Store(pool).tokens.create(name, hash_token(token))
-    finally:
-        await pool.close()
-    print(token)
-    print(f"(token {name!r} created; it is shown only this once)", file=sys.stderr)
     return 0
 
 
