@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import ValidationError
 
 from releval_judge.access import SCOPES, ApiToken, TokenCreate
+from releval_judge.api.auth import RECHECK_S
 from releval_judge.config import Settings
 from releval_judge.logs import configure_logging
 from releval_judge.store.tokens import TokenStore
@@ -42,7 +43,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--expires-at", metavar="ISO", help="expire at this time, e.g. 2027-01-31T18:00:00+00:00"
     )
     commands.add_parser("list", help="list tokens: id, name, scopes, created, expires, revoked")
-    revoke = commands.add_parser("revoke", help="revoke a token (every replica within 5 s)")
+    revoke = commands.add_parser(
+        "revoke", help=f"revoke a token (refused by every replica within {RECHECK_S:g} s)"
+    )
     revoke.add_argument("id", help="the token's id (see token list)")
 
 
@@ -150,7 +153,9 @@ async def _revoke(settings: Settings, token_id: str) -> int:
         except NotFound as exc:
             print(f"releval-judge token revoke: {exc.message}", file=sys.stderr)
             return 1
-    print(f"token {revoked} revoked; every replica refuses it within 5 s", file=sys.stderr)
+    print(
+        f"token {revoked} revoked; every replica refuses it within {RECHECK_S:g} s", file=sys.stderr
+    )
     return 0
 
 
