@@ -1,4 +1,5 @@
-"""Who is calling and what they may do: a token's principal and its scopes.
+"""Who is calling and what they may do: a token's principal and its scopes, and the
+bodies of the token API.
 
 ``read`` may read everything; ``write`` may also change everything (evaluation runs,
 judges, panels, human grades, starting and cancelling runs); ``admin`` may also manage
@@ -8,11 +9,21 @@ tokens. Each scope includes the ones before it. See docs/security.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal, get_args
+
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
+
+from releval_judge.models import Name, Strict
 
 Scope = Literal["read", "write", "admin"]
 SCOPES: tuple[Scope, ...] = get_args(Scope)
 STATIC_NAME = "static"
+
+
+def ordered(scopes: frozenset[Scope] | list[Scope]) -> list[Scope]:
+    """Scopes without repeats, from the least to the most privileged."""
+    return sorted(set(scopes), key=SCOPES.index)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,5 +44,61 @@ class Principal:
     def highest_scope(self) -> Scope:
         return max(self.scopes, key=SCOPES.index)
 
+    @property
+    def scope_names(self) -> list[Scope]:
+        return ordered(self.scopes)
+
 
 STATIC_PRINCIPAL = Principal(name=STATIC_NAME, scopes=frozenset({"admin"}))
+
+
+# --- the token API (POST/GET /api/v1/tokens, DELETE /api/v1/tokens/{id}) ---------------
+
+
+class TokenCreate(Strict):
+    """``POST /api/v1/tokens``: a name (recorded as who did what), one or more scopes, and
+    optionally when the token stops working."""
+
+    name: Name
+    scopes: list[Scope] = Field(min_length=1)
+    expires_at: AwareDatetime | None = None
+
+    @field_validator("scopes")
+    @classmethod
+    def _unique(cls, scopes: list[Scope]) -> list[Scope]:
+        return ordered(scopes)
+
+    @field_validator("expires_at")
+    @classmethod
+    def _in_the_future(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            utc = value.astimezone(UTC)
+        except OverflowError as exc:  # year 9999 with a negative offset, say
+            raise ValueError("expires_at is out of range") from exc
+        if utc <= datetime.now(UTC):
+            raise ValueError("expires_at must be in the future")
+        return utc
+
+
+class ApiToken(BaseModel):
+    """A stored token as ``GET /api/v1/tokens`` lists it: never the token or its hash."""
+
+    id: str
+    name: str
+    scopes: list[Scope]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class CreatedToken(BaseModel):
+    """The answer to ``POST /api/v1/tokens``: the only time the token itself is shown."""
+
+    id: str
+    name: str
+    scopes: list[Scope]
+    token: str
+    created_at: datetime
+    expires_at: datetime | None

@@ -18,7 +18,7 @@ from releval_judge.api.auth import TokenChecker
 from releval_judge.api.errors import EXCEPTION_HANDLERS
 from releval_judge.api.middleware import BearerAuthMiddleware, RequestIdMiddleware
 from releval_judge.api.openapi import build_openapi, openapi
-from releval_judge.api.routes import ROUTES
+from releval_judge.api.routes import ROUTES, endpoint
 from releval_judge.api.services import Services
 from releval_judge.config import Settings
 from releval_judge.engine.judging import ProviderFactory
@@ -144,6 +144,7 @@ def create_app(
                 secrets=secrets,
                 metrics=metrics,
                 panels=panels,
+                checker=checker,
             )
             claimed = await runner.begin()
             await panels.resume()
@@ -169,8 +170,9 @@ def create_app(
 
     # A worker answers only what its orchestrator and Prometheus ask (health, metrics).
     specs = [s for s in ROUTES if settings.role != "worker" or s.path in WORKER_PATHS]
+    # Each handler behind its route's scope check (api/routes.py ``endpoint``).
     routes = [
-        Route(spec.path, spec.handler, methods=[spec.method], name=spec.handler.__name__)
+        Route(spec.path, endpoint(spec), methods=[spec.method], name=spec.handler.__name__)
         for spec in specs
     ]
     if settings.role != "worker":

@@ -1,4 +1,4 @@
-"""The ``releval-judge`` command: serve, import, token, sim, demo, runs, metrics."""
+"""The ``releval-judge`` command: serve, import, token, secrets, sim, demo, runs, metrics."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from releval_judge.logs import configure_logging
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from releval_judge import operator_cli
+
     parser = argparse.ArgumentParser(prog="releval-judge", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -51,18 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     imp.add_argument("--labels", help='JSON object of grade labels, e.g. \'{"0": "irrelevant"}\'')
     _client_options(imp)
 
-    token = commands.add_parser("token", help="manage API tokens")
-    token_commands = token.add_subparsers(dest="token_command", required=True)
-    create = token_commands.add_parser("create", help="create a token (printed once)")
-    create.add_argument("--name", required=True)
-
-    secrets_parser = commands.add_parser("secrets", help="manage RELEVAL_SECRET_KEY")
-    secrets_commands = secrets_parser.add_subparsers(dest="secrets_command", required=True)
-    secrets_commands.add_parser(
-        "rotate",
-        help="re-encrypt every stored provider key under the first key of RELEVAL_SECRET_KEY "
-        "(a comma list: new first, then the old ones)",
-    )
+    operator_cli.add_parsers(commands)
 
     sim = commands.add_parser("sim", help="run the provider simulator (OpenAI/Anthropic shapes)")
     sim.add_argument("--host", default="127.0.0.1")
@@ -86,10 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(settings)
         if args.command == "import":
             return asyncio.run(import_files(args))
-        if args.command == "token":
-            return asyncio.run(create_token(load_settings(), args.name))
-        if args.command == "secrets":
-            return asyncio.run(rotate_secrets(load_settings()))
+        if args.command in ("token", "secrets"):
+            return operator_cli.run(load_settings(), args)
         if args.command == "sim":
             return run_sim(args)
         if args.command == "demo":
@@ -179,80 +168,6 @@ def serve(settings: Settings) -> int:
         reason = getattr(app.state, "startup_error", None) or "start-up failed (see the log)"
         print(f"releval-judge: not started: {reason}", file=sys.stderr, flush=True)
         return 3
-    return 0
-
-
-async def create_token(settings: Settings, name: str) -> int:
-    from releval_judge.secrets import hash_token, new_token
-    from releval_judge.store.database import (
-        EmbeddedPostgres,
-        apply_schema,
-        create_pool,
-    )
-    from releval_judge.store.store import Store
-
-    configure_logging("console", "warning")
-    embedded = None
-    url = settings.database_url
-    if url is None:
-        embedded = EmbeddedPostgres(settings.data_dir)
-        url = await asyncio.to_thread(embedded.start)
-    pool = await create_pool(url, size=2)
-    try:
-        await apply_schema(pool)
-        token = new_token()
-        await Store(pool).tokens.create(name, hash_token(token))
-    finally:
-        await pool.close()
-    print(token)
-    print(f"(token {name!r} created; it is shown only this once)", file=sys.stderr)
-    return 0
-
-
-async def rotate_secrets(settings: Settings) -> int:
-    """`secrets rotate`: every stored provider key re-encrypted under the first key."""
-    from releval_judge.secrets import SecretBox, local_secret_key
-    from releval_judge.store.database import EmbeddedPostgres, apply_schema, create_pool
-    from releval_judge.store.secrets import CanaryUnreadable, SecretStore
-
-    configure_logging("console", "warning")
-    keys = settings.secret_keys or [local_secret_key(settings.data_dir)]
-    box = SecretBox(keys)
-    embedded = None
-    url = settings.database_url
-    if url is None:
-        embedded = EmbeddedPostgres(settings.data_dir)
-        url = await asyncio.to_thread(embedded.start)
-    pool = await create_pool(url, size=2)
-    try:
-        await apply_schema(pool)
-        done = await SecretStore(pool).rotate(box.rotate)
-    except CanaryUnreadable:
-        print(
-            "releval-judge secrets rotate: none of the keys in RELEVAL_SECRET_KEY decrypts "
-            "this database's canary: they are not its keys; nothing was changed",
-            file=sys.stderr,
-        )
-        return 2
-    finally:
-        await pool.close()
-    print(
-        f"re-encrypted under the first of {len(keys)} key(s): {done.judges} judge key(s), "
-        f"{done.run_snapshots} judging-run snapshot(s)" + (", the canary" if done.canary else "")
-    )
-    unreadable = len(done.unreadable_judges) + len(done.unreadable_runs)
-    if unreadable:
-        print(
-            f"{unreadable} stored key(s) could not be read by any key given and were left as "
-            f"they were (judges: {', '.join(done.unreadable_judges) or 'none'}; judging runs: "
-            f"{len(done.unreadable_runs)}); set those judges' api_key again",
-            file=sys.stderr,
-        )
-    if len(keys) > 1:
-        print(
-            "every replica may now be given only the first key (RELEVAL_SECRET_KEY)",
-            file=sys.stderr,
-        )
     return 0
 
 

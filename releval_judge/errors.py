@@ -110,6 +110,19 @@ class Unauthorized(DomainError):
     code = "unauthorized"
 
 
+class Forbidden(DomainError):
+    """The token is valid but lacks the scope the route needs (docs/security.md)."""
+
+    status_code = 403
+    code = "forbidden"
+
+    def __init__(self, needed: str, held: list[str], route: str) -> None:
+        super().__init__(
+            f"this token's scopes are {', '.join(held)}; {route} needs {needed}",
+            details={"required_scope": needed, "token_scopes": held},
+        )
+
+
 class ProviderFailed(DomainError):
     """A judge test could not use the provider at all (authentication, unknown model,
     exhausted quota, API key unavailable): every call would fail the same way."""

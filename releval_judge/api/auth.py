@@ -7,12 +7,16 @@ time, at the cost of one indexed lookup per token per replica every few seconds.
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
 
-from releval_judge.access import STATIC_PRINCIPAL, Principal
+from releval_judge.access import STATIC_PRINCIPAL, Principal, Scope
+from releval_judge.errors import Forbidden
 from releval_judge.secrets import constant_time_in, hash_token
 
 if TYPE_CHECKING:
@@ -20,15 +24,26 @@ if TYPE_CHECKING:
 
 RECHECK_S = 2.0
 
+Handler = Callable[[Request], Awaitable[Response]]
+
 
 class TokenChecker:
     """``await checker(token)``: the token's principal, or None for an unknown, revoked
     or expired token."""
 
-    def __init__(self, static_tokens: list[str]) -> None:
+    def __init__(
+        self,
+        static_tokens: list[str],
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.static_tokens = static_tokens
         self.tokens: TokenStore | None = None
         self._known: dict[str, tuple[Principal, float]] = {}
+        # Clocks as parameters so a test can move them (tests/unit/test_token_checker.py).
+        self._monotonic = monotonic
+        self._wall = wall
 
     async def __call__(self, token: str) -> Principal | None:
         if self.static_tokens and constant_time_in(token, self.static_tokens):
@@ -36,7 +51,7 @@ class TokenChecker:
         if self.tokens is None:
             return None
         digest = hash_token(token)
-        now = time.monotonic()
+        now = self._monotonic()
         cached = self._known.get(digest)
         if cached is not None and cached[1] > now:
             return cached[0]
@@ -47,7 +62,7 @@ class TokenChecker:
         principal, expires_at = found
         until = now + RECHECK_S
         if expires_at is not None:
-            until = min(until, now + max(expires_at.timestamp() - time.time(), 0.0))
+            until = min(until, now + max(expires_at.timestamp() - self._wall(), 0.0))
         self._known[digest] = (principal, until)
         return principal
 
@@ -67,3 +82,18 @@ def principal(conn: HTTPConnection) -> Principal:
 def actor(conn: HTTPConnection) -> str:
     """The name recorded as who did what: the token's name, ``static`` for static tokens."""
     return principal(conn).name
+
+
+def require_scope(handler: Handler, scope: Scope, route: str) -> Handler:
+    """``handler``, answering 403 ``forbidden`` (naming ``scope`` and the token's scopes)
+    before anything else (the body is not read) when the token lacks ``scope``.
+    ``route`` names the route in that message, e.g. ``POST /api/v1/ai-judges``."""
+
+    @functools.wraps(handler)
+    async def checked(request: Request) -> Response:
+        held = principal(request)
+        if not held.allows(scope):
+            raise Forbidden(scope, list(held.scope_names), route)
+        return await handler(request)
+
+    return checked

@@ -4,10 +4,11 @@ Which error statuses an operation documents follows from its shape, so that a ro
 added to the table is documented the same way (``tests/integration/test_schemathesis.py``
 holds every response to this document):
 
-- 401 on every route under ``/api/`` (bearer token);
+- 401 and 403 on every route under ``/api/`` (bearer token; a token without the scope the
+  route needs, which ``x-required-scope`` and the description name);
 - 404 where the path names a resource (ids are UUIDs; any other id is a 404 as well);
-- 409 on every write under ``/api/`` (locked or not completed runs, runs that ended,
-  judges in use, too many active runs);
+- 409 on every write under ``/api/`` but the token API's (locked or not completed runs,
+  runs that ended, judges in use, too many active runs);
 - 400, 413 and 422 where a JSON body is read; 400 and 422 for NDJSON bodies (streamed,
   no size cap, errors name the line); 422 where query parameters or path parameters
   other than ids (a human judge's name) are read.
@@ -51,6 +52,7 @@ STATUS_SCHEMA: dict[str, Any] = {
 ERROR_DESCRIPTIONS = {
     400: "Malformed JSON (`invalid_json`)",
     401: "Missing or invalid bearer token (`unauthorized`)",
+    403: "The token lacks the scope this route needs (`forbidden`; the message names it)",
     404: "No such resource (`not_found`)",
     409: "Conflict with the resource's state (`evaluation_run_not_completed`, "
     "`evaluation_run_locked`, `judging_run_ended`, `judge_in_use`, `too_many_active_runs`)",
@@ -60,6 +62,12 @@ ERROR_DESCRIPTIONS = {
 }
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+SCOPES_DESCRIPTION = (
+    "A token carries scopes: `read` (every GET, and the cost estimate), `write` (read and "
+    "every change, the judge test included), `admin` (write and the token API). Each "
+    "operation names the scope it needs in `x-required-scope`; without it: 403 `forbidden`."
+)
 
 
 def build_openapi(root_path: str = "") -> dict[str, Any]:
@@ -82,7 +90,13 @@ def build_openapi(root_path: str = "") -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": {**defs.get("$defs", {}), "Error": ERROR_SCHEMA},
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": SCOPES_DESCRIPTION,
+                }
+            },
         },
     }
     if root_path:
@@ -104,6 +118,10 @@ def _operation(spec: RouteSpec, refs: dict[Any, Any]) -> dict[str, Any]:
         "operationId": spec.handler.__name__,
         "responses": {},
     }
+    scope = spec.required_scope
+    if scope is not None:
+        operation["description"] = f"Needs a token with the `{scope}` scope (or a higher one)."
+        operation["x-required-scope"] = scope
     path_params = _path_params(spec.path)
     parameters: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": _path_schema(name)}
@@ -149,10 +167,11 @@ def _operation(spec: RouteSpec, refs: dict[Any, Any]) -> dict[str, Any]:
     if spec.query is not None or any(not _is_id(name) for name in path_params):
         codes.add(422)
     if spec.auth:
-        codes.add(401)
+        codes |= {401, 403}
         if path_params:
             codes.add(404)
-        if spec.method in WRITE_METHODS:
+        # The token API's changes meet no resource state (revoking twice is a 204).
+        if spec.method in WRITE_METHODS and spec.required_scope != "admin":
             codes.add(409)
     codes |= set(spec.errors)
     for code in sorted(codes):

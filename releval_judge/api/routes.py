@@ -1,4 +1,12 @@
-"""The route table: every route once, with the models the OpenAPI document is built from."""
+"""The route table: every route once, with the scope it needs and the models the OpenAPI
+document is built from.
+
+Scopes (docs/security.md, "Scopes and tokens"): a GET needs ``read``, any other method
+``write``, unless the route says otherwise. The exceptions are explicit below: the cost
+estimate is a POST that computes without calling a provider or writing anything
+(``read``); the token API is ``admin``. ``app.py`` wraps every handler in the check, so
+no handler can forget it, and the check comes before the body is read.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
+from releval_judge.access import ApiToken, CreatedToken, Scope, TokenCreate
 from releval_judge.api import (
     ai_judges,
     evaluation_runs,
@@ -20,7 +29,9 @@ from releval_judge.api import (
     metrics,
     panels,
     review,
+    tokens,
 )
+from releval_judge.api.auth import require_scope
 from releval_judge.api.params import (
     AgreementParams,
     ExportParams,
@@ -95,6 +106,26 @@ class RouteSpec:
     media_types: tuple[str, ...] = ()
     # Error statuses beyond those the route's shape implies (see api/openapi.py).
     errors: tuple[int, ...] = ()
+    # The scope a token needs; None: derived from the method (see required_scope).
+    scope: Scope | None = None
+
+    @property
+    def required_scope(self) -> Scope | None:
+        """What a token needs for this route: None for the routes without auth; else the
+        route's own ``scope``, or ``read`` for a GET and ``write`` for any other method."""
+        if not self.auth:
+            return None
+        if self.scope is not None:
+            return self.scope
+        return "read" if self.method == "GET" else "write"
+
+
+def endpoint(spec: RouteSpec) -> Handler:
+    """What the app serves for ``spec``: its handler behind its scope check."""
+    scope = spec.required_scope
+    if scope is None:
+        return spec.handler
+    return require_scope(spec.handler, scope, f"{spec.method} {spec.path}")
 
 
 ROUTES: list[RouteSpec] = [
@@ -238,6 +269,8 @@ ROUTES: list[RouteSpec] = [
         body=JudgeTestRequest,
         response=JudgeTestResult,
         errors=(502,),
+        # Writes nothing, but calls the provider with the judge's key: it spends money.
+        scope="write",
     ),
     RouteSpec(
         "PUT",
@@ -285,6 +318,8 @@ ROUTES: list[RouteSpec] = [
         "Estimate a judging run's batches, tokens and cost without calling the provider",
         body=EstimateRequest,
         response=Estimate,
+        # A POST only for its body: it calls no provider and writes nothing.
+        scope="read",
     ),
     RouteSpec(
         "GET",
@@ -430,5 +465,36 @@ ROUTES: list[RouteSpec] = [
         "(event 'progress' on each change, 'end' with the terminal status)",
         response=JudgingRun,
         media_types=(events.EVENT_STREAM,),
+    ),
+    # --- API tokens (docs/security.md, "Scopes and tokens"): admin only ----------------
+    RouteSpec(
+        "POST",
+        f"{API}/tokens",
+        tokens.create_token,
+        "Create an API token with scopes and an optional expiry; the token is in this answer "
+        "only (only its SHA-256 is stored)",
+        201,
+        TokenCreate,
+        CreatedToken,
+        scope="admin",
+    ),
+    RouteSpec(
+        "GET",
+        f"{API}/tokens",
+        tokens.list_tokens,
+        "List API tokens, newest first, revoked and expired ones included (never a token "
+        "or its hash)",
+        response=Page[ApiToken],
+        query=PageParams,
+        scope="admin",
+    ),
+    RouteSpec(
+        "DELETE",
+        f"{API}/tokens/{{token_id}}",
+        tokens.revoke_token,
+        "Revoke an API token: refused on this replica at once and on every replica within "
+        "5 s (again: 204, no change)",
+        204,
+        scope="admin",
     ),
 ]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from releval_judge.api.auth import TokenChecker
 from releval_judge.config import Settings
 from releval_judge.engine.runner import Runner
 from releval_judge.panels.runs import PanelRunner
@@ -22,6 +23,8 @@ class Services:
     secrets: SecretBox
     metrics: Metrics
     panels: PanelRunner
+    # This replica's token cache: the token API makes it forget a revoked token at once.
+    checker: TokenChecker
 
 
 def services(request: Request) -> Services:

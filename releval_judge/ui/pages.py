@@ -1,9 +1,12 @@
 """The web UI's pages: server-rendered with Jinja2 from the same store the API reads.
 
 Every page needs the session cookie (see ``session.py``); without it, the login page.
-Changes are never made here: the pages' JavaScript sends them to the JSON API, so the UI
-can do nothing the API refuses, and shows the API's own error messages. The one JSON
-endpoint of the UI, the template preview, renders a template and changes nothing.
+Any valid token may log in and see every page. Changes are never made here: the pages'
+JavaScript sends them to the JSON API, so the UI can do nothing the API refuses (scopes
+included), and shows the API's own error messages. The pages leave out or disable the
+controls of changes the session's token may not make, saying why (``Session.needs``).
+The one JSON endpoint of the UI, the template preview, renders a template and changes
+nothing: any session may use it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from releval_judge import __version__
+from releval_judge.access import Principal, Scope
 from releval_judge.api.middleware import TokenCheck
 from releval_judge.api.params import JudgmentParams
 from releval_judge.api.services import services
@@ -136,6 +140,15 @@ class Session:
     token: str
     csrf: str
     reviewer: str
+    principal: Principal
+
+    def needs(self, scope: Scope, what: str) -> str | None:
+        """Why this session may not do ``what`` (the reason a disabled control shows);
+        None when its token has ``scope``."""
+        if self.principal.allows(scope):
+            return None
+        held = ", ".join(self.principal.scope_names)
+        return f"Your token's scope is {held}: {what} needs the {scope} scope."
 
 
 PageHandler = Callable[[Request, Session], Awaitable[Response]]
@@ -154,12 +167,16 @@ def _root(request: Request) -> str:
 
 async def _session(request: Request) -> Session | None:
     token = session_token(request)
-    if token is None or not await _state(request).check(token):
+    if token is None:
+        return None
+    principal = await _state(request).check(token)
+    if principal is None:
         return None
     return Session(
         token=token,
         csrf=csrf_token(token),
         reviewer=reviewer_name(request),
+        principal=principal,
     )
 
 
@@ -175,6 +192,9 @@ def render(
         "root": _root(request),
         "csrf": session.csrf if session else "",
         "reviewer": session.reviewer if session else "",
+        # Whether the session's token may change things (write scope): the controls of
+        # changes are left out or disabled otherwise (see Session.needs for the reason).
+        "can_write": session.principal.allows("write") if session else False,
         "version": __version__,
         "nav": "",
     }
@@ -347,7 +367,8 @@ async def run_page(request: Request, session: Session) -> Response:
             "judging_runs": judging_runs,
             "panel_runs": panel_runs.items,
             "judges": judges.items,
-            "blocked": start_blocked_reason(evaluation),
+            "blocked": session.needs("write", "starting AI judging")
+            or start_blocked_reason(evaluation),
             "blank_run": BLANK_RUN,
             "distribution": grade_distribution_svg(
                 counts, evaluation.scale, title="Current AI judgments per grade"
@@ -379,7 +400,8 @@ async def judging_run_page(request: Request, session: Session) -> Response:
             "nav": "runs",
             "run": run,
             "evaluation": evaluation,
-            "blocked": start_blocked_reason(evaluation),
+            "blocked": session.needs("write", "starting AI judging")
+            or start_blocked_reason(evaluation),
             "failures": failures,
             "human_judges": human_judges,
             "distribution": grade_distribution_svg(

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from releval_judge.access import TokenCreate
 from releval_judge.api.params import PageParams
 from releval_judge.api.routes import ROUTES, RouteSpec
 from releval_judge.models import (
@@ -54,6 +55,7 @@ VALID_BODIES: dict[type[Any], dict[str, Any]] = {
     EstimateRequest: {"ai_judge_id": str(uuid.uuid4())},
     JudgePanelCreate: {"name": "p", "ai_judge_ids": [str(uuid.uuid4()), str(uuid.uuid4())]},
     PanelRunCreate: {"panel_id": str(uuid.uuid4())},
+    TokenCreate: {"name": "t", "scopes": ["read"]},
 }
 
 

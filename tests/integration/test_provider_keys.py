@@ -14,8 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from releval_judge.cli import rotate_secrets
 from releval_judge.config import Settings
+from releval_judge.operator_cli import rotate_secrets
 from releval_judge.secrets import SecretBox
 from tests.conftest import (
     Service,

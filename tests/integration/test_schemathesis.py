@@ -175,6 +175,11 @@ async def _seed(
     status, page = await service.request("GET", f"/evaluations/runs/{run_id}/judgments")
     assert status == 200, page
     candidate_ids = [item["candidate_id"] for item in page["items"]]
+    # A stored token to revoke (revoking again is 204 too, so one does for every case).
+    status, token = await service.request(
+        "POST", "/tokens", json={"name": "fuzzed", "scopes": ["read"]}
+    )
+    assert status == 201, token
     human = {"run_id": run_id, "candidate_id": candidate_ids[0], "judge": HUMAN_JUDGE}
     return service.base_url, Existing(
         ids={
@@ -185,6 +190,7 @@ async def _seed(
             "judge": [HUMAN_JUDGE],
             "panel_id": [panel["id"]],
             "panel_run_id": [panel_run["id"], running_panel_run["id"]],
+            "token_id": [token["id"]],
         },
         disposable_ids={
             "run_id": [disposable["id"]],
@@ -213,6 +219,7 @@ async def _seed(
                 "path_parameters": {"run_id": run_id}
             },
             "POST /api/v1/judge-panels": {"body": panel_body},
+            "POST /api/v1/tokens": {"body": {"name": "fuzz", "scopes": ["read"]}},
             "POST /api/v1/panel-runs/{panel_run_id}/cancel": {
                 "path_parameters": {"panel_run_id": running_panel_run["id"]}
             },

@@ -119,7 +119,10 @@
     show(field(card, "error"), run.error || "");
     field(card, "review-link").href =
       ROOT + "/ui/runs/" + run.evaluation_run_id + "/review?source=ai&ai_judging_run_id=" + run.id;
-    card.querySelector('[data-action="cancel"]').hidden = !ACTIVE.has(run.status);
+    // Controls the session's token may not use stay hidden (the page says why).
+    card.querySelector('[data-action="cancel"]').hidden = !(
+      ACTIVE.has(run.status) && card.dataset.canCancel === "true"
+    );
     card.querySelector('[data-action="fill-gaps"]').hidden = !(
       run.partially_judged && run.ai_judge_id && card.dataset.canStart === "true"
     );
@@ -553,6 +556,7 @@
     const rows = Array.from(table.querySelectorAll("tr.queue-item"));
     const low = Number(table.dataset.minGrade);
     const high = Number(table.dataset.maxGrade);
+    const canGrade = table.dataset.canGrade === "true";
     function move(row, step) {
       const next = rows[rows.indexOf(row) + step];
       if (next) next.focus();
@@ -562,7 +566,7 @@
         if (event.altKey || event.ctrlKey || event.metaKey) return;
         if (event.key === "j" || event.key === "ArrowDown") { event.preventDefault(); move(row, 1); return; }
         if (event.key === "k" || event.key === "ArrowUp") { event.preventDefault(); move(row, -1); return; }
-        if (!/^[0-9]$/.test(event.key)) return;
+        if (!canGrade || !/^[0-9]$/.test(event.key)) return;
         const grade = Number(event.key);
         if (grade < low || grade > high) return;
         event.preventDefault();
