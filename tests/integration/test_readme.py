@@ -17,12 +17,14 @@ SECTION = re.compile(r"^## A judging run with curl\n(.*?)^## ", re.S | re.M)
 SHELL_BLOCK = re.compile(r"```sh\n(.*?)```", re.S)
 
 
-def readme_script() -> str:
+def readme_script(*, before_cancel: str = "") -> str:
+    """The section's shell blocks in order; ``before_cancel`` goes before the last one."""
     text = (REPO / "README.md").read_text()
     section = SECTION.search(text)
     assert section, "README has no 'A judging run with curl' section"
     blocks = SHELL_BLOCK.findall(section.group(1))
     assert len(blocks) == 5
+    blocks[-1] = before_cancel + blocks[-1]
     return "\n".join(f"echo '=== block {i}'\n{b}\necho" for i, b in enumerate(blocks))
 
 
@@ -32,6 +34,7 @@ async def test_readme_curl_walkthrough(
     release = asyncio.Event()
 
     async def held(prompt: str, call_no: int) -> web.Response:
+        (tmp_path / "called").touch()
         await release.wait()
         return completion("")
 
@@ -42,7 +45,12 @@ async def test_readme_curl_walkthrough(
     (tmp_path / ".releval" / "dev-token").write_text(TOKEN + "\n")
     shutil.copytree(REPO / "examples", tmp_path / "examples")
     host = service.base_url.removeprefix("http://")
-    script = "set -euo pipefail\n" + readme_script().replace("127.0.0.1:8080", host)
+    # The cancel block waits for the run's first call, so that the call (and the key it
+    # carries) is there to check however long the run takes to be claimed.
+    wait = "until [ -e called ]; do sleep 0.02; done\n"
+    script = "set -euo pipefail\n" + readme_script(before_cancel=wait).replace(
+        "127.0.0.1:8080", host
+    )
     try:
         process = await asyncio.create_subprocess_exec(
             "bash",
