@@ -18,7 +18,8 @@ restarted for each configuration), and measures, as /work/shared/BENCHMARKS.md a
    ``requests_per_minute`` set and with adaptation alone;
 5b. two replicas on one provider key with a ``key_concurrency`` budget: the provider's peak
    of calls in flight and how busy the budget kept the key;
-6. input tokens per judgment with the default template, batch 1 vs batch 10.
+6. input tokens per judgment with the default template, batch 1 vs batch 10;
+7. GET latency while 24 clients stall (bench/slow_clients.py).
 
 Prints tables and writes ``bench/results.json``. Medians of several runs where cheap
 (the number of runs is printed as n). Usage: ``python -m bench.run [--quick] [--only
@@ -44,6 +45,7 @@ from typing import Any
 
 import aiohttp
 
+from bench import slow_clients
 from bench.bare import bare_client
 from bench.data import candidate_lines, ndjson_chunks
 from bench.harness import Database, RssSampler, Service, Sim, database, service, simulator
@@ -63,6 +65,7 @@ SCENARIOS = (
     "key_concurrency",
     "tokens",
     "cost",
+    "slow_clients",
 )
 BATCH = 10
 LATENCY_MS = 200.0
@@ -1080,6 +1083,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
             "key_concurrency": bench.key_concurrency,
             "tokens": bench.tokens,
             "cost": bench.cost,
+            "slow_clients": lambda: slow_clients.scenario(bench.results, svc, db, requests=100),
         }
         for name in SCENARIOS:
             if name in chosen:
