@@ -18,7 +18,8 @@ restarted for each configuration), and measures, as /work/shared/BENCHMARKS.md a
    ``requests_per_minute`` set and with adaptation alone;
 5b. two replicas on one provider key with a ``key_concurrency`` budget: the provider's peak
    of calls in flight and how busy the budget kept the key;
-6. input tokens per judgment with the default template, batch 1 vs batch 10.
+6. input tokens per judgment with the default template, batch 1 vs batch 10;
+7. GET latency while 24 clients stall (bench/slow_clients.py).
 
 Prints tables and writes ``bench/results.json``. Medians of several runs where cheap
 (the number of runs is printed as n). Usage: ``python -m bench.run [--quick] [--only
@@ -44,7 +45,7 @@ from typing import Any
 
 import aiohttp
 
-from bench import answer_cap
+from bench import answer_cap, slow_clients
 from bench.bare import bare_client
 from bench.data import candidate_lines, ndjson_chunks
 from bench.harness import Database, RssSampler, Service, Sim, database, service, simulator
@@ -65,6 +66,7 @@ SCENARIOS = (
     "tokens",
     "cost",
     "answer_cap",
+    "slow_clients",
 )
 BATCH = 10
 LATENCY_MS = 200.0
@@ -1083,6 +1085,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
             "tokens": bench.tokens,
             "cost": bench.cost,
             "answer_cap": lambda: answer_cap.scenario(bench.results, api, svc),
+            "slow_clients": lambda: slow_clients.scenario(bench.results, svc, db, requests=100),
         }
         for name in SCENARIOS:
             if name in chosen:

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from releval_judge.api.auth import TokenChecker
 from releval_judge.api.errors import EXCEPTION_HANDLERS
+from releval_judge.api.idle import ClientIdleMiddleware
 from releval_judge.api.middleware import BearerAuthMiddleware, RequestIdMiddleware
 from releval_judge.api.openapi import build_openapi, openapi
 from releval_judge.api.routes import ROUTES, endpoint
@@ -181,6 +182,7 @@ def create_app(
         routes=routes,
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(ClientIdleMiddleware, idle_s=settings.client_idle_s),
             Middleware(BearerAuthMiddleware, check=checker),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

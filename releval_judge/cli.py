@@ -133,32 +133,21 @@ def _graceful_server_class(app: Any = None) -> type[Any]:
 
 
 def serve(settings: Settings) -> int:
-    import uvicorn
-
     from releval_judge.app import create_app
+    from releval_judge.serving import listening_socket, server_config
 
     configure_logging(settings.log_format, settings.log_level)
     app = create_app(settings, announce_dev_token=True)
+    config = server_config(app, settings)
     print(
         f"releval-judge serving on http://{settings.host}:{settings.port}{settings.root_path}"
         " (Ctrl-C to stop)",
         file=sys.stderr,
         flush=True,
     )
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        root_path=settings.root_path,
-        proxy_headers=True,
-        forwarded_allow_ips="*",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
-    )
     server = _graceful_server_class(app)(config)
     try:
-        server.run()
+        server.run(sockets=[listening_socket(config, settings)])
     except SystemExit:
         if server.started:
             raise

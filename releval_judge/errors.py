@@ -101,8 +101,11 @@ class PayloadTooLarge(DomainError):
     status_code = 413
     code = "payload_too_large"
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"request body larger than {limit} bytes")
+    def __init__(self, limit: int, *, setting: str = "RELEVAL_MAX_BODY_BYTES") -> None:
+        super().__init__(
+            f"request body larger than {limit} bytes (the limit, {setting})",
+            details={"limit": limit, "setting": setting},
+        )
 
 
 class Unauthorized(DomainError):

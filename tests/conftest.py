@@ -23,6 +23,7 @@ from releval_judge.app import create_app
 from releval_judge.config import Settings
 from releval_judge.engine.judging import ProviderFactory
 from releval_judge.providers import make_provider
+from releval_judge.serving import listening_socket, server_config
 from releval_judge.store.database import EmbeddedPostgres, apply_schema
 
 TOKEN = "test-token"
@@ -138,19 +139,14 @@ class ServiceFactory:
         values.update(overrides)
         settings = Settings.model_validate(values)
         app = create_app(settings, provider_factory=provider_factory)
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            root_path=settings.root_path,
-        )
+        # As `releval-judge serve` does (releval_judge/serving.py), on loopback.
+        config = server_config(app, settings, host="127.0.0.1", lifespan="on")
         server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve(), name=f"uvicorn-{port}")
+        sock = listening_socket(config, settings)
+        task = asyncio.create_task(server.serve(sockets=[sock]), name=f"uvicorn-{port}")
         while not server.started:
             if task.done():
+                sock.close()
                 task.result()
                 raise RuntimeError("service did not start")
             await asyncio.sleep(0.01)

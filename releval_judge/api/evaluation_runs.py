@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from releval_judge.api.body import read_model, read_query, summarise, validation_details
+from releval_judge.api.body import read_model, read_query
+from releval_judge.api.ndjson import ndjson_spool
 from releval_judge.api.params import PageParams
 from releval_judge.api.responses import model_response
 from releval_judge.api.services import services
-from releval_judge.errors import InvalidJson, ValidationFailed
-from releval_judge.models import CandidateLine, EvaluationRunCreate, EvaluationRunPatch
+from releval_judge.errors import EvaluationRunLocked
+from releval_judge.models import EvaluationRunCreate, EvaluationRunPatch
 
 
 async def create_evaluation_run(request: Request) -> Response:
@@ -44,42 +42,19 @@ async def patch_evaluation_run(request: Request) -> Response:
 
 
 async def import_candidates(request: Request) -> Response:
-    """NDJSON body, one candidate a line; streamed into COPY, never held whole in memory."""
-    store = services(request).store
-    result = await store.import_candidates(request.path_params["run_id"], _ndjson(request))
+    """NDJSON body, one candidate a line, at most RELEVAL_MAX_IMPORT_BYTES.
+
+    The body is received whole (spooled, each line checked as it arrives) before one short
+    transaction COPYs it in: a slow or stalled upload holds no database connection.
+    """
+    svc = services(request)
+    run_id = request.path_params["run_id"]
+    # What cannot succeed is refused before the body is read (a client that waits for
+    # "100 Continue" never sends it); the transaction checks again.
+    run = await svc.store.get_evaluation_run(run_id)
+    if run.locked:
+        raise EvaluationRunLocked(run_id)
+    with ndjson_spool(svc.settings.max_import_bytes) as spool:
+        await spool.receive(request)
+        result = await svc.store.import_candidates(run_id, spool.candidates())
     return model_response(result, 201)
-
-
-MAX_LINE_BYTES = 16 * 1024 * 1024
-
-
-async def _ndjson(request: Request) -> AsyncIterator[CandidateLine]:
-    buffer = b""
-    line_no = 0
-    async for chunk in request.stream():
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        if len(buffer) > MAX_LINE_BYTES:
-            raise ValidationFailed(
-                f"line {line_no + len(lines) + 1} is longer than {MAX_LINE_BYTES} bytes; "
-                "nothing was imported"
-            )
-        for raw in lines:
-            line_no += 1
-            if raw.strip():
-                yield _parse_line(raw, line_no)
-    line_no += 1
-    if buffer.strip():
-        yield _parse_line(buffer, line_no)
-
-
-def _parse_line(raw: bytes, line_no: int) -> CandidateLine:
-    try:
-        return CandidateLine.model_validate_json(raw)
-    except ValidationError as exc:
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            raise InvalidJson(f"line {line_no}: malformed JSON; nothing was imported") from exc
-        details = validation_details(exc, prefix=f"line {line_no}")
-        raise ValidationFailed(
-            f"line {line_no}: {summarise(details)}; nothing was imported", details=details
-        ) from exc

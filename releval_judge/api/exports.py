@@ -1,8 +1,9 @@
 """Streamed exports of judgments: CSV, JSON Lines, TREC qrels.
 
 Everything that can fail (unknown ids, bad parameters, ids unfit for qrels) is checked
-before the response starts; then rows flow from a server-side cursor to the client in
-chunks, so an export of a million judgments never sits in memory.
+before the response starts; then rows are read a page at a time (a short read each, no
+database connection held while the client reads) and sent in chunks, so an export of a
+million judgments never sits in memory and a stalled client holds no connection.
 """
 
 from __future__ import annotations

@@ -48,11 +48,14 @@ class RequestIdMiddleware:
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
+                client = scope.get("client")
                 log.debug(
                     "request_handled",
                     method=scope["method"],
                     path=scope["path"],
                     status=status,
+                    # As the proxy-headers middleware resolved it (serving.py).
+                    client=client[0] if client else None,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 )
 

@@ -9,9 +9,9 @@ holds every response to this document):
 - 404 where the path names a resource (ids are UUIDs; any other id is a 404 as well);
 - 409 on every write under ``/api/`` but the token API's (locked or not completed runs,
   runs that ended, judges in use, too many active runs);
-- 400, 413 and 422 where a JSON body is read; 400 and 422 for NDJSON bodies (streamed,
-  no size cap, errors name the line); 422 where query parameters or path parameters
-  other than ids (a human judge's name) are read.
+- 400, 408, 413 and 422 where a body is read, JSON or NDJSON (NDJSON errors name the
+  line); 422 where query parameters or path parameters other than ids (a human judge's
+  name) are read.
 """
 
 from __future__ import annotations
@@ -56,7 +56,9 @@ ERROR_DESCRIPTIONS = {
     404: "No such resource (`not_found`)",
     409: "Conflict with the resource's state (`evaluation_run_not_completed`, "
     "`evaluation_run_locked`, `judging_run_ended`, `judge_in_use`, `too_many_active_runs`)",
-    413: "Body larger than RELEVAL_MAX_BODY_BYTES (`payload_too_large`)",
+    408: "The client sent none of its body for RELEVAL_CLIENT_IDLE_S (`client_timeout`)",
+    413: "Body larger than RELEVAL_MAX_BODY_BYTES, or RELEVAL_MAX_IMPORT_BYTES for NDJSON "
+    "(`payload_too_large`)",
     422: "Invalid input (`validation_error`, pydantic's error list in `details`)",
     502: "The provider refused the judge or could not be used (`provider_error`)",
 }
@@ -160,10 +162,8 @@ def _operation(spec: RouteSpec, refs: dict[Any, Any]) -> dict[str, Any]:
         }
 
     codes: set[int] = set()
-    if spec.body is not None:
-        codes |= {400, 413, 422}
-    if spec.ndjson_body is not None:
-        codes |= {400, 422}
+    if spec.body is not None or spec.ndjson_body is not None:
+        codes |= {400, 408, 413, 422}
     if spec.query is not None or any(not _is_id(name) for name in path_params):
         codes.add(422)
     if spec.auth:

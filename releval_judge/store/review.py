@@ -35,8 +35,11 @@ from releval_judge.store.store import PendingCandidate, Store, parse_uuid
 
 Q = queries()
 
-#: Rows fetched from the server-side cursor per round trip while exporting.
-EXPORT_PREFETCH = 2000
+#: Rows an export reads at a time, each page in a read of its own (keyset on the export's
+#: order). A judgment written, changed or deleted while a long export runs shows as it is
+#: when its page is read (before the write: absent or old; after: present or new); a row
+#: that exists throughout appears exactly once, since a row's key never changes.
+EXPORT_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -240,40 +243,63 @@ class ReviewStore:
     async def export_current(
         self, evaluation: EvaluationRun, filters: ExportFilter
     ) -> AsyncIterator[ExportRow]:
-        """Stream the run's current judgments through a server-side cursor.
+        """Stream the run's current judgments, :data:`EXPORT_PAGE` rows at a time.
 
-        Rows are fetched :data:`EXPORT_PREFETCH` at a time inside one read-only transaction,
-        so the export is one consistent snapshot and memory stays flat however many rows.
+        Each page is one short read (keyset on the export's order) and no connection is held
+        between pages, so a client that reads slowly or not at all holds no connection.
+        Memory stays flat however many rows. See :data:`EXPORT_PAGE` for what the export
+        sees of writes made while it runs.
         """
         scale = evaluation.scale
-        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
-            cursor = conn.cursor(
-                Q["export_current_judgments"],
+        after: tuple[Any, ...] = (None, None, None, None, None)
+        while True:
+            rows = await fetch_planned(
+                self.pool,
+                Q["export_current_judgments_page"],
                 UUID(evaluation.id),
                 filters.source,
                 filters.min_grade,
                 filters.max_grade,
                 filters.judge,
-                prefetch=EXPORT_PREFETCH,
+                *after,
+                EXPORT_PAGE,
             )
-            async for r in cursor:
+            for r in rows:
                 yield ExportRow(**judgment_fields(r, scale))
+            if len(rows) < EXPORT_PAGE:
+                return
+            last = rows[-1]
+            after = (
+                last["query_id"],
+                last["rank"],
+                last["candidate_id"],
+                last["source"],
+                last["judge"],
+            )
 
     async def export_run(
         self, run: JudgingRun, scale: Scale, *, min_grade: int | None, max_grade: int | None
     ) -> AsyncIterator[ExportRow]:
-        """Stream every judgment one judging run produced (see :meth:`export_current`)."""
-        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
-            cursor = conn.cursor(
-                Q["export_run_judgments"],
+        """Stream every judgment one judging run produced (pages as :meth:`export_current`)."""
+        after: tuple[Any, ...] = (None, None, None)
+        while True:
+            rows = await fetch_planned(
+                self.pool,
+                Q["export_run_judgments_page"],
                 UUID(run.evaluation_run_id),
                 UUID(run.id),
                 min_grade,
                 max_grade,
-                prefetch=EXPORT_PREFETCH,
+                *after,
+                EXPORT_PAGE,
+                in_index_order=True,
             )
-            async for r in cursor:
+            for r in rows:
                 yield ExportRow(**judgment_fields(r, scale, run=run), current=r["current"])
+            if len(rows) < EXPORT_PAGE:
+                return
+            last = rows[-1]
+            after = (last["query_id"], last["rank"], last["candidate_id"])
 
     # --- samples -----------------------------------------------------------------------
 

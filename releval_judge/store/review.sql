@@ -107,30 +107,37 @@ WHERE c.evaluation_run_id = $1
 ORDER BY c.query_id, c.rank, c.id
 LIMIT $6;
 
--- export_current_judgments --
--- An evaluation run's current judgments (AI and human) for export, filtered, in a stable order.
-WITH j AS (
-    SELECT a.candidate_id, 'ai'::text AS source, a.judge, a.grade, a.reasoning,
-           a.ai_judging_run_id, a.created_at
-    FROM ai_judgments a WHERE a.evaluation_run_id = $1
+-- export_current_judgments_page --
+-- A page of an evaluation run's current judgments (AI and human) for export, filtered, in
+-- (query_id, rank, candidate id, source, judge) order after the given key.
+SELECT c.id AS candidate_id, c.query_id, q.text AS query, c.doc_id, c.rank, j.grade,
+       j.reasoning, j.source, j.judge, j.ai_judging_run_id, j.created_at
+FROM candidates c
+CROSS JOIN LATERAL (
+    SELECT 'ai'::text AS source, a.judge, a.grade, a.reasoning, a.ai_judging_run_id,
+           a.created_at
+    FROM ai_judgments a WHERE a.candidate_id = c.id
     UNION ALL
-    SELECT h.candidate_id, 'human'::text, h.judge, h.grade, h.reasoning, NULL::uuid,
-           h.created_at
-    FROM human_judgments h WHERE h.evaluation_run_id = $1
-)
-SELECT j.candidate_id, c.query_id, q.text AS query, c.doc_id, c.rank, j.grade, j.reasoning,
-       j.source, j.judge, j.ai_judging_run_id, j.created_at
-FROM j
-JOIN candidates c ON c.id = j.candidate_id
+    SELECT 'human'::text, h.judge, h.grade, h.reasoning, NULL::uuid, h.created_at
+    FROM human_judgments h WHERE h.candidate_id = c.id
+) j
 JOIN queries q ON q.evaluation_run_id = c.evaluation_run_id AND q.query_id = c.query_id
-WHERE ($2::text IS NULL OR j.source = $2)
+WHERE c.evaluation_run_id = $1
+  AND ($2::text IS NULL OR j.source = $2)
   AND ($3::int IS NULL OR j.grade >= $3)
   AND ($4::int IS NULL OR j.grade <= $4)
   AND ($5::text IS NULL OR j.judge = $5)
-ORDER BY c.query_id, c.rank, c.id, j.source, j.judge;
+  -- The first condition lets the candidates' index start at the key's candidate.
+  AND ($6::text IS NULL OR (
+        (c.query_id, c.rank, c.id) >= ($6, $7::int, $8::uuid)
+        AND (c.query_id, c.rank, c.id, j.source, j.judge)
+            > ($6, $7::int, $8::uuid, $9::text, $10::text)))
+ORDER BY c.query_id, c.rank, c.id, j.source, j.judge
+LIMIT $11;
 
--- export_run_judgments --
--- Every judgment one judging run produced, for export, filtered, in a stable order.
+-- export_run_judgments_page --
+-- A page of every judgment one judging run produced, for export, filtered, in
+-- (query_id, rank, candidate id) order after the given key.
 SELECT c.id AS candidate_id, c.query_id, q.text AS query, c.doc_id, c.rank, j.grade,
        j.reasoning, j.created_at, coalesce(a.ai_judging_run_id = j.ai_judging_run_id, false)
        AS current
@@ -141,7 +148,9 @@ LEFT JOIN ai_judgments a ON a.candidate_id = c.id
 WHERE c.evaluation_run_id = $1
   AND ($3::int IS NULL OR j.grade >= $3)
   AND ($4::int IS NULL OR j.grade <= $4)
-ORDER BY c.query_id, c.rank, c.id;
+  AND ($5::text IS NULL OR (c.query_id, c.rank, c.id) > ($5, $6::int, $7::uuid))
+ORDER BY c.query_id, c.rank, c.id
+LIMIT $8;
 
 -- ids_unfit_for_qrels --
 -- A candidate whose query or document id holds white space (TREC files split on it).

@@ -14,6 +14,7 @@ import ir_measures
 import pytest
 from ir_measures import P, nDCG
 
+from releval_judge.store.review import EXPORT_PAGE
 from tests.conftest import Service, ServiceFactory, assert_error, create_evaluation, wait_for
 from tests.fakes import FakeProvider
 from tests.reviewing import candidate_ids, grade_by_rank, judge_with, put_human, raw
@@ -352,3 +353,52 @@ async def test_a_client_that_hangs_up_mid_export_leaves_no_transaction_open(
     # The service still answers, with the pool's connection back.
     status, page = await service.request("GET", f"/evaluations/runs/{eval_id}/judgments")
     assert status == 200 and len(page["items"]) == 50
+
+
+async def test_an_export_read_in_pages_has_every_judgment_once_in_order(
+    service: Service, db: asyncpg.Pool
+) -> None:
+    """Pages of EXPORT_PAGE rows whose ends fall between the judgments of one candidate
+    (an AI and two human judgments each): none lost, none twice, in the export's order;
+    a judging run's export over more than a page too."""
+    candidates = EXPORT_PAGE + 100
+    evaluation = await create_evaluation(service, queries=1, per_query=candidates)
+    eval_id = evaluation["id"]
+    run_id = await db.fetchval(
+        """INSERT INTO ai_judging_runs (evaluation_run_id, ai_judge_name, judge_config, status)
+           VALUES ($1::uuid, 'bulk', '{}'::jsonb, 'completed') RETURNING id::text""",
+        eval_id,
+    )
+    await db.execute(
+        """
+        WITH r AS (SELECT seq FROM ai_judging_runs WHERE id = $2::uuid),
+        run AS (
+            INSERT INTO ai_run_judgments (ai_judging_run_id, candidate_id, grade, reasoning)
+            SELECT $2::uuid, c.id, c.rank % 4, 'ai' FROM candidates c
+            WHERE c.evaluation_run_id = $1::uuid
+        ),
+        human AS (
+            INSERT INTO human_judgments (candidate_id, evaluation_run_id, judge, grade)
+            SELECT c.id, $1::uuid, j, 1 FROM candidates c, unnest(ARRAY['alice', 'bob']) j
+            WHERE c.evaluation_run_id = $1::uuid
+        )
+        INSERT INTO ai_judgments (candidate_id, evaluation_run_id, ai_judging_run_id, run_seq,
+                                  judge, grade, reasoning)
+        SELECT c.id, $1::uuid, $2::uuid, r.seq, 'bulk', c.rank % 4, 'ai'
+        FROM candidates c, r WHERE c.evaluation_run_id = $1::uuid
+        """,
+        eval_id,
+        run_id,
+    )
+    _, text = await _export(
+        service, f"/evaluations/runs/{eval_id}/judgments/export", format="jsonl"
+    )
+    rows = _jsonl(text)
+    keys = [(r["query_id"], r["rank"], r["candidate_id"], r["source"], r["judge"]) for r in rows]
+    assert len(keys) == 3 * candidates > EXPORT_PAGE
+    assert keys == sorted(set(keys))  # in order, and each once
+    assert {(k[3], k[4]) for k in keys} == {("ai", "bulk"), ("human", "alice"), ("human", "bob")}
+
+    _, text = await _export(service, f"/ai-judging-runs/{run_id}/judgments/export", format="jsonl")
+    ranks = [r["rank"] for r in _jsonl(text)]
+    assert ranks == list(range(1, candidates + 1))

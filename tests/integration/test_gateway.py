@@ -61,6 +61,7 @@ http {{
         location {prefix}/ {{
             # The trailing slash strips the prefix: /releval/api/v1/... -> /api/v1/...
             proxy_pass http://127.0.0.1:{upstream}/;
+            {bind}
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
@@ -81,7 +82,7 @@ http {{
 """
 
 
-def _write_config(tmp: Path, port: int, upstream: int) -> Path:
+def _write_config(tmp: Path, port: int, upstream: int, bind: str | None) -> Path:
     tmp.mkdir(parents=True, exist_ok=True)
     conf = tmp / "nginx.conf"
     conf.write_text(
@@ -93,6 +94,8 @@ def _write_config(tmp: Path, port: int, upstream: int) -> Path:
             port=port,
             upstream=upstream,
             prefix=PREFIX,
+            # The address nginx connects to the service from (its own by default).
+            bind=f"proxy_bind {bind};" if bind else "",
         )
     )
     return conf
@@ -110,7 +113,7 @@ class Nginx:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    async def start(cls, tmp: Path, upstream: int) -> Nginx:
+    async def start(cls, tmp: Path, upstream: int, bind: str | None = None) -> Nginx:
         binary = shutil.which("nginx") or next(
             (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)),
             None,
@@ -121,7 +124,7 @@ class Nginx:
                 "(scripts/system-packages installs it, as make test does)"
             )
         port = free_port()
-        conf = _write_config(tmp, port, upstream)
+        conf = _write_config(tmp, port, upstream, bind)
         error_log = tmp / "error.log"
         process = await asyncio.create_subprocess_exec(
             binary,
@@ -305,3 +308,92 @@ async def test_a_request_id_follows_a_judging_run_through_the_logs(
     line = next(x for x in nginx.access_log.read_text().splitlines() if REQUEST_ID in x)
     assert f"/releval/api/v1/evaluations/runs/{evaluation['id']}/ai-judge" in line
     assert " 201 " in line
+
+
+GATEWAY_ADDRESS = "127.0.0.2"  # nginx connects to the service from here
+FORGED = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+
+
+def _seen(service: ServiceProcess, request_id: str) -> tuple[str, str]:
+    """(client address, path) that the service logged for the request with this id."""
+    for line in service.logs().splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            if record["event"] == "request_handled" and record.get("request_id") == request_id:
+                return record["client"], record["path"]
+    raise AssertionError(f"no request_handled line for {request_id}")
+
+
+async def _login_cookie(client: aiohttp.ClientSession, url: str, **headers: str) -> str:
+    async with client.post(
+        url, data={"token": TOKEN}, headers=headers, allow_redirects=False
+    ) as resp:
+        assert resp.status == 303, await resp.text()
+        cookie: str = resp.headers["Set-Cookie"]
+        return cookie
+
+
+async def test_forwarded_headers_are_believed_only_from_forwarded_allow_ips(
+    database_url: str, tmp_path: Path
+) -> None:
+    service = ServiceProcess(
+        database_url,
+        tmp_path / "service",
+        env={"RELEVAL_ROOT_PATH": PREFIX, "RELEVAL_FORWARDED_ALLOW_IPS": GATEWAY_ADDRESS},
+    )
+    service.data_dir.mkdir()
+    await service.start()
+    direct = f"http://127.0.0.1:{service.port}"
+    try:
+        nginx = await Nginx.start(tmp_path / "nginx", upstream=service.port, bind=GATEWAY_ADDRESS)
+        try:
+            # Through the gateway, from a client at 127.0.0.3 that claims another address
+            # and HTTPS: the service believes nginx (the client is 127.0.0.3, the scheme
+            # what nginx saw), not what the client claimed.
+            async with aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(local_addr=("127.0.0.3", 0))
+            ) as client:
+                async with client.get(
+                    f"{nginx.url}{PREFIX}/healthz", headers={**FORGED, "X-Request-ID": "via-gw"}
+                ) as resp:
+                    assert resp.status == 200
+                cookie = await _login_cookie(client, f"{nginx.url}{PREFIX}/ui/login", **FORGED)
+            assert _seen(service, "via-gw") == ("127.0.0.3", f"{PREFIX}/healthz")
+            assert "secure" not in cookie.lower(), cookie
+        finally:
+            await nginx.stop()
+
+        # Straight to the service from 127.0.0.1, which is not the gateway: not believed.
+        async with aiohttp.ClientSession() as client:
+            async with client.get(
+                f"{direct}/healthz", headers={**FORGED, "X-Request-ID": "untrusted"}
+            ) as resp:
+                assert resp.status == 200
+            cookie = await _login_cookie(client, f"{direct}/ui/login", **FORGED)
+        assert _seen(service, "untrusted")[0] == "127.0.0.1"
+        assert "secure" not in cookie.lower(), cookie
+
+        # From the gateway's address the same headers are believed.
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(local_addr=(GATEWAY_ADDRESS, 0))
+        ) as client:
+            async with client.get(
+                f"{direct}/healthz", headers={**FORGED, "X-Request-ID": "trusted"}
+            ) as resp:
+                assert resp.status == 200
+            cookie = await _login_cookie(client, f"{direct}/ui/login", **FORGED)
+        assert _seen(service, "trusted")[0] == "203.0.113.7"
+        assert "secure" in cookie.lower(), cookie
+    finally:
+        await service.stop()
+
+
+async def test_a_bad_forwarded_allow_ips_refuses_to_start(
+    database_url: str, tmp_path: Path
+) -> None:
+    service = ServiceProcess(
+        database_url, tmp_path, env={"RELEVAL_FORWARDED_ALLOW_IPS": "127.0.0.1,gateway.internal"}
+    )
+    assert await service.start_refused() == 2
+    assert "RELEVAL_FORWARDED_ALLOW_IPS" in service.logs()
+    assert "'gateway.internal'" in service.logs()

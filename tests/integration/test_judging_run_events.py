@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 import structlog
 from aiohttp import web
@@ -212,3 +214,27 @@ async def test_a_long_stream_is_closed_for_the_browser_to_reconnect(
     assert got[1:] and all(e.event == "progress" for e in got[1:]), got
     status, current = await service.request("GET", f"/ai-judging-runs/{run['id']}")
     assert status == 200 and current["status"] in ("queued", "running")
+
+
+async def test_streams_nobody_reads_hold_no_database_connection(
+    service: Service, held_run: dict[str, Any], db: asyncpg.Pool
+) -> None:
+    """More streams than the API pool has connections: each tick reads the run with a short
+    query of its own, so the API keeps answering and no transaction stays open."""
+    run = held_run
+    async with contextlib.AsyncExitStack() as streams:
+        for _ in range(12):
+            resp = await streams.enter_async_context(
+                service.client.get(f"{service.api}/ai-judging-runs/{run['id']}/events")
+            )
+            assert resp.status == 200
+        async with asyncio.timeout(10):  # stops a hung test; not a time assertion
+            for _ in range(10):
+                status, body = await service.request("GET", "/ai-judges")
+                assert status == 200, body
+                await asyncio.sleep(events.POLL_S / 2)
+        in_transaction = await db.fetchval(
+            """SELECT count(*) FROM pg_stat_activity
+               WHERE datname = current_database() AND state LIKE 'idle in transaction%'"""
+        )
+        assert in_transaction == 0

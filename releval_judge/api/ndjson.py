@@ -1,0 +1,108 @@
+"""An NDJSON import's body, received whole before the database sees any of it.
+
+The body is spooled (in memory up to :data:`SPOOL_MEMORY_BYTES`, then in a temporary file
+that is deleted when the import ends) and every line is validated as it arrives, so that
+an error still names its line and comes as soon as that line is in. Only once the client
+has sent everything is the spool replayed into COPY: a client that uploads slowly, or
+stalls, holds no database connection and no transaction (docs/security.md, "Slow clients
+and the gateway").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from typing import IO, Final
+
+from pydantic import ValidationError
+from starlette.requests import Request
+
+from releval_judge.api.body import summarise, validation_details
+from releval_judge.errors import InvalidJson, PayloadTooLarge, ValidationFailed
+from releval_judge.models import CandidateLine
+
+MAX_LINE_BYTES: Final = 16 * 1024 * 1024
+#: What a spool keeps in memory before it moves to a temporary file.
+SPOOL_MEMORY_BYTES: Final = 1024 * 1024
+#: Validated lines are written to (and read back from) the spool in blocks of about this
+#: size, in a worker thread: a spool on disk never blocks the event loop.
+BLOCK_BYTES: Final = 1024 * 1024
+
+LIMIT_SETTING: Final = "RELEVAL_MAX_IMPORT_BYTES"
+
+
+@contextlib.contextmanager
+def ndjson_spool(max_bytes: int) -> Iterator[NdjsonSpool]:
+    """A spool for one import's body, deleted when the block ends."""
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES) as file:
+        yield NdjsonSpool(file, max_bytes)
+
+
+class NdjsonSpool:
+    """``receive`` the body, then replay its ``candidates``."""
+
+    def __init__(self, file: IO[bytes], max_bytes: int) -> None:
+        self._file = file
+        self.max_bytes = max_bytes
+
+    async def receive(self, request: Request) -> None:
+        """Read and check the whole body: 413 over ``max_bytes`` (from Content-Length at
+        once, else as soon as the stream passes it), 400/422 naming the first bad line."""
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            raise PayloadTooLarge(self.max_bytes, setting=LIMIT_SETTING)
+        pending = bytearray()  # the unfinished last line
+        block = bytearray()  # validated lines not yet written to the spool
+        size = 0
+        line_no = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise PayloadTooLarge(self.max_bytes, setting=LIMIT_SETTING)
+            searched = len(pending)  # the unfinished line before this chunk has no newline
+            pending += chunk
+            start = 0
+            while (end := pending.find(b"\n", searched)) >= 0:
+                line_no += 1
+                _keep_valid(pending[start : end + 1], line_no, block)
+                start = searched = end + 1
+            del pending[:start]
+            if len(pending) > MAX_LINE_BYTES:
+                raise ValidationFailed(
+                    f"line {line_no + 1} is longer than {MAX_LINE_BYTES} bytes; "
+                    "nothing was imported"
+                )
+            if len(block) >= BLOCK_BYTES:
+                await asyncio.to_thread(self._file.write, bytes(block))
+                block.clear()
+        if pending.strip():
+            _keep_valid(pending + b"\n", line_no + 1, block)
+        await asyncio.to_thread(self._file.write, bytes(block))
+
+    async def candidates(self) -> AsyncIterator[CandidateLine]:
+        """The received lines, in order (each was validated as it arrived)."""
+        await asyncio.to_thread(self._file.seek, 0)
+        rest = b""
+        while block := await asyncio.to_thread(self._file.read, BLOCK_BYTES):
+            *lines, rest = (rest + block).split(b"\n")
+            for raw in lines:
+                yield CandidateLine.model_validate_json(raw)
+
+
+def _keep_valid(raw: bytearray, line_no: int, block: bytearray) -> None:
+    """Append ``raw`` (one line with its newline) to ``block`` when it holds a valid
+    candidate; skip it when blank; raise naming the line otherwise."""
+    if not raw.strip():
+        return
+    try:
+        CandidateLine.model_validate_json(raw)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise InvalidJson(f"line {line_no}: malformed JSON; nothing was imported") from exc
+        details = validation_details(exc, prefix=f"line {line_no}")
+        raise ValidationFailed(
+            f"line {line_no}: {summarise(details)}; nothing was imported", details=details
+        ) from exc
+    block += raw
