@@ -21,9 +21,10 @@ class Result:
     stderr: str
 
 
-async def cli(*args: str) -> Result:
-    """Run the command in a subprocess, as a user would (the service keeps serving)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RELEVAL_")}
+async def cli(*args: str, env: dict[str, str] | None = None) -> Result:
+    """Run the command in a subprocess, as a user would (the service keeps serving), with
+    no RELEVAL_ setting of this process's but those of ``env``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELEVAL_")} | (env or {})
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

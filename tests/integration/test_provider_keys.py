@@ -9,7 +9,6 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -23,6 +22,7 @@ from tests.conftest import (
     assert_error,
     create_evaluation,
     create_judge,
+    fresh_database,
     wait_until_ended,
 )
 from tests.fakes import FakeProvider, start_run
@@ -211,20 +211,8 @@ async def test_a_422_never_echoes_a_key(service: Service, body: dict[str, Any]) 
 async def own_database(database_url: str) -> AsyncIterator[str]:
     """A database of this test's own: rotation re-encrypts the canary every service of the
     session's shared database checks its key against."""
-    name = f"releval_rotation_{os.getpid()}"
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    parts = urlsplit(database_url)
-    yield urlunsplit(parts._replace(path="/" + name))
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with fresh_database(database_url, f"releval_rotation_{os.getpid()}") as url:
+        yield url
 
 
 async def test_rotation_moves_every_stored_key_to_the_new_secret(

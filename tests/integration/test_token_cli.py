@@ -3,35 +3,19 @@ the service's database), seen from the live service."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 
 from tests.conftest import Service, assert_error, wait_for
-from tests.integration.test_cli import Result
+from tests.integration.test_cli import Result, cli
 from tests.integration.test_tokens import bearer
 
 
 async def token_cli(database_url: str, data_dir: Path, *args: str) -> Result:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RELEVAL_")}
-    env |= {"RELEVAL_DATABASE_URL": database_url, "RELEVAL_DATA_DIR": str(data_dir)}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "releval_judge",
-        "token",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await process.communicate()
-    assert process.returncode is not None
-    return Result(process.returncode, stdout.decode(), stderr.decode())
+    env = {"RELEVAL_DATABASE_URL": database_url, "RELEVAL_DATA_DIR": str(data_dir)}
+    return await cli("token", *args, env=env)
 
 
 def table(output: str) -> list[list[str]]:
