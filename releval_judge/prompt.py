@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import types
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -277,23 +277,11 @@ def render_prompt(
             labels=_Lenient(sorted(scale.labels.items())),
         ),
     }
-    cap = limits.max_prompt_bytes
-    parts: list[str] = []
-    size = 0
     # A generator (closed below, so that a render stopped at the cap ends at once).
     chunks = cast("Generator[str, None, None]", template.generate(context))
     try:
-        with budget(cap):
-            for chunk in chunks:
-                # Each chunk is one piece of the template's output (text or a value), so
-                # a runaway loop stops here at the cap rather than at the end.
-                size += len(chunk) if chunk.isascii() else len(chunk.encode(errors="surrogatepass"))
-                if size > cap:
-                    raise TemplateLimitError(
-                        f"the prompt template rendered more than {cap} bytes for one "
-                        "prompt (RELEVAL_MAX_PROMPT_BYTES)"
-                    )
-                parts.append(chunk)
+        with budget(limits.max_prompt_bytes):
+            parts = _collect(chunks, limits.max_prompt_bytes)
     except TemplateError:
         raise
     except Refused as exc:
@@ -307,6 +295,43 @@ def render_prompt(
     finally:
         chunks.close()
     return "".join(parts)
+
+
+def _collect(chunks: Iterator[str], cap: int) -> list[str]:
+    """The pieces of a render's output (each text or value printed), stopped as soon as
+    together they exceed ``cap`` bytes in UTF-8: a runaway loop ends at the cap, not at
+    its end.
+
+    A character takes 1 to 4 bytes: up to ``cap // 4`` characters, which is where any
+    ordinary prompt ends, counting characters is enough; past that, bytes are counted."""
+    parts: list[str] = []
+    append = parts.append
+    characters = 0
+    surely_under = cap // 4
+    for chunk in chunks:
+        append(chunk)
+        characters += len(chunk)
+        if characters > surely_under:
+            break
+    else:
+        return parts
+    size = sum(_utf8_size(part) for part in parts)
+    if size <= cap:
+        for chunk in chunks:
+            size += _utf8_size(chunk)
+            if size > cap:
+                break
+            append(chunk)
+        else:
+            return parts
+    raise TemplateLimitError(
+        f"the prompt template rendered more than {cap} bytes for one prompt "
+        "(RELEVAL_MAX_PROMPT_BYTES)"
+    )
+
+
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode(errors="surrogatepass"))
 
 
 def stable_prefix(source: str) -> str:
@@ -334,12 +359,19 @@ class JudgePrompt:
     knows its stable prefix, within ``limits``. ``source`` None: the default template.
 
     Synchronous: build and render it in the thread of ``engine/rendering.py``, which
-    enforces ``limits.timeout_s``."""
+    enforces ``limits.timeout_s``. Once a render met a limit (:meth:`over_limit`), every
+    later one fails alike without rendering: the batches of a run still waiting to be
+    rendered must not each spend the time limit again."""
 
     def __init__(self, source: str | None, limits: TemplateLimits = DEFAULT_LIMITS) -> None:
         self.template = compile_template(source, limits) if source else default_template()
         self.prefix = stable_prefix(source or DEFAULT_TEMPLATE)
         self.limits = limits
+        self._limit_met: TemplateLimitError | None = None
+
+    def over_limit(self, error: TemplateLimitError) -> None:
+        """Fail every later render with ``error`` (a limit one render met)."""
+        self._limit_met = error
 
     def render(
         self,
@@ -348,6 +380,8 @@ class JudgePrompt:
         candidates: Sequence[PromptCandidate],
         scale: Scale,
     ) -> Prompt:
+        if self._limit_met is not None:
+            raise TemplateLimitError(self._limit_met.message, self._limit_met.line)
         text = render_prompt(
             self.template, query=query, candidates=candidates, scale=scale, limits=self.limits
         )

@@ -50,6 +50,7 @@ from releval_judge.sizes import (
     TEXT,
     Refused,
     bounded_items,
+    charge,
     count_of,
     current_budget,
     size_of,
@@ -212,11 +213,6 @@ def _check_count(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any], name
         raise Refused(f"{name}() into more than {MAX_ITEMS} items is not allowed")
 
 
-def _check_tojson(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> None:
-    if count_of(_arg(args, kwargs, 0, "indent", None)) > MAX_JSON_INDENT:
-        raise Refused(f"tojson with an indent of more than {MAX_JSON_INDENT} is not allowed")
-
-
 _FILTER_CHECKS: Final[dict[str, Check]] = {
     "batch": _check_count,
     "center": _check_width,
@@ -224,7 +220,6 @@ _FILTER_CHECKS: Final[dict[str, Check]] = {
     "indent": _check_indent,
     "replace": _check_replace,
     "slice": _check_count,
-    "tojson": _check_tojson,
     "truncate": _check_width,
     "wordwrap": _check_width,
 }
@@ -240,17 +235,40 @@ _METHOD_CHECKS: Final[dict[str, Check]] = {
 }
 
 
+def _tojson(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``tojson``, which the default template calls for every field that is not a string:
+    kept to a short wrapper of its own."""
+
+    @functools.wraps(function)
+    def tojson(eval_ctx: Any, value: Any, indent: Any = None) -> Any:
+        if indent is not None and count_of(indent) > MAX_JSON_INDENT:
+            raise Refused(f"tojson with an indent of more than {MAX_JSON_INDENT} is not allowed")
+        result = function(eval_ctx, value, indent)
+        charge(result)
+        return result
+
+    return tojson
+
+
 def _filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     """Jinja2's filter ``name``, its arguments checked first (:data:`_FILTER_CHECKS`) and
     its result counted, unless it makes nothing new (:data:`_UNCOUNTED_FILTERS`)."""
     if name in _UNCOUNTED_FILTERS:
         return function
+    if name == "tojson":
+        return _tojson(function)
     # Jinja2 passes its context, eval context or environment first to filters that ask.
     value_at = 1 if getattr(function, "jinja_pass_arg", None) is not None else 0
     check = _FILTER_CHECKS.get(name)
 
     @functools.wraps(function)
-    def limited(*args: Any, **kwargs: Any) -> Any:
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        result = function(*args, **kwargs)
+        charge(result)
+        return result
+
+    @functools.wraps(function)
+    def checked(*args: Any, **kwargs: Any) -> Any:
         if name == "join":  # the items may come from a lazy map: bound them as they come
             separator = _text_size(_arg(args, kwargs, value_at + 1, "d", ""))
             items = bounded_items(args[value_at], separator, name)
@@ -258,10 +276,10 @@ def _filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
         elif check is not None:
             check(args[value_at], args[value_at + 1 :], kwargs, name)
         result = function(*args, **kwargs)
-        current_budget().charge(result)
+        charge(result)
         return result
 
-    return limited
+    return checked if check is not None or name == "join" else counted
 
 
 class _SpecChecks:
@@ -374,7 +392,7 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
                 args = (bounded_items(args[0], len(owner), name), *args[1:])
         result = super().call(__context, __obj, *args, **kwargs)
         if not isinstance(__obj, Macro):  # a macro's text was counted by concat
-            current_budget().charge(result)
+            charge(result)
         return result
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:

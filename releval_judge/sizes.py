@@ -26,6 +26,7 @@ __all__ = [
     "Refused",
     "bounded_items",
     "budget",
+    "charge",
     "check_printed",
     "count_of",
     "current_budget",
@@ -70,9 +71,13 @@ class Budget:
 
     def charge(self, value: Any) -> None:
         """Count a value the template has just built."""
-        size = size_of(value, self.max_value)
-        if size == 0:
+        kind = type(value)
+        if kind is str or kind is Markup:  # the most common by far: kept short
+            size = len(value)
+        elif kind in PLAIN:
             return
+        else:
+            size = size_of(value, self.max_value)
         if size > self.max_value:
             raise Refused(
                 f"the template built a value of more than {self.max_value} characters, "
@@ -108,7 +113,15 @@ def current_budget() -> Budget:
     return _CURRENT.budget or Budget(DEFAULT_MAX_VALUE)
 
 
+def charge(value: Any) -> None:
+    """Count ``value``, just built by the template, against the render in progress."""
+    if type(value) in _NOTHING_BUILT:  # called after every filter and call: kept short
+        return
+    (_CURRENT.budget or Budget(DEFAULT_MAX_VALUE)).charge(value)
+
+
 PLAIN: Final = frozenset({int, float, bool, type(None)})
+_NOTHING_BUILT: Final = PLAIN | {type({}.items()), type({}.keys()), type({}.values()), range}
 TEXT: Final = (str, bytes)
 CONTAINERS: Final = (list, tuple, dict, set, frozenset)
 

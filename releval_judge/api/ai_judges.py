@@ -11,18 +11,19 @@ from releval_judge.api.responses import model_response
 from releval_judge.api.services import Services, services
 from releval_judge.errors import ValidationFailed
 from releval_judge.models import AiJudgeCreate, AiJudgePatch, JudgeConfig
-from releval_judge.prompt import TemplateError, compile_template
+from releval_judge.prompt import TemplateError, TemplateLimitError
 from releval_judge.providers.batches import batch_delivery_problem
 
 
-def _check_template(template: str | None) -> None:
+async def _check_template(svc: Services, template: str | None) -> None:
     if template is None:
         return
     try:
-        compile_template(template)
+        await svc.templates.judge_prompt(template)  # off the event loop, time-limited
     except TemplateError as exc:
+        problem = "is over a limit" if isinstance(exc, TemplateLimitError) else "does not compile"
         raise ValidationFailed(
-            f"prompt_template does not compile: {exc}",
+            f"prompt_template {problem}: {exc}",
             details=[{"loc": ["body", "prompt_template"], "msg": exc.message, "line": exc.line}],
         ) from exc
 
@@ -51,9 +52,9 @@ def _check_provider_fields(config: JudgeConfig) -> None:
             )
 
 
-def _config(svc: Services, body: AiJudgeCreate) -> JudgeConfig:
+async def _config(svc: Services, body: AiJudgeCreate) -> JudgeConfig:
     _check_key_source(body.api_key is not None, body.api_key_env)
-    _check_template(body.prompt_template)
+    await _check_template(svc, body.prompt_template)
     data = body.model_dump(exclude={"api_key"})
     data["api_key_encrypted"] = svc.secrets.encrypt(body.api_key) if body.api_key else None
     config = JudgeConfig.model_validate(data)
@@ -64,7 +65,7 @@ def _config(svc: Services, body: AiJudgeCreate) -> JudgeConfig:
 async def create_judge(request: Request) -> Response:
     svc = services(request)
     body = await read_model(request, AiJudgeCreate, svc.settings.max_body_bytes)
-    judge = await svc.store.create_judge(_config(svc, body))
+    judge = await svc.store.create_judge(await _config(svc, body))
     return model_response(judge, 201)
 
 
@@ -118,7 +119,7 @@ async def patch_judge(request: Request) -> Response:
         merged = merged.model_copy(update={"api_key_encrypted": None})
     _check_key_source(merged.api_key_encrypted is not None, merged.api_key_env)
     if "prompt_template" in changes:
-        _check_template(merged.prompt_template)
+        await _check_template(svc, merged.prompt_template)
     _check_provider_fields(merged)
     judge = await svc.store.update_judge(judge_id, merged)
     return model_response(judge)

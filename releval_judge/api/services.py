@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from releval_judge.config import Settings
+from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.engine.runner import Runner
 from releval_judge.panels.runs import PanelRunner
 from releval_judge.secrets import SecretBox
@@ -22,6 +23,9 @@ class Services:
     secrets: SecretBox
     metrics: Metrics
     panels: PanelRunner
+    # Prompt templates compiled and rendered for requests (save, test, estimate,
+    # preview): threads of their own, apart from the judging runs' (runner.templates).
+    templates: TemplateRenderer
 
 
 def services(request: Request) -> Services:

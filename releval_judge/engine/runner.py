@@ -24,6 +24,7 @@ from releval_judge.engine.judging import JudgingRunTask, ProviderFactory, RunCon
 from releval_judge.engine.key_slots import KeySlots
 from releval_judge.engine.lag import LoopLagMonitor
 from releval_judge.engine.notifications import Listener
+from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.models import JudgingRun
 from releval_judge.providers import make_provider
 from releval_judge.secrets import SecretBox
@@ -48,6 +49,7 @@ class Runner:
         outage_batches: int,
         metrics: Metrics,
         owner: str,
+        templates: TemplateRenderer,
         provider_factory: ProviderFactory = make_provider,
         batch_poll_s: float = 30.0,
         lease_ttl_s: float = 30.0,
@@ -64,6 +66,8 @@ class Runner:
         self.batch_poll_s = batch_poll_s
         self.metrics = metrics
         self.owner = owner
+        # Judging runs' prompts are rendered in threads of their own (time-limited).
+        self.templates = templates
         self.lease_ttl_s = lease_ttl_s
         self.claim_interval_s = claim_interval_s
         self.max_runs = max_runs
@@ -240,6 +244,7 @@ class Runner:
             process_calls=self.process_calls,
             outage_batches=self.outage_batches,
             metrics=self.metrics,
+            templates=self.templates,
             provider_factory=self.provider_factory,
             lag=self.lag,
             batch_poll_s=self.batch_poll_s,
