@@ -23,8 +23,10 @@ from releval_judge.api.routes import ROUTES, endpoint
 from releval_judge.api.services import Services
 from releval_judge.config import Settings
 from releval_judge.engine.judging import ProviderFactory
+from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.engine.runner import Runner
 from releval_judge.panels.runs import PanelRunner
+from releval_judge.prompt import TemplateLimits
 from releval_judge.providers import make_provider
 from releval_judge.providers.outbound import OutboundConnector
 from releval_judge.secrets import (
@@ -103,6 +105,15 @@ def create_app(
         )
         runner: Runner | None = None
         panels: PanelRunner | None = None
+        # Judges' templates run in threads of their own, within these limits: one renderer
+        # for judging runs, one for requests, so that neither waits behind the other's
+        # renders. One thread for runs: renders hold the GIL, a second thread would only
+        # add switching (docs/security.md, "Templates and exports").
+        limits = TemplateLimits(
+            timeout_s=settings.template_timeout_s, max_prompt_bytes=settings.max_prompt_bytes
+        )
+        run_templates = TemplateRenderer(limits, threads=1, name="run-templates")
+        request_templates = TemplateRenderer(limits, threads=2, name="request-templates")
         try:
             await apply_schema(pool)
             store = Store(pool)
@@ -126,6 +137,7 @@ def create_app(
                 batch_poll_s=settings.batch_poll_s,
                 max_answer_bytes=settings.max_answer_bytes,
                 metrics=metrics,
+                templates=run_templates,
                 provider_factory=provider_factory,
                 owner=settings.replica,
                 lease_ttl_s=settings.lease_ttl_s,
@@ -146,6 +158,7 @@ def create_app(
                 metrics=metrics,
                 panels=panels,
                 checker=checker,
+                templates=request_templates,
             )
             claimed = await runner.begin()
             await panels.resume()
@@ -162,6 +175,8 @@ def create_app(
                 await panels.shutdown()
             if runner is not None:
                 await runner.shutdown(settings.shutdown_grace_s)
+            run_templates.close()
+            request_templates.close()
             await session.close()
             await engine_pool.close()
             await pool.close()

@@ -1,36 +1,45 @@
 """Prompt templates: compile a judge's Jinja2 template and render one batch into a prompt.
 
-Templates run in Jinja2's immutable sandbox with autoescaping, so nothing a template
-author or a document writes can reach Python internals, and document text can never
-forge a ``<candidate>`` answer block. Everything here is pure: no I/O, no global state
-that changes after import.
+Templates run in the sandbox of ``releval_judge.sandbox`` (Jinja2's immutable sandbox with
+limits on sizes) with autoescaping, so nothing a template author or a document writes can
+reach Python internals, document text can never forge a ``<candidate>`` answer block, and
+no single operation of a template can build a huge value. A rendered prompt is capped at
+:attr:`TemplateLimits.max_prompt_bytes`, counted as it is produced. The time a render may
+take is bounded by the thread it runs in (``engine/rendering.py``): everything here is
+pure and synchronous, no I/O, no global state that changes after import (the sandbox's
+per-render budget is thread-local and lives as long as one render).
 """
 
 from __future__ import annotations
 
 import functools
 import types
-from collections.abc import Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import jinja2
 from jinja2 import nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from releval_judge.providers.base import Prompt
+from releval_judge.sandbox import SandboxEnvironment
 from releval_judge.scale import Scale
+from releval_judge.sizes import Refused, budget, check_printed
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "DEFAULT_TEMPLATE",
     "JudgePrompt",
     "PromptCandidate",
     "TemplateError",
+    "TemplateLimitError",
+    "TemplateLimits",
     "compile_template",
     "default_template",
     "render_prompt",
     "stable_prefix",
+    "template_line",
 ]
 
 
@@ -61,6 +70,28 @@ class TemplateError(ValueError):
         super().__init__(message if line is None else f"line {line}: {message}")
 
 
+class TemplateLimitError(TemplateError):
+    """A render over one of the limits on untrusted templates: its time, the size of the
+    prompt, or an operation the sandbox refuses for its size (``**``, a huge ``range()``,
+    a value larger than a prompt may be). The message names the limit and its setting.
+
+    Unlike other template errors, which may depend on one document, these fail a judging
+    run as a whole: every batch would meet the same limit.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateLimits:
+    """How long one render may take and how large a prompt may be (from the settings
+    ``RELEVAL_TEMPLATE_TIMEOUT_S`` and ``RELEVAL_MAX_PROMPT_BYTES``)."""
+
+    timeout_s: float = 2.0
+    max_prompt_bytes: int = 1_000_000
+
+
+DEFAULT_LIMITS = TemplateLimits()
+
+
 def _escape_text(value: Any) -> Any:
     """Output hook: escape only ``& < >`` in plain strings and render ``None`` as nothing.
 
@@ -73,6 +104,10 @@ def _escape_text(value: Any) -> Any:
         return ""
     if type(value) is str:
         return Markup(value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+    if isinstance(value, _PRINTED_CONTAINERS):
+        # Printed as Python writes it, in one go: a list holding a long value many times
+        # would be written out in full before the prompt cap could count it.
+        check_printed(value)
     return value
 
 
@@ -103,11 +138,12 @@ class _Lenient(_Record):
 
 
 _RECORD_TYPES = (_Record, _Lenient)
+_PRINTED_CONTAINERS = (list, tuple, dict, set, frozenset)
 _TYPE_ATTRIBUTES = frozenset(dir(_Lenient))
 
 
-class _Environment(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, with a short way to a record's keys.
+class _Environment(SandboxEnvironment):
+    """The sandbox, with a short way to a record's keys.
 
     The sandbox reads ``c.title`` by trying the attribute first, which for a dict raises
     (and catches) an AttributeError before reading the key: a fifth of the cost of
@@ -174,16 +210,17 @@ a model that echoes its prompt back produces no block that parses as a judgment.
 """
 
 
-def compile_template(source: str) -> jinja2.Template:
+def compile_template(source: str, limits: TemplateLimits = DEFAULT_LIMITS) -> jinja2.Template:
     """Compile a judge's prompt template, or raise :class:`TemplateError` saying where.
 
     Besides syntax, this rejects what would fail on every batch: it renders the
     template against two sample batches (one with every optional value set, one with
-    none), so an unknown variable or attribute or a sandbox violation is reported when
-    the judge is saved, not halfway through a run. The ``safe`` filter and
-    ``{% autoescape false %}`` are rejected because they would let document text forge
-    answer blocks. The sandbox guards data, not time: a template that computes
-    something huge (``{{ 9 ** 9 ** 9 }}``) is not stopped here.
+    none), so an unknown variable or attribute, a sandbox violation or a limit met on
+    the samples (:class:`TemplateLimitError`: ``{{ 9 ** 9 ** 9 }}``, a prompt over
+    ``limits.max_prompt_bytes``) is reported when the judge is saved, not halfway
+    through a run. The ``safe`` filter and ``{% autoescape false %}`` are rejected
+    because they would let document text forge answer blocks. The time limit is the
+    caller's to enforce (``engine/rendering.py`` compiles in a thread that it stops).
     """
     try:
         ast = _ENV.parse(source)
@@ -192,7 +229,7 @@ def compile_template(source: str) -> jinja2.Template:
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(exc.message or "invalid template", exc.lineno) from exc
     for sample in _SAMPLE_BATCHES:
-        render_prompt(template, **sample)
+        render_prompt(template, **sample, limits=limits)
     return template
 
 
@@ -208,6 +245,7 @@ def render_prompt(
     query: str,
     candidates: Sequence[PromptCandidate],
     scale: Scale,
+    limits: TemplateLimits = DEFAULT_LIMITS,
 ) -> str:
     """Render one batch into the prompt text sent to the model.
 
@@ -216,7 +254,9 @@ def render_prompt(
     ``labels`` as ``{grade: label}`` in grade order). Every value printed is escaped
     (``<`` becomes ``&lt;``); ``None`` prints as nothing; an absent field or label
     reads as an empty string, any other unknown name is an error. Any failure inside
-    the template, sandbox violations included, raises :class:`TemplateError`.
+    the template, sandbox violations included, raises :class:`TemplateError`; a limit
+    met (the prompt's size, counted in UTF-8 bytes as the template produces it, or an
+    operation the sandbox refuses) raises :class:`TemplateLimitError`.
     """
     context = {
         "query": query,
@@ -237,14 +277,61 @@ def render_prompt(
             labels=_Lenient(sorted(scale.labels.items())),
         ),
     }
+    # A generator (closed below, so that a render stopped at the cap ends at once).
+    chunks = cast("Generator[str, None, None]", template.generate(context))
     try:
-        return template.render(context)
+        with budget(limits.max_prompt_bytes):
+            parts = _collect(chunks, limits.max_prompt_bytes)
+    except TemplateError:
+        raise
+    except Refused as exc:
+        raise TemplateLimitError(str(exc), template_line(exc)) from exc
     except jinja2.TemplateError as exc:
-        raise TemplateError(exc.message or type(exc).__name__, _template_line(exc)) from exc
+        raise TemplateError(exc.message or type(exc).__name__, template_line(exc)) from exc
     except Exception as exc:
         # Errors raised by Python objects inside the template (a division by zero, an
         # include without a loader) are still the template's fault, not the service's.
-        raise TemplateError(str(exc) or type(exc).__name__, _template_line(exc)) from exc
+        raise TemplateError(str(exc) or type(exc).__name__, template_line(exc)) from exc
+    finally:
+        chunks.close()
+    return "".join(parts)
+
+
+def _collect(chunks: Iterator[str], cap: int) -> list[str]:
+    """The pieces of a render's output (each text or value printed), stopped as soon as
+    together they exceed ``cap`` bytes in UTF-8: a runaway loop ends at the cap, not at
+    its end.
+
+    A character takes 1 to 4 bytes: up to ``cap // 4`` characters, which is where any
+    ordinary prompt ends, counting characters is enough; past that, bytes are counted."""
+    parts: list[str] = []
+    append = parts.append
+    characters = 0
+    surely_under = cap // 4
+    for chunk in chunks:
+        append(chunk)
+        characters += len(chunk)
+        if characters > surely_under:
+            break
+    else:
+        return parts
+    size = sum(_utf8_size(part) for part in parts)
+    if size <= cap:
+        for chunk in chunks:
+            size += _utf8_size(chunk)
+            if size > cap:
+                break
+            append(chunk)
+        else:
+            return parts
+    raise TemplateLimitError(
+        f"the prompt template rendered more than {cap} bytes for one prompt "
+        "(RELEVAL_MAX_PROMPT_BYTES)"
+    )
+
+
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode(errors="surrogatepass"))
 
 
 def stable_prefix(source: str) -> str:
@@ -269,11 +356,22 @@ def stable_prefix(source: str) -> str:
 
 class JudgePrompt:
     """A judge's template, compiled once, rendering each batch into a :class:`Prompt` that
-    knows its stable prefix. ``source`` None: the default template."""
+    knows its stable prefix, within ``limits``. ``source`` None: the default template.
 
-    def __init__(self, source: str | None) -> None:
-        self.template = compile_template(source) if source else default_template()
+    Synchronous: build and render it in the thread of ``engine/rendering.py``, which
+    enforces ``limits.timeout_s``. Once a render met a limit (:meth:`over_limit`), every
+    later one fails alike without rendering: the batches of a run still waiting to be
+    rendered must not each spend the time limit again."""
+
+    def __init__(self, source: str | None, limits: TemplateLimits = DEFAULT_LIMITS) -> None:
+        self.template = compile_template(source, limits) if source else default_template()
         self.prefix = stable_prefix(source or DEFAULT_TEMPLATE)
+        self.limits = limits
+        self._limit_met: TemplateLimitError | None = None
+
+    def over_limit(self, error: TemplateLimitError) -> None:
+        """Fail every later render with ``error`` (a limit one render met)."""
+        self._limit_met = error
 
     def render(
         self,
@@ -282,7 +380,11 @@ class JudgePrompt:
         candidates: Sequence[PromptCandidate],
         scale: Scale,
     ) -> Prompt:
-        text = render_prompt(self.template, query=query, candidates=candidates, scale=scale)
+        if self._limit_met is not None:
+            raise TemplateLimitError(self._limit_met.message, self._limit_met.line)
+        text = render_prompt(
+            self.template, query=query, candidates=candidates, scale=scale, limits=self.limits
+        )
         # Always true for a prefix of literal text; checked so that a surprise in Jinja2's
         # whitespace handling can never mark text that differs between prompts as stable.
         prefix = len(self.prefix) if text.startswith(self.prefix) else 0
@@ -309,13 +411,19 @@ def _reject_unescaped_output(ast: nodes.Template) -> None:
             )
 
 
-def _template_line(exc: BaseException) -> int | None:
-    """The innermost template line in ``exc``'s traceback (Jinja2 rewrites those frames)."""
+def template_line(exc: BaseException) -> int | None:
+    """The innermost template line in ``exc``'s traceback: Jinja2 rewrites the frames of
+    the exceptions it handles to template lines; the frames of others (a render stopped
+    for its time) are the compiled template's, mapped back here."""
     line = None
     tb: types.TracebackType | None = exc.__traceback__
     while tb is not None:
         if tb.tb_frame.f_code.co_filename == "<template>":
-            line = tb.tb_lineno
+            compiled = tb.tb_frame.f_globals.get("__jinja_template__")
+            if isinstance(compiled, jinja2.Template):
+                line = compiled.get_corresponding_lineno(tb.tb_lineno)
+            else:
+                line = tb.tb_lineno
         tb = tb.tb_next
     return line
 

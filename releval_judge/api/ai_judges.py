@@ -12,19 +12,20 @@ from releval_judge.api.responses import model_response
 from releval_judge.api.services import Services, services
 from releval_judge.errors import ValidationFailed
 from releval_judge.models import AiJudgeCreate, AiJudgePatch, JudgeConfig
-from releval_judge.prompt import TemplateError, compile_template
+from releval_judge.prompt import TemplateError, TemplateLimitError
 from releval_judge.providers.batches import batch_delivery_problem
 from releval_judge.providers.outbound import check_base_url
 
 
-def _check_template(template: str | None) -> None:
+async def _check_template(svc: Services, template: str | None) -> None:
     if template is None:
         return
     try:
-        compile_template(template)
+        await svc.templates.judge_prompt(template)  # off the event loop, time-limited
     except TemplateError as exc:
+        problem = "is over a limit" if isinstance(exc, TemplateLimitError) else "does not compile"
         raise ValidationFailed(
-            f"prompt_template does not compile: {exc}",
+            f"prompt_template {problem}: {exc}",
             details=[{"loc": ["body", "prompt_template"], "msg": exc.message, "line": exc.line}],
         ) from exc
 
@@ -58,9 +59,9 @@ def _check_provider_fields(config: JudgeConfig) -> None:
             )
 
 
-def _config(svc: Services, body: AiJudgeCreate) -> JudgeConfig:
+async def _config(svc: Services, body: AiJudgeCreate) -> JudgeConfig:
     _check_key_source(svc, body.api_key is not None, body.api_key_env)
-    _check_template(body.prompt_template)
+    await _check_template(svc, body.prompt_template)
     data = body.model_dump(exclude={"api_key"})
     data["api_key_encrypted"] = svc.secrets.encrypt(body.api_key) if body.api_key else None
     config = JudgeConfig.model_validate(data)
@@ -76,7 +77,7 @@ def _moves(current: JudgeConfig, merged: JudgeConfig) -> bool:
 async def create_judge(request: Request) -> Response:
     svc = services(request)
     body = await read_model(request, AiJudgeCreate, svc.settings.max_body_bytes)
-    config = _config(svc, body)
+    config = await _config(svc, body)
     await check_base_url(body.base_url, svc.settings.outbound_policy)
     judge = await svc.store.create_judge(config, by=actor(request))
     return model_response(judge, 201)
@@ -136,7 +137,7 @@ async def patch_judge(request: Request) -> Response:
         merged = merged.model_copy(update={"api_key_encrypted": None, "api_key_env": None})
     _check_key_source(svc, merged.api_key_encrypted is not None, merged.api_key_env)
     if "prompt_template" in changes:
-        _check_template(merged.prompt_template)
+        await _check_template(svc, merged.prompt_template)
     _check_provider_fields(merged)
     await check_base_url(changes.get("base_url"), svc.settings.outbound_policy)
     judge = await svc.store.update_judge(judge_id, merged, by=actor(request))

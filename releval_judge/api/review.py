@@ -166,6 +166,7 @@ async def judge_test(request: Request) -> Response:
         candidates=candidates,
         scale=scale,
         process_calls=svc.runner.process_calls,
+        templates=svc.templates,
     )
     pairs = [
         (r.human_grade, r.grade)
@@ -335,5 +336,7 @@ async def estimate_judging_run(request: Request) -> Response:
     body = await read_model(request, EstimateRequest, svc.settings.max_body_bytes)
     evaluation = await svc.store.get_evaluation_run(request.path_params["run_id"])
     config = await svc.store.get_judge_config(body.ai_judge_id)
-    estimate = await estimate_run(_review(svc), evaluation, body.ai_judge_id, config, body.scope)
+    estimate = await estimate_run(
+        _review(svc), evaluation, body.ai_judge_id, config, body.scope, svc.templates
+    )
     return model_response(estimate)

@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from releval_judge.api.auth import TokenChecker
 from releval_judge.config import Settings
+from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.engine.runner import Runner
 from releval_judge.panels.runs import PanelRunner
 from releval_judge.secrets import SecretBox
@@ -25,6 +26,9 @@ class Services:
     panels: PanelRunner
     # This replica's token cache: the token API makes it forget a revoked token at once.
     checker: TokenChecker
+    # Prompt templates compiled and rendered for requests (save, test, estimate,
+    # preview): threads of their own, apart from the judging runs' (runner.templates).
+    templates: TemplateRenderer
 
 
 def services(request: Request) -> Services:

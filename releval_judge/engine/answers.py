@@ -9,9 +9,10 @@ from typing import Protocol
 from uuid import UUID
 
 from releval_judge.documents import DocumentLike, prompt_candidate
+from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.models import JudgeConfig
 from releval_judge.parse import excerpt, parse_answer
-from releval_judge.prompt import JudgePrompt
+from releval_judge.prompt import JudgePrompt, TemplateLimitError
 from releval_judge.providers import Completion, Prompt
 from releval_judge.scale import Scale
 from releval_judge.store.store import BatchOutcome, FailureWrite, JudgmentWrite
@@ -24,11 +25,28 @@ class QueryCandidate(DocumentLike, Protocol):
     def query(self) -> str: ...
 
 
-def render_batch(
+async def render_batch(
+    templates: TemplateRenderer,
+    template: JudgePrompt,
+    batch: Sequence[QueryCandidate],
+    scale: Scale,
+    config: JudgeConfig,
+) -> Prompt:
+    """The prompt of one batch of candidates (one query), numbered "1", "2", … in order,
+    rendered in a thread of ``templates`` within its limits (one hop per batch). Raises
+    `TemplateError` when the template fails for them, `TemplateLimitError` (a subclass)
+    when it meets a limit: its time, the prompt's size, or a size the sandbox refuses; the
+    later batches then fail alike without rendering."""
+    try:
+        return await templates.run(_render_batch, template, batch, scale, config)
+    except TemplateLimitError as exc:
+        template.over_limit(exc)
+        raise
+
+
+def _render_batch(
     template: JudgePrompt, batch: Sequence[QueryCandidate], scale: Scale, config: JudgeConfig
 ) -> Prompt:
-    """The prompt of one batch of candidates (one query), numbered "1", "2", … in order.
-    Raises `TemplateError` when the template fails for them."""
     return template.render(
         query=batch[0].query,
         scale=scale,

@@ -35,7 +35,7 @@ import structlog
 from releval_judge.engine.answers import all_failed, answer_outcome, render_batch
 from releval_judge.engine.budget import CostBudget
 from releval_judge.engine.errors import RunFailed
-from releval_judge.prompt import JudgePrompt, TemplateError
+from releval_judge.prompt import JudgePrompt, TemplateError, TemplateLimitError
 from releval_judge.providers import ProviderError, RateLimited, TransientProviderError, WireProvider
 from releval_judge.providers.batches import (
     BatchClient,
@@ -185,7 +185,11 @@ class BatchDelivery:
                 if self.halted:
                     break
                 try:
-                    prompt = render_batch(self.template, batch, self.scale, self.config)
+                    prompt = await render_batch(
+                        self.task.templates, self.template, batch, self.scale, self.config
+                    )
+                except TemplateLimitError as exc:
+                    raise RunFailed(f"prompt_template is over a limit: {exc}") from exc
                 except TemplateError as exc:
                     reason = f"prompt template failed: {exc}"
                     await self.task.write(all_failed([c.id for c in batch], reason))

@@ -17,6 +17,8 @@ from typing import Final
 
 from releval_judge.engine.answers import render_batch
 from releval_judge.engine.batching import BatchBuilder
+from releval_judge.engine.rendering import TemplateRenderer
+from releval_judge.errors import ValidationFailed
 from releval_judge.models import (
     DeliveryCosts,
     Estimate,
@@ -24,7 +26,12 @@ from releval_judge.models import (
     JudgeConfig,
     JudgingRunScope,
 )
-from releval_judge.prompt import DEFAULT_TEMPLATE, JudgePrompt, TemplateError, stable_prefix
+from releval_judge.prompt import (
+    DEFAULT_TEMPLATE,
+    TemplateError,
+    TemplateLimitError,
+    stable_prefix,
+)
 from releval_judge.providers.anthropic import CACHE_MIN_TOKENS
 from releval_judge.store.review import ReviewStore
 from releval_judge.store.store import PendingCandidate
@@ -45,6 +52,7 @@ async def estimate_run(
     judge_id: str,
     config: JudgeConfig,
     scope: JudgingRunScope,
+    templates: TemplateRenderer,
 ) -> Estimate:
     totals = await review.scope_totals(evaluation.id, scope, config.batch_size)
     chosen: list[str] = []
@@ -59,7 +67,18 @@ async def estimate_run(
             chosen.append(query.query_id)
             taken += query.candidates
     candidates = await review.scope_candidates(evaluation.id, scope, chosen) if chosen else []
-    chars, rendered_batches, rendered_candidates, failures = _render(candidates, config, evaluation)
+    try:
+        chars, rendered_batches, rendered_candidates, failures = await _render(
+            templates, candidates, config, evaluation
+        )
+    except TemplateLimitError as exc:
+        # The run would fail on its first batch: say so rather than estimate its cost.
+        raise ValidationFailed(
+            f"prompt_template is over a limit: {exc}",
+            details=[
+                {"loc": ["ai_judge", "prompt_template"], "msg": exc.message, "line": exc.line}
+            ],
+        ) from exc
     extrapolated = len(chosen) < totals.queries
     # The mean prompt per batch times the batches: exact when every batch was rendered.
     input_chars = chars * totals.batches / rendered_batches if rendered_batches else 0
@@ -145,12 +164,18 @@ def _costs(
     )
 
 
-def _render(
-    candidates: list[PendingCandidate], config: JudgeConfig, evaluation: EvaluationRun
+async def _render(
+    templates: TemplateRenderer,
+    candidates: list[PendingCandidate],
+    config: JudgeConfig,
+    evaluation: EvaluationRun,
 ) -> tuple[int, int, int, int]:
-    """Characters of every batch's prompt; batches, candidates rendered; batches that failed."""
+    """Characters of every batch's prompt; batches, candidates rendered; batches that failed.
+    Raises TemplateLimitError when the template meets a limit."""
     try:
-        template = JudgePrompt(config.prompt_template)
+        template = await templates.judge_prompt(config.prompt_template)
+    except TemplateLimitError:
+        raise
     except TemplateError:
         return 0, 0, 0, 1
     builder: BatchBuilder[PendingCandidate] = BatchBuilder(config.batch_size)
@@ -165,7 +190,9 @@ def _render(
     chars = rendered = rendered_candidates = failures = 0
     for batch in batches:
         try:
-            prompt = render_batch(template, batch, evaluation.scale, config)
+            prompt = await render_batch(templates, template, batch, evaluation.scale, config)
+        except TemplateLimitError:
+            raise
         except TemplateError:
             failures += 1
             continue

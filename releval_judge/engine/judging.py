@@ -28,12 +28,13 @@ from releval_judge.engine.errors import RunFailed
 from releval_judge.engine.key_slots import KeySlotPool, KeySlots
 from releval_judge.engine.lag import LoopLagMonitor
 from releval_judge.engine.pacing import AdaptiveLimit, Pacer, RatePacer
+from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.engine.shared_pacing import SharedRatePacer, key_id
 from releval_judge.engine.slots import HaltableSemaphore
 from releval_judge.engine.writes import GroupWriter
 from releval_judge.errors import EvaluationRunLocked, LeaseLost
 from releval_judge.models import JudgeConfig
-from releval_judge.prompt import JudgePrompt, TemplateError
+from releval_judge.prompt import JudgePrompt, TemplateError, TemplateLimitError
 from releval_judge.providers import (
     BadRequest,
     Completion,
@@ -155,6 +156,7 @@ class JudgingRunTask:
         outage_batches: int,
         metrics: Metrics,
         max_answer_bytes: int,
+        templates: TemplateRenderer,
         provider_factory: ProviderFactory = make_provider,
         lag: LoopLagMonitor | None = None,
         batch_poll_s: float = 30.0,
@@ -173,6 +175,7 @@ class JudgingRunTask:
         self.process_calls = process_calls
         self.outage_batches = outage_batches
         self.metrics = metrics
+        self.templates = templates
         self.lag = lag
         self.provider_factory = provider_factory
         self.batch_poll_s = batch_poll_s
@@ -258,7 +261,9 @@ class JudgingRunTask:
             key_slots=key_pool,
         )
         try:
-            template = JudgePrompt(self.config.prompt_template)
+            template = await self.templates.judge_prompt(self.config.prompt_template)
+        except TemplateLimitError as exc:
+            raise RunFailed(f"prompt_template is over a limit: {exc}") from exc
         except TemplateError as exc:
             raise RunFailed(f"prompt_template does not compile: {exc}") from exc
         evaluation = await self.store.get_evaluation_run(self.run.evaluation_run_id)
@@ -395,8 +400,13 @@ class JudgingRunTask:
         slots: CallSlots,
     ) -> None:
         try:
-            prompt = render_batch(template, batch, scale, self.config)
+            prompt = await render_batch(self.templates, template, batch, scale, self.config)
+        except TemplateLimitError as exc:
+            # Every batch would meet the same limit: the run fails, nothing is sent.
+            self.control.stop("failed", f"prompt_template is over a limit: {exc}")
+            return
         except TemplateError as exc:
+            # Depends on this batch's documents (a value the template cannot handle).
             await self.write(all_failed([c.id for c in batch], f"prompt template failed: {exc}"))
             return
         reserved = 0.0

@@ -24,6 +24,7 @@ from releval_judge.engine.judging import JudgingRunTask, ProviderFactory, RunCon
 from releval_judge.engine.key_slots import KeySlots
 from releval_judge.engine.lag import LoopLagMonitor
 from releval_judge.engine.notifications import Listener
+from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.models import JudgingRun
 from releval_judge.providers import make_provider
 from releval_judge.secrets import SecretBox
@@ -49,6 +50,7 @@ class Runner:
         metrics: Metrics,
         owner: str,
         max_answer_bytes: int,
+        templates: TemplateRenderer,
         provider_factory: ProviderFactory = make_provider,
         batch_poll_s: float = 30.0,
         lease_ttl_s: float = 30.0,
@@ -66,6 +68,8 @@ class Runner:
         self.max_answer_bytes = max_answer_bytes
         self.metrics = metrics
         self.owner = owner
+        # Judging runs' prompts are rendered in threads of their own (time-limited).
+        self.templates = templates
         self.lease_ttl_s = lease_ttl_s
         self.claim_interval_s = claim_interval_s
         self.max_runs = max_runs
@@ -242,6 +246,7 @@ class Runner:
             process_calls=self.process_calls,
             outage_batches=self.outage_batches,
             metrics=self.metrics,
+            templates=self.templates,
             provider_factory=self.provider_factory,
             lag=self.lag,
             batch_poll_s=self.batch_poll_s,

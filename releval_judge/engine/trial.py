@@ -19,7 +19,8 @@ import structlog
 
 from releval_judge.engine.answers import render_batch
 from releval_judge.engine.batching import BatchBuilder
-from releval_judge.errors import ProviderFailed
+from releval_judge.engine.rendering import TemplateRenderer
+from releval_judge.errors import ProviderFailed, ValidationFailed
 from releval_judge.models import (
     Cost,
     JudgeConfig,
@@ -27,8 +28,8 @@ from releval_judge.models import (
     JudgeTestItem,
 )
 from releval_judge.parse import parse_answer
-from releval_judge.prompt import JudgePrompt, TemplateError
-from releval_judge.providers import BadRequest, Provider, ProviderError
+from releval_judge.prompt import TemplateError, TemplateLimitError
+from releval_judge.providers import BadRequest, Prompt, Provider, ProviderError
 from releval_judge.providers.retry import CallCancelled, RetriesExhausted, call_with_retries
 from releval_judge.scale import Scale
 
@@ -90,24 +91,39 @@ async def run_trial(
     candidates: Sequence[TrialCandidate],
     scale: Scale,
     process_calls: asyncio.Semaphore,
+    templates: TemplateRenderer,
     deadline_s: float = DEADLINE_S,
 ) -> TrialOutcome:
-    """Grade ``candidates`` with the judge; raises ProviderFailed on a run-fatal error."""
+    """Grade ``candidates`` with the judge; raises ProviderFailed on a run-fatal error, and
+    ValidationFailed (422) when the judge's template meets a limit on these candidates
+    (a judging run would fail alike): nothing is sent then."""
     try:
-        template = JudgePrompt(config.prompt_template)
+        template = await templates.judge_prompt(config.prompt_template)
+    except TemplateLimitError as exc:
+        raise _over_limit(exc) from exc
     except TemplateError as exc:
         raise ProviderFailed(f"prompt_template does not compile: {exc}") from exc
+    batches = batches_of(candidates, config.batch_size)
+    # Every prompt first: a template over a limit on any batch fails the test before
+    # anything is sent, as it would fail a judging run.
+    prompts: list[Prompt | TemplateError] = []
+    for batch in batches:
+        try:
+            prompts.append(await render_batch(templates, template, batch, scale, config))
+        except TemplateLimitError as exc:
+            raise _over_limit(exc) from exc
+        except TemplateError as exc:
+            prompts.append(exc)
     stop = asyncio.Event()
     timer = asyncio.get_running_loop().call_later(deadline_s, stop.set)
     slots = asyncio.Semaphore(config.concurrency)
-    batches = batches_of(candidates, config.batch_size)
     calls: list[JudgeTestCall | None] = [None] * len(batches)
     results: list[list[JudgeTestItem]] = [[] for _ in batches]
 
     async def one(index: int, batch: list[TrialCandidate]) -> None:
         async with slots, process_calls:
             calls[index], results[index] = await _judge_batch(
-                index, batch, config, provider, template, scale, stop, deadline_s
+                index, batch, prompts[index], config, provider, scale, stop, deadline_s
             )
 
     try:
@@ -130,9 +146,9 @@ async def run_trial(
 async def _judge_batch(
     index: int,
     batch: list[TrialCandidate],
+    prompt: Prompt | TemplateError,
     config: JudgeConfig,
     provider: Provider,
-    template: JudgePrompt,
     scale: Scale,
     stop: asyncio.Event,
     deadline_s: float,
@@ -157,10 +173,8 @@ async def _judge_batch(
     def all_failed(reason: str) -> list[JudgeTestItem]:
         return [_item(index, c, scale, failure=reason) for c in batch]
 
-    try:
-        prompt = render_batch(template, batch, scale, config)
-    except TemplateError as exc:
-        reason = f"prompt template failed: {exc}"
+    if isinstance(prompt, TemplateError):
+        reason = f"prompt template failed: {prompt}"
         return call("", None, (0, 0), reason), all_failed(reason)
     try:
         completion = await call_with_retries(
@@ -193,6 +207,13 @@ async def _judge_batch(
             )
     tokens = (completion.input_tokens, completion.output_tokens)
     return call(prompt.text, completion.text, tokens, None), items
+
+
+def _over_limit(exc: TemplateLimitError) -> ValidationFailed:
+    return ValidationFailed(
+        f"prompt_template is over a limit: {exc}",
+        details=[{"loc": ["ai_judge", "prompt_template"], "msg": exc.message, "line": exc.line}],
+    )
 
 
 def _item(

@@ -5,7 +5,13 @@ out in chunks of about :data:`CHUNK_BYTES`.
 
 - ``jsonl``: one object per line with the judgments listing's fields (plus ``current``
   in a judging run's export).
-- ``csv``: the same fields as columns, a header line first, RFC 4180 quoting.
+- ``csv``: the same fields as columns, a header line first, RFC 4180 quoting. A text cell
+  that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a ``'``
+  first (OWASP's advice against CSV injection): a spreadsheet opening the file shows
+  ``'=HYPERLINK(…)`` as text instead of running it. Queries, document ids, labels,
+  reasonings and judge names come from users and providers; ``rank`` and ``grade`` are
+  integers written as numbers, never prefixed (a grade of ``-1`` stays the number -1).
+  JSON Lines and qrels carry every value as it is.
 - ``qrels``: TREC relevance judgments, ``query_id 0 doc_id grade`` per line.
 """
 
@@ -23,6 +29,7 @@ __all__ = [
     "CHUNK_BYTES",
     "COLUMNS",
     "EXTENSIONS",
+    "FORMULA_STARTS",
     "MEDIA_TYPES",
     "ExportFormat",
     "ExportRow",
@@ -100,11 +107,17 @@ def _values(row: ExportRow, with_current: bool) -> list[Any]:
     return values
 
 
+FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet may read as the start of a formula (OWASP, "CSV Injection")."""
+
+
 def _csv_cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
     return value
 
 

@@ -11,7 +11,6 @@ nothing: any session may use it.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 from collections import defaultdict
@@ -36,6 +35,7 @@ from releval_judge.prompt import (
     DEFAULT_TEMPLATE,
     PromptCandidate,
     TemplateError,
+    TemplateLimits,
     compile_template,
     render_prompt,
 )
@@ -555,15 +555,23 @@ async def template_preview(request: Request) -> Response:
     source = payload.get("template") if isinstance(payload, dict) else None
     if source is not None and not isinstance(source, str):
         return JSONResponse({"error": {"message": "template must be a string"}}, 422)
+    templates = services(request).templates
     try:
-        prompt = await asyncio.to_thread(_render_preview, source or DEFAULT_TEMPLATE)
+        # Off the event loop and within the limits of every render (time, size).
+        prompt = await templates.run(
+            _render_preview, source or DEFAULT_TEMPLATE, templates.limits, what="render a preview"
+        )
     except TemplateError as exc:
         return JSONResponse({"error": {"message": str(exc), "line": exc.line}}, status_code=422)
     return JSONResponse({"prompt": prompt})
 
 
-def _render_preview(source: str) -> str:
-    template = compile_template(source)
+def _render_preview(source: str, limits: TemplateLimits) -> str:
+    template = compile_template(source, limits)
     return render_prompt(
-        template, query=PREVIEW_QUERY, candidates=PREVIEW_CANDIDATES, scale=PREVIEW_SCALE
+        template,
+        query=PREVIEW_QUERY,
+        candidates=PREVIEW_CANDIDATES,
+        scale=PREVIEW_SCALE,
+        limits=limits,
     )

@@ -12,11 +12,12 @@ from typing import Any
 import asyncpg
 import ir_measures
 import pytest
+from aiohttp import web
 from ir_measures import P, nDCG
 
 from releval_judge.store.review import EXPORT_PAGE
 from tests.conftest import Service, ServiceFactory, assert_error, create_evaluation, wait_for
-from tests.fakes import FakeProvider
+from tests.fakes import FakeProvider, completion, document_ids
 from tests.reviewing import candidate_ids, grade_by_rank, judge_with, put_human, raw
 
 LISTING_FIELDS = [
@@ -402,3 +403,80 @@ async def test_an_export_read_in_pages_has_every_judgment_once_in_order(
     _, text = await _export(service, f"/ai-judging-runs/{run_id}/judgments/export", format="jsonl")
     ranks = [r["rank"] for r in _jsonl(text)]
     assert ranks == list(range(1, candidates + 1))
+
+
+HOSTILE = ['=HYPERLINK("http://x","y")', "+1", "@SUM(A1)", "-2+3"]
+
+
+async def _hostile_answer(prompt: str, call_no: int) -> web.Response:
+    # Candidate 1 gets the lowest grade, -1 (a number, never a formula); each candidate's
+    # reasoning is one of the hostile strings.
+    return completion(
+        "\n".join(
+            f'<candidate id="{cid}">\n<grade>{-1 if cid == "1" else 2}</grade>\n'
+            f"<reasoning>{HOSTILE[(int(cid) - 1) % len(HOSTILE)]}</reasoning>\n</candidate>"
+            for cid in document_ids(prompt)
+        )
+    )
+
+
+async def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(
+    services: ServiceFactory, db: asyncpg.Pool
+) -> None:
+    provider = await FakeProvider(respond=_hostile_answer).start()
+    try:
+        service = await services.start()
+        status, evaluation = await service.request(
+            "POST",
+            "/evaluations/runs",
+            json={
+                "name": "hostile cells",
+                "status": "completed",
+                "scale": {"min": -1, "max": 2, "labels": {"-1": "-harmful", "2": "@good"}},
+                "queries": [
+                    {
+                        "query_id": "q1",
+                        "text": HOSTILE[0],
+                        "candidates": [
+                            {"doc_id": doc, "rank": rank, "title": HOSTILE[0], "text": doc}
+                            for rank, doc in enumerate(HOSTILE[1:4], start=1)
+                        ],
+                    }
+                ],
+            },
+        )
+        assert status == 201, evaluation
+        _, run = await judge_with(
+            service, provider, evaluation["id"], name=HOSTILE[0], batch_size=3
+        )
+    finally:
+        await provider.stop()
+    assert run["judged"] == 3, run
+    path = f"/evaluations/runs/{evaluation['id']}/judgments/export"
+
+    _, text = await _export(service, path, format="jsonl")
+    rows = sorted(_jsonl(text), key=lambda r: r["rank"])
+    _, text = await _export(service, path, format="csv")
+    table = sorted(csv.DictReader(io.StringIO(text, newline="")), key=lambda r: r["rank"])
+
+    # JSON Lines: every value as it is, grades as numbers.
+    assert [(r["doc_id"], r["grade"], r["label"], r["reasoning"]) for r in rows] == [
+        ("+1", -1, "-harmful", HOSTILE[0]),
+        ("@SUM(A1)", 2, "@good", "+1"),
+        ("-2+3", 2, "@good", "@SUM(A1)"),
+    ]
+    assert {(r["query"], r["judge"]) for r in rows} == {(HOSTILE[0], HOSTILE[0])}
+    # CSV: each text cell that a spreadsheet would read as a formula starts with a quote;
+    # rank and grade are numbers, -1 included; other cells are untouched.
+    assert [(r["doc_id"], r["grade"], r["label"], r["reasoning"]) for r in table] == [
+        ("'+1", "-1", "'-harmful", "'" + HOSTILE[0]),
+        ("'@SUM(A1)", "2", "'@good", "'+1"),
+        ("'-2+3", "2", "'@good", "'@SUM(A1)"),
+    ]
+    assert {(r["query"], r["judge"]) for r in table} == {("'" + HOSTILE[0], "'" + HOSTILE[0])}
+    assert [r["rank"] for r in table] == ["1", "2", "3"]
+    assert {r["query_id"] for r in table} == {"q1"}
+    assert all(r["candidate_id"] == row["candidate_id"] for r, row in zip(table, rows, strict=True))
+    # qrels: the ids and grades as they are.
+    _, qrels = await _export(service, path, format="qrels")
+    assert sorted(qrels.splitlines()) == ["q1 0 +1 -1", "q1 0 -2+3 2", "q1 0 @SUM(A1) 2"]
