@@ -14,13 +14,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from releval_judge.api.auth import TokenChecker
-from releval_judge.api.errors import EXCEPTION_HANDLERS
-from releval_judge.api.idle import ClientIdleMiddleware
-from releval_judge.api.middleware import BearerAuthMiddleware, RequestIdMiddleware
 from releval_judge.api.openapi import build_openapi, openapi
 from releval_judge.api.routes import ROUTES, endpoint
-from releval_judge.api.services import Services
 from releval_judge.config import Settings
 from releval_judge.engine.judging import ProviderFactory
 from releval_judge.engine.rendering import TemplateRenderer
@@ -36,6 +31,8 @@ from releval_judge.secrets import (
     new_token,
     verify_secret_key,
 )
+from releval_judge.services import Services
+from releval_judge.services.auth import TokenChecker
 from releval_judge.store.database import (
     EmbeddedPostgres,
     apply_schema,
@@ -44,6 +41,9 @@ from releval_judge.store.database import (
 )
 from releval_judge.store.store import Store
 from releval_judge.telemetry import Metrics
+from releval_judge.web.errors import EXCEPTION_HANDLERS
+from releval_judge.web.idle import ClientIdleMiddleware
+from releval_judge.web.middleware import BearerAuthMiddleware, RequestIdMiddleware
 
 log = structlog.get_logger(__name__)
 

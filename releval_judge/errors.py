@@ -1,6 +1,6 @@
 """Domain errors: each carries the data a user needs and maps to one HTTP error code.
 
-The HTTP mapping lives in ``api/errors.py``; the store and the engine raise these.
+The HTTP mapping lives in ``web/errors.py``; the store and the engine raise these.
 """
 
 from __future__ import annotations

@@ -18,9 +18,9 @@ import asyncpg
 from pydantic import ValidationError
 
 from releval_judge.access import SCOPES, ApiToken, TokenCreate
-from releval_judge.api.auth import RECHECK_S
 from releval_judge.config import Settings
 from releval_judge.logs import configure_logging
+from releval_judge.services.auth import RECHECK_S
 from releval_judge.store.tokens import TokenStore
 
 DEFAULT_SCOPE = "read"

@@ -8,7 +8,7 @@
 - The listening socket carries ``TCP_USER_TIMEOUT`` (Linux), inherited by every accepted
   connection: the kernel drops a connection whose client has acknowledged nothing of what
   we sent for :func:`kernel_cut_s`. The application stops writing to a client that reads
-  nothing after RELEVAL_CLIENT_IDLE_S already (``api/idle.py``, which logs the cut); the
+  nothing after RELEVAL_CLIENT_IDLE_S already (``web/idle.py``, which logs the cut); the
   kernel then closes the socket itself, which a close would otherwise keep open (with its
   buffers) until the client reads them. The kernel's clock starts when the client's window
   closes, the application's when our buffers are full too: the factor leaves room between.

@@ -5,16 +5,16 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from releval_judge.api.auth import actor
-from releval_judge.api.body import read_model, read_query
-from releval_judge.api.params import PageParams
-from releval_judge.api.responses import model_response
-from releval_judge.api.services import Services, services
 from releval_judge.errors import ValidationFailed
 from releval_judge.models import AiJudgeCreate, AiJudgePatch, JudgeConfig
+from releval_judge.params import PageParams
 from releval_judge.prompt import TemplateError, TemplateLimitError
 from releval_judge.providers.batches import batch_delivery_problem
 from releval_judge.providers.outbound import check_base_url
+from releval_judge.services import Services
+from releval_judge.web.auth import actor, services
+from releval_judge.web.body import read_model, read_query
+from releval_judge.web.responses import model_response
 
 
 async def _check_template(svc: Services, template: str | None) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from releval_judge.api.body import read_model, read_query
-from releval_judge.api.ndjson import ndjson_spool
-from releval_judge.api.params import PageParams
-from releval_judge.api.responses import model_response
-from releval_judge.api.services import services
 from releval_judge.errors import EvaluationRunLocked
 from releval_judge.models import EvaluationRunCreate, EvaluationRunPatch
+from releval_judge.params import PageParams
+from releval_judge.web.auth import services
+from releval_judge.web.body import read_model, read_query
+from releval_judge.web.ndjson import ndjson_spool
+from releval_judge.web.responses import model_response
 
 
 async def create_evaluation_run(request: Request) -> Response:

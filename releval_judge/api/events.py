@@ -24,9 +24,9 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from releval_judge.api.services import services
 from releval_judge.models import JudgingRun
 from releval_judge.store.store import Store
+from releval_judge.web.auth import services
 
 log = structlog.get_logger(__name__)
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from releval_judge.api.body import read_query
-from releval_judge.api.params import ExportParams, RunExportParams
-from releval_judge.api.services import services
 from releval_judge.errors import ValidationFailed
+from releval_judge.params import ExportParams, RunExportParams
 from releval_judge.review.exports import EXTENSIONS, MEDIA_TYPES, ExportFormat, encode
 from releval_judge.store.review import ExportFilter, ReviewStore
+from releval_judge.web.auth import services
+from releval_judge.web.body import read_query
 
 
 def _download(body: StreamingResponse, fmt: ExportFormat, name: str) -> StreamingResponse:

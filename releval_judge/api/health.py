@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from releval_judge.api.services import services
+from releval_judge.web.auth import services
 
 
 async def healthz(request: Request) -> Response:

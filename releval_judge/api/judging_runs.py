@@ -5,12 +5,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from releval_judge.api.auth import actor
-from releval_judge.api.body import read_model, read_query
-from releval_judge.api.params import PageParams
-from releval_judge.api.responses import model_response
-from releval_judge.api.services import services
 from releval_judge.models import JudgingRunCreate
+from releval_judge.params import PageParams
+from releval_judge.web.auth import actor, services
+from releval_judge.web.body import read_model, read_query
+from releval_judge.web.responses import model_response
 
 
 async def start_judging_run(request: Request) -> Response:

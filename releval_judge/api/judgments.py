@@ -5,11 +5,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from releval_judge.api.body import read_query
-from releval_judge.api.params import JudgmentParams
-from releval_judge.api.responses import model_response
-from releval_judge.api.services import services
+from releval_judge.params import JudgmentParams
 from releval_judge.store.judgments import JudgmentFilter, list_judgments
+from releval_judge.web.auth import services
+from releval_judge.web.body import read_query
+from releval_judge.web.responses import model_response
 
 
 async def list_run_judgments(request: Request) -> Response:

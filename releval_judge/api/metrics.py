@@ -9,9 +9,6 @@ from collections.abc import Sequence
 from starlette.requests import Request
 from starlette.responses import Response
 
-from releval_judge.api.body import read_query
-from releval_judge.api.responses import model_response
-from releval_judge.api.services import Services, services
 from releval_judge.errors import ValidationFailed
 from releval_judge.metrics import ppi
 from releval_judge.metrics.measures import (
@@ -48,8 +45,12 @@ from releval_judge.metrics.significance import (
 from releval_judge.models import EvaluationRun, EvaluationRunId
 from releval_judge.review.agreement import default_relevant_from
 from releval_judge.scale import Scale
+from releval_judge.services import Services
 from releval_judge.store.metrics import MetricsStore
 from releval_judge.store.review import ReviewStore
+from releval_judge.web.auth import services
+from releval_judge.web.body import read_query
+from releval_judge.web.responses import model_response
 
 MAX_COMPARED_RUNS = 20
 #: Fewer sampled queries than this and the normal approximation of an interval is rough.

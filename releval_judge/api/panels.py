@@ -6,11 +6,6 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from releval_judge.api.auth import actor
-from releval_judge.api.body import read_model, read_query
-from releval_judge.api.params import PageParams
-from releval_judge.api.responses import model_response
-from releval_judge.api.services import services
 from releval_judge.errors import ValidationFailed
 from releval_judge.panels.models import (
     JudgePanelCreate,
@@ -20,8 +15,12 @@ from releval_judge.panels.models import (
     ReviewQueueParams,
 )
 from releval_judge.panels.queue import WEIGHTS, Queue
+from releval_judge.params import PageParams
 from releval_judge.review.agreement import default_relevant_from
 from releval_judge.store.panels import PanelStore
+from releval_judge.web.auth import actor, services
+from releval_judge.web.body import read_model, read_query
+from releval_judge.web.responses import model_response
 
 
 def _store(request: Request) -> PanelStore:

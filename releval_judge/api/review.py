@@ -9,11 +9,6 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from releval_judge.api.auth import actor
-from releval_judge.api.body import read_model, read_query, summarise, validation_details
-from releval_judge.api.params import AgreementParams, HistoryParams, PageParams, SampleParams
-from releval_judge.api.responses import model_response
-from releval_judge.api.services import Services, services
 from releval_judge.engine.errors import RunFailed
 from releval_judge.engine.estimate import estimate_run
 from releval_judge.engine.judging import provider_config
@@ -31,10 +26,15 @@ from releval_judge.models import (
     JudgeTestResult,
     JudgmentSample,
 )
+from releval_judge.params import AgreementParams, HistoryParams, PageParams, SampleParams
 from releval_judge.providers import Provider
 from releval_judge.review.agreement import Agreement, agreement, contingency, default_relevant_from
 from releval_judge.scale import Scale
+from releval_judge.services import Services
 from releval_judge.store.review import ReviewStore
+from releval_judge.web.auth import actor, services
+from releval_judge.web.body import read_model, read_query, summarise, validation_details
+from releval_judge.web.responses import model_response
 
 DEFAULT_SAMPLE_SIZE = 10
 INLINE_SCALE = Scale(min=0, max=3)

@@ -31,16 +31,6 @@ from releval_judge.api import (
     review,
     tokens,
 )
-from releval_judge.api.auth import require_scope
-from releval_judge.api.params import (
-    AgreementParams,
-    ExportParams,
-    HistoryParams,
-    JudgmentParams,
-    PageParams,
-    RunExportParams,
-    SampleParams,
-)
 from releval_judge.metrics.models import (
     CompareParams,
     EstimatesParams,
@@ -83,7 +73,17 @@ from releval_judge.panels.models import (
     ReviewQueue,
     ReviewQueueParams,
 )
+from releval_judge.params import (
+    AgreementParams,
+    ExportParams,
+    HistoryParams,
+    JudgmentParams,
+    PageParams,
+    RunExportParams,
+    SampleParams,
+)
 from releval_judge.review.exports import MEDIA_TYPES
+from releval_judge.web.auth import require_scope
 
 Handler = Callable[[Request], Awaitable[Response]]
 EXPORT_MEDIA_TYPES = tuple(MEDIA_TYPES.values())

@@ -2,7 +2,7 @@
 
 A token is shown once, in the answer that creates it; only its SHA-256 is stored. A
 revoked token is refused by this replica at once and by every other one within
-``api.auth.RECHECK_S`` (see docs/security.md, "Scopes and tokens").
+``services.auth.RECHECK_S`` (see docs/security.md, "Scopes and tokens").
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from releval_judge.access import CreatedToken, TokenCreate
-from releval_judge.api.auth import actor
-from releval_judge.api.body import read_model, read_query
-from releval_judge.api.params import PageParams
-from releval_judge.api.responses import model_response
-from releval_judge.api.services import services
+from releval_judge.params import PageParams
 from releval_judge.secrets import hash_token, new_token
+from releval_judge.web.auth import actor, services
+from releval_judge.web.body import read_model, read_query
+from releval_judge.web.responses import model_response
 
 log = structlog.get_logger(__name__)
 

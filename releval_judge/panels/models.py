@@ -7,7 +7,6 @@ from typing import Annotated, Literal, NewType
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from releval_judge.api.params import PageParams
 from releval_judge.models import (
     AiJudgeId,
     CandidateId,
@@ -19,6 +18,7 @@ from releval_judge.models import (
     Strict,
 )
 from releval_judge.panels.aggregate import Aggregation
+from releval_judge.params import PageParams
 
 PanelId = NewType("PanelId", str)
 PanelRunId = NewType("PanelRunId", str)

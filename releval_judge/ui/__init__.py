@@ -16,9 +16,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from releval_judge.api.middleware import BearerAuthMiddleware, TokenCheck
 from releval_judge.ui import analysis, pages
 from releval_judge.ui.session import CookieSessionMiddleware
+from releval_judge.web.middleware import BearerAuthMiddleware, TokenCheck
 
 HERE = Path(__file__).resolve().parent
 

@@ -14,12 +14,12 @@ from starlette.responses import Response
 
 from releval_judge.api import metrics as metrics_api
 from releval_judge.api import panels as panels_api
-from releval_judge.api.services import services
 from releval_judge.metrics.models import RetrievalMetrics, SystemComparison
 from releval_judge.panels.models import ReviewQueue
 from releval_judge.store.panels import PanelStore
 from releval_judge.ui.charts import per_query_bars_svg
 from releval_judge.ui.pages import Session, page, render
+from releval_judge.web.auth import services
 
 PANEL_JUDGMENTS_PER_PAGE = 200
 

@@ -26,11 +26,9 @@ from starlette.templating import Jinja2Templates
 
 from releval_judge import __version__
 from releval_judge.access import Principal, Scope
-from releval_judge.api.middleware import TokenCheck
-from releval_judge.api.params import JudgmentParams
-from releval_judge.api.services import services
 from releval_judge.errors import DomainError
 from releval_judge.models import EvaluationRun
+from releval_judge.params import JudgmentParams
 from releval_judge.prompt import (
     DEFAULT_TEMPLATE,
     PromptCandidate,
@@ -55,6 +53,8 @@ from releval_judge.ui.session import (
     set_reviewer,
     set_session,
 )
+from releval_judge.web.auth import services
+from releval_judge.web.middleware import TokenCheck
 
 LOGIN_BODY_MAX = 64 * 1024
 PREVIEW_BODY_MAX = 512 * 1024

@@ -7,7 +7,7 @@ ends its sessions too. See docs/ui.md.
 
 The UI's JavaScript calls the JSON API (``/api/v1/...``) with that cookie.
 :class:`CookieSessionMiddleware` turns the cookie into the ``Authorization: Bearer`` header
-that :class:`~releval_judge.api.middleware.BearerAuthMiddleware` checks, so the API has one
+that :class:`~releval_judge.web.middleware.BearerAuthMiddleware` checks, so the API has one
 notion of authentication. A browser attaches cookies to requests that other sites make, so
 a request authenticated by the cookie that can change something (any method but GET, HEAD
 and OPTIONS) must also carry ``X-CSRF-Token``: an HMAC of the token that only pages of the
@@ -29,7 +29,7 @@ from starlette.requests import HTTPConnection, cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from releval_judge.api.errors import error_response
+from releval_judge.web.errors import error_response
 
 COOKIE = "releval_session"
 REVIEWER_COOKIE = "releval_reviewer"

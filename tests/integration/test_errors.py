@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from releval_judge.access import TokenCreate
-from releval_judge.api.params import PageParams
 from releval_judge.api.routes import ROUTES, RouteSpec
 from releval_judge.models import (
     AiJudgeCreate,
@@ -26,6 +25,7 @@ from releval_judge.models import (
     JudgingRunCreate,
 )
 from releval_judge.panels.models import JudgePanelCreate, PanelRunCreate
+from releval_judge.params import PageParams
 from tests.conftest import (
     Service,
     ServiceFactory,

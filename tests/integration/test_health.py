@@ -10,7 +10,7 @@ import pytest
 from starlette.applications import Starlette
 
 from releval_judge.api.routes import ROUTES
-from releval_judge.api.services import Services
+from releval_judge.services import Services
 from tests.conftest import Service, ServiceFactory
 
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from releval_judge.api.body import MAX_LIMIT
 from releval_judge.api.routes import ROUTES, RouteSpec
 from releval_judge.models import Page
+from releval_judge.params import MAX_LIMIT
 from tests.conftest import (
     Service,
     ServiceFactory,

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from releval_judge.access import Principal
-from releval_judge.api.auth import RECHECK_S, TokenChecker
 from releval_judge.secrets import hash_token
+from releval_judge.services.auth import RECHECK_S, TokenChecker
 
 
 class Clock:

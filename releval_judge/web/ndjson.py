@@ -19,9 +19,9 @@ from typing import IO, Final
 from pydantic import ValidationError
 from starlette.requests import Request
 
-from releval_judge.api.body import summarise, validation_details
 from releval_judge.errors import InvalidJson, PayloadTooLarge, ValidationFailed
 from releval_judge.models import CandidateLine
+from releval_judge.web.body import summarise, validation_details
 
 MAX_LINE_BYTES: Final = 16 * 1024 * 1024
 #: What a spool keeps in memory before it moves to a temporary file.

@@ -6,9 +6,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from releval_judge.api.body import DEFAULT_LIMIT, MAX_LIMIT
 from releval_judge.models import INT32_MAX, Seed, Strict
 from releval_judge.review.exports import ExportFormat
+
+# Every list: ?limit= (default and most), ?cursor=.
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
 
 
 class PageParams(Strict):

@@ -1,17 +1,17 @@
-"""What handlers reach through ``request.app.state.services``: built by the lifespan."""
+"""The service layer: the use cases both faces (the REST API and the web UI) call.
+
+:class:`Services` holds what they need, built once by the app's lifespan."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from starlette.requests import Request
-
-from releval_judge.api.auth import TokenChecker
 from releval_judge.config import Settings
 from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.engine.runner import Runner
 from releval_judge.panels.runs import PanelRunner
 from releval_judge.secrets import SecretBox
+from releval_judge.services.auth import TokenChecker
 from releval_judge.store.store import Store
 from releval_judge.telemetry import Metrics
 
@@ -29,8 +29,3 @@ class Services:
     # Prompt templates compiled and rendered for requests (save, test, estimate,
     # preview): threads of their own, apart from the judging runs' (runner.templates).
     templates: TemplateRenderer
-
-
-def services(request: Request) -> Services:
-    svc: Services = request.app.state.services
-    return svc

@@ -7,24 +7,17 @@ time, at the cost of one indexed lookup per token per replica every few seconds.
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from starlette.requests import HTTPConnection, Request
-from starlette.responses import Response
-
-from releval_judge.access import STATIC_PRINCIPAL, Principal, Scope
-from releval_judge.errors import Forbidden
+from releval_judge.access import STATIC_PRINCIPAL, Principal
 from releval_judge.secrets import constant_time_in, hash_token
 
 if TYPE_CHECKING:
     from releval_judge.store.tokens import TokenStore
 
 RECHECK_S = 2.0
-
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 class TokenChecker:
@@ -71,29 +64,3 @@ class TokenChecker:
         for digest, (principal, _) in list(self._known.items()):
             if principal.token_id == token_id:
                 del self._known[digest]
-
-
-def principal(conn: HTTPConnection) -> Principal:
-    """Who made this request (set by the bearer-token middleware on every API route)."""
-    found: Principal = conn.scope["state"]["principal"]
-    return found
-
-
-def actor(conn: HTTPConnection) -> str:
-    """The name recorded as who did what: the token's name, ``static`` for static tokens."""
-    return principal(conn).name
-
-
-def require_scope(handler: Handler, scope: Scope, route: str) -> Handler:
-    """``handler``, answering 403 ``forbidden`` (naming ``scope`` and the token's scopes)
-    before anything else (the body is not read) when the token lacks ``scope``.
-    ``route`` names the route in that message, e.g. ``POST /api/v1/ai-judges``."""
-
-    @functools.wraps(handler)
-    async def checked(request: Request) -> Response:
-        held = principal(request)
-        if not held.allows(scope):
-            raise Forbidden(scope, list(held.scope_names), route)
-        return await handler(request)
-
-    return checked

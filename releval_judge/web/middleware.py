@@ -12,7 +12,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from releval_judge.access import Principal
-from releval_judge.api.errors import error_response
+from releval_judge.web.errors import error_response
 
 log = structlog.get_logger(__name__)
 
@@ -62,7 +62,7 @@ class RequestIdMiddleware:
 
 class BearerAuthMiddleware:
     """Every route under ``/api/`` needs ``Authorization: Bearer <token>``; the token's
-    principal goes into the request's state (``api.auth.principal``)."""
+    principal goes into the request's state (``web.auth.principal``)."""
 
     def __init__(self, app: ASGIApp, check: TokenCheck, protected_prefix: str = "/api/") -> None:
         self.app = app

@@ -28,8 +28,8 @@ import structlog
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from releval_judge.api.errors import error_response
 from releval_judge.serving import kernel_cut_s
+from releval_judge.web.errors import error_response
 
 log = structlog.get_logger(__name__)
 

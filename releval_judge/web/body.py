@@ -12,9 +12,6 @@ from releval_judge.errors import InvalidJson, PayloadTooLarge, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 1000
-
 
 def validation_details(exc: ValidationError, prefix: str = "body") -> list[dict[str, Any]]:
     """Pydantic's error list, JSON-safe, with locations prefixed like FastAPI's."""
