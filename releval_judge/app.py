@@ -18,9 +18,9 @@ from releval_judge.api.openapi import build_openapi, openapi
 from releval_judge.api.routes import ROUTES, endpoint
 from releval_judge.config import Settings
 from releval_judge.engine.judging import ProviderFactory
+from releval_judge.engine.panel_runs import PanelRunner
 from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.engine.runner import Runner
-from releval_judge.panels.runs import PanelRunner
 from releval_judge.prompt import TemplateLimits
 from releval_judge.providers import make_provider
 from releval_judge.providers.outbound import OutboundConnector

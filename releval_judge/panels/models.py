@@ -124,7 +124,9 @@ class ReviewQueueParams(Strict):
 ReviewReason = Literal["panel_disagreement", "boundary_grade", "high_rank", "query_not_sampled"]
 
 
-class ReviewQueueItem(BaseModel):
+class ReviewCandidate(BaseModel):
+    """A candidate without any human grade, as the review queue lists it."""
+
     candidate_id: CandidateId
     query_id: str
     query: str
@@ -133,6 +135,19 @@ class ReviewQueueItem(BaseModel):
     title: str | None
     ai_grade: int | None
     ai_judge: str | None
+
+
+class QueueCandidate(ReviewCandidate):
+    """A candidate as the review queue scores it (read by ``store/panels.py``)."""
+
+    panel_disagreement: bool | None
+    """Whether the latest completed panel run's members disagree on it; null: no such
+    panel run, or the panel did not grade it."""
+    query_sampled: bool
+    """Whether its query has any human grade yet."""
+
+
+class ReviewQueueItem(ReviewCandidate):
     score: float
     reasons: list[ReviewReason]
 

@@ -1,6 +1,7 @@
 """The review queue's priority score: how much a human grade of a candidate would teach.
 
-Pure, no I/O (the candidates come from ``store/panels.py``). A candidate without any human
+Pure, no I/O: candidates in, scores and the queue's items out (``services.panels`` reads
+the candidates from ``store/panels.py``). A candidate without any human
 grade scores the sum of:
 
 - ``panel_disagreement`` (2.0) when the members of the evaluation run's latest completed
@@ -25,8 +26,12 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from releval_judge.panels.models import ReviewQueueItem, ReviewReason
-from releval_judge.store.panels import QueueCandidate
+from releval_judge.panels.models import (
+    QueueCandidate,
+    ReviewCandidate,
+    ReviewQueueItem,
+    ReviewReason,
+)
 
 WEIGHTS: dict[str, float] = {
     "panel_disagreement": 2.0,
@@ -35,6 +40,8 @@ WEIGHTS: dict[str, float] = {
     "query_not_sampled": 1.0,
 }
 HIGH_RANK = 3
+# What an item shows of its candidate.
+_LISTED = set(ReviewCandidate.model_fields)
 
 
 @dataclass(frozen=True)
@@ -104,14 +111,7 @@ class Queue:
         ordered = sorted(self._heap, key=_Entry.key)
         return [
             ReviewQueueItem(
-                candidate_id=e.candidate.candidate_id,
-                query_id=e.candidate.query_id,
-                query=e.candidate.query,
-                doc_id=e.candidate.doc_id,
-                rank=e.candidate.rank,
-                title=e.candidate.title,
-                ai_grade=e.candidate.ai_grade,
-                ai_judge=e.candidate.ai_judge,
+                **e.candidate.model_dump(include=_LISTED),
                 score=e.scored.score,
                 reasons=e.scored.reasons,
             )

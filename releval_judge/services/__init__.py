@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from releval_judge.config import Settings
+from releval_judge.engine.panel_runs import PanelRunner
 from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.engine.runner import Runner
-from releval_judge.panels.runs import PanelRunner
 from releval_judge.secrets import SecretBox
 from releval_judge.services.auth import TokenChecker
 from releval_judge.store.store import Store

@@ -25,6 +25,7 @@ from releval_judge.panels.models import (
     PanelRun,
     PanelRunAgreement,
     PanelRunMember,
+    QueueCandidate,
 )
 from releval_judge.store.database import plan_each_execution
 from releval_judge.store.sql import queries
@@ -100,22 +101,6 @@ class AggregateWrite:
     grade: int
     disagreement: bool
     reasoning: str
-
-
-@dataclass(frozen=True)
-class QueueCandidate:
-    """A candidate without any human grade, as the review queue scores it."""
-
-    candidate_id: str
-    query_id: str
-    query: str
-    doc_id: str
-    rank: int
-    title: str | None
-    ai_grade: int | None
-    ai_judge: str | None
-    panel_disagreement: bool | None
-    query_sampled: bool
 
 
 class PanelStore:

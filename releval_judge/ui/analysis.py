@@ -1,10 +1,9 @@
 """The UI's pages from judgments to decisions: metrics of a run, a comparison of runs, a
 panel run's results, and the review queue (docs/ui.md, docs/panels.md).
 
-The metrics, comparison and queue pages call the API's own handlers with the page's
-request (same path parameters, same query parameters), so the figures on the page are the
-API's answer, validated by the same models; a bad parameter is the API's error message on
-the error page.
+The metrics, comparison and queue pages read the page's query parameters with the API's
+models and call the API's use cases (``releval_judge.services``), so the figures on the
+page are the API's answer; a bad parameter is the API's error message on the error page.
 """
 
 from __future__ import annotations
@@ -12,27 +11,23 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from releval_judge.api import metrics as metrics_api
-from releval_judge.api import panels as panels_api
-from releval_judge.metrics.models import RetrievalMetrics, SystemComparison
-from releval_judge.panels.models import ReviewQueue
-from releval_judge.store.panels import PanelStore
+from releval_judge.metrics.models import CompareParams, MetricsParams
+from releval_judge.panels.models import ReviewQueueParams
+from releval_judge.services import metrics, panels
 from releval_judge.ui.charts import per_query_bars_svg
 from releval_judge.ui.pages import Session, page, render
 from releval_judge.web.auth import services
+from releval_judge.web.body import read_query
 
 PANEL_JUDGMENTS_PER_PAGE = 200
-
-
-def _body(response: Response) -> bytes:
-    return bytes(response.body)
 
 
 @page
 async def metrics_page(request: Request, session: Session) -> Response:
     svc = services(request)
     evaluation = await svc.store.get_evaluation_run(request.path_params["run_id"])
-    result = RetrievalMetrics.model_validate_json(_body(await metrics_api.run_metrics(request)))
+    params = read_query(request, MetricsParams)
+    result = await metrics.run_metrics(svc, evaluation.id, params)
     names = list(result.measures)
     charts = [
         per_query_bars_svg(
@@ -55,25 +50,26 @@ async def metrics_page(request: Request, session: Session) -> Response:
             "result": result,
             "names": names,
             "charts": list(zip(names, charts, strict=True)),
-            "source": request.query_params.get("source", "human_else_ai"),
+            "source": params.source,
         },
     )
 
 
 @page
 async def compare_page(request: Request, session: Session) -> Response:
-    result = SystemComparison.model_validate_json(_body(await metrics_api.compare_runs(request)))
+    params = read_query(request, CompareParams)
+    result = await metrics.compare_runs(services(request), params)
     return render(request, session, "compare.html", {"nav": "runs", "result": result})
 
 
 @page
 async def panel_run_page(request: Request, session: Session) -> Response:
     svc = services(request)
-    store = PanelStore(svc.store.pool)
-    run = await store.get_panel_run(request.path_params["panel_run_id"])
+    run = await panels.get_panel_run(svc, request.path_params["panel_run_id"])
     evaluation = await svc.store.get_evaluation_run(run.evaluation_run_id)
     only = request.query_params.get("disagreement") == "true"
-    judgments = await store.list_panel_judgments(
+    judgments = await panels.list_panel_judgments(
+        svc,
         run.id,
         disagreement=True if only else None,
         limit=PANEL_JUDGMENTS_PER_PAGE,
@@ -97,7 +93,8 @@ async def panel_run_page(request: Request, session: Session) -> Response:
 async def queue_page(request: Request, session: Session) -> Response:
     svc = services(request)
     evaluation = await svc.store.get_evaluation_run(request.path_params["run_id"])
-    queue = ReviewQueue.model_validate_json(_body(await panels_api.review_queue(request)))
+    params = read_query(request, ReviewQueueParams)
+    queue = await panels.review_queue(svc, evaluation.id, params)
     return render(
         request,
         session,
