@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 
-from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -19,7 +18,6 @@ from releval_judge.models import (
     AgreementReport,
     ConfusionMatrix,
     EstimateRequest,
-    HumanJudgeName,
     HumanJudgmentPut,
     JudgeConfig,
     JudgeTestRequest,
@@ -30,36 +28,18 @@ from releval_judge.params import AgreementParams, HistoryParams, PageParams, Sam
 from releval_judge.providers import Provider
 from releval_judge.review.agreement import Agreement, agreement, contingency, default_relevant_from
 from releval_judge.scale import Scale
-from releval_judge.services import Services
+from releval_judge.services import Services, judgments
 from releval_judge.store.review import ReviewStore
 from releval_judge.web.auth import actor, services
-from releval_judge.web.body import read_model, read_query, summarise, validation_details
+from releval_judge.web.body import read_model, read_query
 from releval_judge.web.responses import model_response
 
 DEFAULT_SAMPLE_SIZE = 10
 INLINE_SCALE = Scale(min=0, max=3)
 
-_JUDGE_NAME: TypeAdapter[str] = TypeAdapter(HumanJudgeName)
-
 
 def _review(svc: Services) -> ReviewStore:
     return ReviewStore(svc.store)
-
-
-def _human_judge_name(raw: str) -> str:
-    """The ``{judge}`` path segment: a human judge's name (no '/', no NUL, ≤ 200 chars)."""
-    try:
-        name = _JUDGE_NAME.validate_python(raw)
-    except ValidationError as exc:
-        details = validation_details(exc, prefix="path")
-        for item in details:
-            item["loc"] = ["path", "judge"]
-        raise ValidationFailed(f"judge: {summarise(details)}", details=details) from exc
-    if "\x00" in name:
-        raise ValidationFailed(
-            "judge: a judge's name cannot contain NUL", details=[{"loc": ["path", "judge"]}]
-        )
-    return name
 
 
 def figures(result: Agreement, scale: Scale) -> AgreementFigures:
@@ -221,27 +201,19 @@ async def put_human_judgment(request: Request) -> Response:
     svc = services(request)
     body = await read_model(request, HumanJudgmentPut, svc.settings.max_body_bytes)
     params = request.path_params
-    # An unknown run is a 404 whatever the judge's name (checked again under the lock).
-    await svc.store.get_evaluation_run(params["run_id"])
-    judgment = await _review(svc).put_human_judgment(
-        params["run_id"],
-        params["candidate_id"],
-        _human_judge_name(params["judge"]),
-        body.grade,
-        body.reasoning,
-        by=actor(request),
+    judgment = await judgments.put_human_judgment(
+        svc, params["run_id"], params["candidate_id"], params["judge"], body, by=actor(request)
     )
     return model_response(judgment)
 
 
 async def delete_human_judgment(request: Request) -> Response:
-    svc = services(request)
     params = request.path_params
-    await svc.store.get_evaluation_run(params["run_id"])
-    await _review(svc).delete_human_judgment(
+    await judgments.delete_human_judgment(
+        services(request),
         params["run_id"],
         params["candidate_id"],
-        _human_judge_name(params["judge"]),
+        params["judge"],
         by=actor(request),
     )
     return Response(status_code=204)
@@ -251,12 +223,11 @@ async def human_grade_history(request: Request) -> Response:
     """Every write and delete of a candidate's human grades, with who and when, newest
     first (append-only: docs/security.md, "Who did it")."""
     params = read_query(request, HistoryParams)
-    page = await _review(services(request)).human_grade_history(
+    page = await judgments.human_grade_history(
+        services(request),
         request.path_params["run_id"],
         request.path_params["candidate_id"],
-        judge=params.judge,
-        limit=params.limit,
-        cursor=params.cursor,
+        params,
     )
     return model_response(page)
 
