@@ -223,11 +223,12 @@ async def human_grade_history(request: Request) -> Response:
     """Every write and delete of a candidate's human grades, with who and when, newest
     first (append-only: docs/security.md, "Who did it")."""
     params = read_query(request, HistoryParams)
-    page = await judgments.human_grade_history(
-        services(request),
+    page = await _review(services(request)).human_grade_history(
         request.path_params["run_id"],
         request.path_params["candidate_id"],
-        params,
+        judge=params.judge,
+        limit=params.limit,
+        cursor=params.cursor,
     )
     return model_response(page)
 

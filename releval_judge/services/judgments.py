@@ -1,6 +1,6 @@
 """The judgments of an evaluation run: the listing (AI and human, filtered, sorted,
-paginated), the other judgments of the candidates under review, and human grades (put,
-delete, and the append-only history of both)."""
+paginated), the other judgments of the candidates under review, and human grades (put
+and delete; their append-only history is read in ``services.review``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pydantic import TypeAdapter, ValidationError
 
 from releval_judge.errors import ValidationFailed, summarise, validation_details
-from releval_judge.models import HumanGradeChange, HumanJudgeName, HumanJudgmentPut, Judgment, Page
-from releval_judge.params import HistoryParams, JudgmentParams
+from releval_judge.models import HumanJudgeName, HumanJudgmentPut, Judgment, Page
+from releval_judge.params import JudgmentParams
 from releval_judge.services import Services
 from releval_judge.store.judgments import JudgmentFilter, list_judgments
 from releval_judge.store.review import ReviewStore
@@ -108,18 +108,4 @@ async def delete_human_judgment(
     await svc.store.get_evaluation_run(evaluation_run_id)
     await ReviewStore(svc.store).delete_human_judgment(
         evaluation_run_id, candidate_id, human_judge_name(judge), by=by
-    )
-
-
-async def human_grade_history(
-    svc: Services, evaluation_run_id: str, candidate_id: str, params: HistoryParams
-) -> Page[HumanGradeChange]:
-    """Every write and delete of a candidate's human grades, with who and when, newest
-    first (append-only: docs/security.md, "Who did it")."""
-    return await ReviewStore(svc.store).human_grade_history(
-        evaluation_run_id,
-        candidate_id,
-        judge=params.judge,
-        limit=params.limit,
-        cursor=params.cursor,
     )
