@@ -1,11 +1,16 @@
 """Domain errors: each carries the data a user needs and maps to one HTTP error code.
 
 The HTTP mapping lives in ``web/errors.py``; the store and the engine raise these.
+``validation_details`` puts pydantic's errors in the contract's shape, for every input a
+request carries (body, query, path) and whichever layer checks it.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from pydantic import ValidationError
 
 
 class DomainError(Exception):
@@ -165,3 +170,48 @@ class LeaseLost(Exception):
     def __init__(self, judging_run_id: str) -> None:
         super().__init__(f"the lease of judging run {judging_run_id} was lost")
         self.judging_run_id = judging_run_id
+
+
+# --- pydantic's errors in the contract's shape (request bodies, queries, path segments) -
+
+
+def validation_details(exc: ValidationError, prefix: str = "body") -> list[dict[str, Any]]:
+    """Pydantic's error list, JSON-safe, with locations prefixed like FastAPI's."""
+    # parse_constant: an input of NaN or Infinity is echoed back as a string, since a
+    # JSON response cannot carry it as a number.
+    details: list[dict[str, Any]] = json.loads(exc.json(include_url=False), parse_constant=str)
+    for item in details:
+        item["loc"] = [prefix, *item.get("loc", [])]
+        _redact_secrets(item)
+    return details
+
+
+# Request fields whose values are never echoed back (an error's `input` included).
+SECRET_FIELDS = frozenset({"api_key", "token"})
+REDACTED = "[redacted]"
+
+
+def _redact_secrets(item: dict[str, Any]) -> None:
+    """An error about a secret field, or whose input holds one, shows `[redacted]` there."""
+    if "input" not in item:
+        return
+    # An unknown field may be a misspelt secret ("apikey"): its value is not echoed either.
+    if item.get("type") == "extra_forbidden" or any(p in SECRET_FIELDS for p in item["loc"]):
+        item["input"] = REDACTED
+    elif isinstance(item["input"], dict):
+        item["input"] = _redacted(item["input"])
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: REDACTED if k in SECRET_FIELDS else _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
+
+
+def summarise(details: list[dict[str, Any]]) -> str:
+    first = details[0]
+    where = ".".join(str(p) for p in first["loc"][1:]) or first["loc"][0]
+    more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+    return f"{where}: {first['msg']}{more}"

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from releval_judge.models import JudgingRun
-from releval_judge.store.store import Store
+from releval_judge.services import Services, judging_runs
 from releval_judge.web.auth import services
 
 log = structlog.get_logger(__name__)
@@ -40,10 +40,10 @@ EVENT_STREAM = "text/event-stream"
 
 async def judging_run_events(request: Request) -> Response:
     """Stream the run's progress until it ends; 404 (before any byte) for an unknown run."""
-    store = services(request).store
-    run = await store.get_judging_run(request.path_params["judging_run_id"])
+    svc = services(request)
+    run = await judging_runs.get_judging_run(svc, request.path_params["judging_run_id"])
     return StreamingResponse(
-        _stream(store, run),
+        _stream(svc, run),
         media_type=EVENT_STREAM,
         headers={
             "Cache-Control": "no-cache",
@@ -58,7 +58,7 @@ def format_event(event: str, run: JudgingRun) -> str:
     return f"event: {event}\nid: {run.judged + run.failed}\ndata: {run.model_dump_json()}\n\n"
 
 
-async def _stream(store: Store, run: JudgingRun) -> AsyncIterator[str]:
+async def _stream(svc: Services, run: JudgingRun) -> AsyncIterator[str]:
     started = last_write = time.monotonic()
     sent: str | None = None
     reason = "disconnected"
@@ -81,6 +81,6 @@ async def _stream(store: Store, run: JudgingRun) -> AsyncIterator[str]:
                 reason = "max_duration"
                 return
             await asyncio.sleep(POLL_S)
-            run = await store.get_judging_run(run.id)
+            run = await judging_runs.get_judging_run(svc, run.id)
     finally:
         log.info("judging_run_events_closed", judging_run_id=run.id, reason=reason)

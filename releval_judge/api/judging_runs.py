@@ -1,4 +1,5 @@
-"""AI judging runs: start one on an evaluation run, list, get, cancel, list failures."""
+"""AI judging runs: start one on an evaluation run, list, get, cancel, list failures
+(``services.judging_runs``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from starlette.responses import Response
 
 from releval_judge.models import JudgingRunCreate
 from releval_judge.params import PageParams
+from releval_judge.services import judging_runs
 from releval_judge.web.auth import actor, services
 from releval_judge.web.body import read_model, read_query
 from releval_judge.web.responses import model_response
@@ -17,43 +19,45 @@ async def start_judging_run(request: Request) -> Response:
     judges claims it at once."""
     svc = services(request)
     body = await read_model(request, JudgingRunCreate, svc.settings.max_body_bytes)
-    active = await svc.store.create_judging_run(
+    run = await judging_runs.start_judging_run(
+        svc,
         request.path_params["run_id"],
-        body.ai_judge_id,
-        max_active=svc.settings.max_active_runs_per_evaluation,
-        created_by=actor(request),
-        scope=body.scope,
-        max_cost=body.max_cost,
+        body,
+        by=actor(request),
         request_id=getattr(request.state, "request_id", None),
     )
-    svc.runner.wake()  # this replica claims it now (others were notified by the store)
-    return model_response(active.run, 201)
+    return model_response(run, 201)
 
 
 async def list_judging_runs(request: Request) -> Response:
     params = read_query(request, PageParams)
-    page = await services(request).store.list_judging_runs(
-        request.path_params["run_id"], limit=params.limit, cursor=params.cursor
+    page = await judging_runs.list_judging_runs(
+        services(request), request.path_params["run_id"], limit=params.limit, cursor=params.cursor
     )
     return model_response(page)
 
 
 async def get_judging_run(request: Request) -> Response:
-    run = await services(request).store.get_judging_run(request.path_params["judging_run_id"])
+    run = await judging_runs.get_judging_run(
+        services(request), request.path_params["judging_run_id"]
+    )
     return model_response(run)
 
 
 async def cancel_judging_run(request: Request) -> Response:
     """Stop new provider calls first, then record the cancellation; 409 once ended."""
-    svc = services(request)
-    judging_run_id = request.path_params["judging_run_id"]
-    run = await svc.runner.cancel(judging_run_id, by=actor(request))
+    run = await judging_runs.cancel_judging_run(
+        services(request), request.path_params["judging_run_id"], by=actor(request)
+    )
     return model_response(run)
 
 
 async def list_failures(request: Request) -> Response:
     params = read_query(request, PageParams)
-    page = await services(request).store.list_failures(
-        request.path_params["judging_run_id"], limit=params.limit, cursor=params.cursor
+    page = await judging_runs.list_failures(
+        services(request),
+        request.path_params["judging_run_id"],
+        limit=params.limit,
+        cursor=params.cursor,
     )
     return model_response(page)

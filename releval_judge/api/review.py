@@ -4,41 +4,15 @@ cases are in ``releval_judge.services.review``."""
 
 from __future__ import annotations
 
-from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from releval_judge.errors import ValidationFailed
-from releval_judge.models import EstimateRequest, HumanJudgeName, HumanJudgmentPut, JudgeTestRequest
+from releval_judge.models import EstimateRequest, HumanJudgmentPut, JudgeTestRequest
 from releval_judge.params import AgreementParams, HistoryParams, PageParams, SampleParams
-from releval_judge.services import Services, review
-from releval_judge.store.review import ReviewStore
+from releval_judge.services import judgments, review
 from releval_judge.web.auth import actor, services
-from releval_judge.web.body import read_model, read_query, summarise, validation_details
+from releval_judge.web.body import read_model, read_query
 from releval_judge.web.responses import model_response
-
-_JUDGE_NAME: TypeAdapter[str] = TypeAdapter(HumanJudgeName)
-
-
-def _review(svc: Services) -> ReviewStore:
-    return ReviewStore(svc.store)
-
-
-def _human_judge_name(raw: str) -> str:
-    """The ``{judge}`` path segment: a human judge's name (no '/', no NUL, ≤ 200 chars)."""
-    try:
-        name = _JUDGE_NAME.validate_python(raw)
-    except ValidationError as exc:
-        details = validation_details(exc, prefix="path")
-        for item in details:
-            item["loc"] = ["path", "judge"]
-        raise ValidationFailed(f"judge: {summarise(details)}", details=details) from exc
-    if "\x00" in name:
-        raise ValidationFailed(
-            "judge: a judge's name cannot contain NUL", details=[{"loc": ["path", "judge"]}]
-        )
-    return name
-
 
 # --- judge test ------------------------------------------------------------------------
 
@@ -58,27 +32,19 @@ async def put_human_judgment(request: Request) -> Response:
     svc = services(request)
     body = await read_model(request, HumanJudgmentPut, svc.settings.max_body_bytes)
     params = request.path_params
-    # An unknown run is a 404 whatever the judge's name (checked again under the lock).
-    await svc.store.get_evaluation_run(params["run_id"])
-    judgment = await _review(svc).put_human_judgment(
-        params["run_id"],
-        params["candidate_id"],
-        _human_judge_name(params["judge"]),
-        body.grade,
-        body.reasoning,
-        by=actor(request),
+    judgment = await judgments.put_human_judgment(
+        svc, params["run_id"], params["candidate_id"], params["judge"], body, by=actor(request)
     )
     return model_response(judgment)
 
 
 async def delete_human_judgment(request: Request) -> Response:
-    svc = services(request)
     params = request.path_params
-    await svc.store.get_evaluation_run(params["run_id"])
-    await _review(svc).delete_human_judgment(
+    await judgments.delete_human_judgment(
+        services(request),
         params["run_id"],
         params["candidate_id"],
-        _human_judge_name(params["judge"]),
+        params["judge"],
         by=actor(request),
     )
     return Response(status_code=204)

@@ -1,6 +1,11 @@
 """The service layer: the use cases both faces (the REST API and the web UI) call.
 
-:class:`Services` holds what they need, built once by the app's lifespan."""
+:class:`Services` holds what they need, built once by the app's lifespan. A use case is a
+function of a module here that takes it (and plain arguments: a parsed request model,
+ids, the actor's name) and returns models; it knows nothing of HTTP. Its errors are the
+domain errors of ``releval_judge.errors``. By resource: ``judges``, ``evaluation_runs``,
+``judging_runs``, ``judgments`` (listing, human grades), ``exports``, ``tokens``,
+``health``; ``auth`` turns tokens into principals."""
 
 from __future__ import annotations
 

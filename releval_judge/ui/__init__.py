@@ -16,7 +16,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from releval_judge.ui import analysis, pages
+from releval_judge.ui import analysis, judges, login, review, runs
+from releval_judge.ui.pages import UiState
 from releval_judge.ui.session import CookieSessionMiddleware
 from releval_judge.web.middleware import BearerAuthMiddleware, TokenCheck
 
@@ -36,13 +37,13 @@ def templates() -> Jinja2Templates:
 
 def ui_routes() -> list[Route | Mount]:
     return [
-        Route("/", pages.home, methods=["GET"], name="home"),
-        Route("/login", pages.login_form, methods=["GET"], name="login_form"),
-        Route("/login", pages.login, methods=["POST"], name="login"),
-        Route("/logout", pages.logout, methods=["POST"], name="logout"),
-        Route("/runs", pages.runs_page, methods=["GET"], name="runs"),
-        Route("/runs/{run_id}", pages.run_page, methods=["GET"], name="run"),
-        Route("/runs/{run_id}/review", pages.review_page, methods=["GET"], name="review"),
+        Route("/", login.home, methods=["GET"], name="home"),
+        Route("/login", login.login_form, methods=["GET"], name="login_form"),
+        Route("/login", login.login, methods=["POST"], name="login"),
+        Route("/logout", login.logout, methods=["POST"], name="logout"),
+        Route("/runs", runs.runs_page, methods=["GET"], name="runs"),
+        Route("/runs/{run_id}", runs.run_page, methods=["GET"], name="run"),
+        Route("/runs/{run_id}/review", review.review_page, methods=["GET"], name="review"),
         Route("/runs/{run_id}/metrics", analysis.metrics_page, methods=["GET"], name="metrics"),
         Route("/runs/{run_id}/queue", analysis.queue_page, methods=["GET"], name="queue"),
         Route("/compare", analysis.compare_page, methods=["GET"], name="compare"),
@@ -54,16 +55,16 @@ def ui_routes() -> list[Route | Mount]:
         ),
         Route(
             "/judging-runs/{judging_run_id}",
-            pages.judging_run_page,
+            runs.judging_run_page,
             methods=["GET"],
             name="judging_run",
         ),
-        Route("/judges", pages.judges_page, methods=["GET"], name="judges"),
-        Route("/judges/new", pages.new_judge_page, methods=["GET"], name="new_judge"),
-        Route("/judges/{judge_id}", pages.judge_page, methods=["GET"], name="judge"),
+        Route("/judges", judges.judges_page, methods=["GET"], name="judges"),
+        Route("/judges/new", judges.new_judge_page, methods=["GET"], name="new_judge"),
+        Route("/judges/{judge_id}", judges.judge_page, methods=["GET"], name="judge"),
         Route(
             "/template-preview",
-            pages.template_preview,
+            judges.template_preview,
             methods=["POST"],
             name="template_preview",
         ),
@@ -77,7 +78,7 @@ def mount_ui(app: Starlette, check: TokenCheck) -> None:
     The cookie middleware goes right before the bearer-token check, which then sees the
     cookie's token as an ``Authorization`` header.
     """
-    app.state.ui = pages.UiState(check=check, templates=templates())
+    app.state.ui = UiState(check=check, templates=templates())
     app.router.routes.append(Mount("/ui", routes=ui_routes(), name="ui"))
     position = next(
         (

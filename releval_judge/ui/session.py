@@ -30,6 +30,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from releval_judge.web.errors import error_response
+from releval_judge.web.middleware import route_path
 
 COOKIE = "releval_session"
 REVIEWER_COOKIE = "releval_reviewer"
@@ -121,7 +122,7 @@ class CookieSessionMiddleware:
         self.prefix = api_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _route_path(scope).startswith(self.prefix):
+        if scope["type"] != "http" or not route_path(scope).startswith(self.prefix):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -143,11 +144,3 @@ class CookieSessionMiddleware:
             return
         MutableHeaders(scope=scope)["authorization"] = f"Bearer {token}"
         await self.app(scope, receive, send)
-
-
-def _route_path(scope: Scope) -> str:
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root):
-        return path[len(root) :] or "/"
-    return path

@@ -2,57 +2,22 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from releval_judge.errors import InvalidJson, PayloadTooLarge, ValidationFailed
+from releval_judge.errors import (
+    InvalidJson,
+    PayloadTooLarge,
+    ValidationFailed,
+    summarise,
+    validation_details,
+)
+
+__all__ = ["read_body", "read_model", "read_query", "summarise", "validation_details"]
 
 M = TypeVar("M", bound=BaseModel)
-
-
-def validation_details(exc: ValidationError, prefix: str = "body") -> list[dict[str, Any]]:
-    """Pydantic's error list, JSON-safe, with locations prefixed like FastAPI's."""
-    # parse_constant: an input of NaN or Infinity is echoed back as a string, since a
-    # JSON response cannot carry it as a number.
-    details: list[dict[str, Any]] = json.loads(exc.json(include_url=False), parse_constant=str)
-    for item in details:
-        item["loc"] = [prefix, *item.get("loc", [])]
-        _redact_secrets(item)
-    return details
-
-
-# Request fields whose values are never echoed back (an error's `input` included).
-SECRET_FIELDS = frozenset({"api_key", "token"})
-REDACTED = "[redacted]"
-
-
-def _redact_secrets(item: dict[str, Any]) -> None:
-    """An error about a secret field, or whose input holds one, shows `[redacted]` there."""
-    if "input" not in item:
-        return
-    # An unknown field may be a misspelt secret ("apikey"): its value is not echoed either.
-    if item.get("type") == "extra_forbidden" or any(p in SECRET_FIELDS for p in item["loc"]):
-        item["input"] = REDACTED
-    elif isinstance(item["input"], dict):
-        item["input"] = _redacted(item["input"])
-
-
-def _redacted(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: REDACTED if k in SECRET_FIELDS else _redacted(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redacted(v) for v in value]
-    return value
-
-
-def summarise(details: list[dict[str, Any]]) -> str:
-    first = details[0]
-    where = ".".join(str(p) for p in first["loc"][1:]) or first["loc"][0]
-    more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
-    return f"{where}: {first['msg']}{more}"
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:

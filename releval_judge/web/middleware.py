@@ -70,35 +70,26 @@ class BearerAuthMiddleware:
         self.prefix = protected_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _route_path(scope).startswith(self.prefix):
+        if scope["type"] != "http" or not route_path(scope).startswith(self.prefix):
             await self.app(scope, receive, send)
             return
         header = Headers(scope=scope).get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            response = error_response(
-                401,
-                "unauthorized",
-                "missing bearer token: send 'Authorization: Bearer <token>'",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-            await response(scope, receive, send)
+            problem = "missing bearer token: send 'Authorization: Bearer <token>'"
+        elif (found := await self.check(token.strip())) is None:
+            problem = "invalid token (unknown, revoked or expired)"
+        else:
+            scope.setdefault("state", {})["principal"] = found
+            await self.app(scope, receive, send)
             return
-        found = await self.check(token.strip())
-        if found is None:
-            response = error_response(
-                401,
-                "unauthorized",
-                "invalid token (unknown, revoked or expired)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-            await response(scope, receive, send)
-            return
-        scope.setdefault("state", {})["principal"] = found
-        await self.app(scope, receive, send)
+        response = error_response(
+            401, "unauthorized", problem, headers={"WWW-Authenticate": "Bearer"}
+        )
+        await response(scope, receive, send)
 
 
-def _route_path(scope: Scope) -> str:
+def route_path(scope: Scope) -> str:
     """The path without the root path a gateway serves us under."""
     path: str = scope["path"]
     root: str = scope.get("root_path", "")

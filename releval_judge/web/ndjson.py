@@ -34,22 +34,25 @@ LIMIT_SETTING: Final = "RELEVAL_MAX_IMPORT_BYTES"
 
 
 @contextlib.contextmanager
-def ndjson_spool(max_bytes: int) -> Iterator[NdjsonSpool]:
-    """A spool for one import's body, deleted when the block ends."""
+def ndjson_spool(request: Request, max_bytes: int) -> Iterator[NdjsonSpool]:
+    """A spool for ``request``'s body, deleted when the block ends."""
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES) as file:
-        yield NdjsonSpool(file, max_bytes)
+        yield NdjsonSpool(request, file, max_bytes)
 
 
 class NdjsonSpool:
-    """``receive`` the body, then replay its ``candidates``."""
+    """``receive`` the body, then replay its ``candidates`` (an import's
+    ``services.evaluation_runs.CandidateUpload``)."""
 
-    def __init__(self, file: IO[bytes], max_bytes: int) -> None:
+    def __init__(self, request: Request, file: IO[bytes], max_bytes: int) -> None:
+        self._request = request
         self._file = file
         self.max_bytes = max_bytes
 
-    async def receive(self, request: Request) -> None:
+    async def receive(self) -> None:
         """Read and check the whole body: 413 over ``max_bytes`` (from Content-Length at
         once, else as soon as the stream passes it), 400/422 naming the first bad line."""
+        request = self._request
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             raise PayloadTooLarge(self.max_bytes, setting=LIMIT_SETTING)
