@@ -18,7 +18,7 @@ from typing import Any, Final
 import structlog
 
 from releval_judge.engine.answers import render_batch
-from releval_judge.engine.batching import BatchBuilder
+from releval_judge.engine.batching import batched
 from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.errors import ProviderFailed, ValidationFailed
 from releval_judge.models import (
@@ -72,16 +72,7 @@ class TrialOutcome:
 
 def batches_of(candidates: Sequence[TrialCandidate], batch_size: int) -> list[list[TrialCandidate]]:
     """Group by query (a batch never mixes queries), ``batch_size`` at most, rank order."""
-    builder: BatchBuilder[TrialCandidate] = BatchBuilder(batch_size)
-    out: list[list[TrialCandidate]] = []
-    for candidate in sorted(candidates, key=lambda c: (c.query_id, c.rank)):
-        closed = builder.add(candidate)
-        if closed is not None:
-            out.append(closed)
-    rest = builder.flush()
-    if rest is not None:
-        out.append(rest)
-    return out
+    return batched(sorted(candidates, key=lambda c: (c.query_id, c.rank)), batch_size)
 
 
 async def run_trial(
