@@ -1,8 +1,7 @@
 """The provider contract: a prompt, a completion, and the Provider protocol.
 
-The configuration (`config`), the errors and the classification of answers (`errors`) and
-the HTTP requests (`http`) live in modules of their own; their names stay importable from
-here, where they were first.
+The configuration is in `config`, the errors and the classification of answers in
+`errors`, the HTTP requests in `http`; the package re-exports what callers use.
 """
 
 from __future__ import annotations
@@ -12,69 +11,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from releval_judge.providers.config import (
-    DEFAULT_BASE_URLS,
-    ProviderConfig,
-    ProviderName,
-    ReasoningEffort,
-)
-from releval_judge.providers.errors import (
-    AnswerTooLarge,
-    AuthenticationFailed,
-    BadRequest,
-    ModelNotFound,
-    OutboundRefused,
-    ProviderError,
-    QuotaExceeded,
-    RateLimited,
-    Redirected,
-    TransientProviderError,
-    UnsupportedParameter,
-    classify_response,
-    excerpt,
-    is_error_object,
-    parse_retry_after,
-    redirected,
-    scrub,
-    too_large,
-    unexpected_body,
-    unsupported_parameter,
-)
-from releval_judge.providers.http import parse_body, post_json, request_json
-
-__all__ = [
-    "DEFAULT_BASE_URLS",
-    "AnswerTooLarge",
-    "AuthenticationFailed",
-    "BadRequest",
-    "Completion",
-    "ModelNotFound",
-    "OutboundRefused",
-    "Prompt",
-    "Provider",
-    "ProviderConfig",
-    "ProviderError",
-    "ProviderName",
-    "QuotaExceeded",
-    "RateLimited",
-    "ReasoningEffort",
-    "Redirected",
-    "TransientProviderError",
-    "UnsupportedParameter",
-    "WireProvider",
-    "classify_response",
-    "excerpt",
-    "is_error_object",
-    "parse_body",
-    "parse_retry_after",
-    "post_json",
-    "redirected",
-    "request_json",
-    "scrub",
-    "too_large",
-    "unexpected_body",
-    "unsupported_parameter",
-]
+from releval_judge.providers.config import ProviderConfig
 
 
 @dataclass(frozen=True, slots=True)
