@@ -16,49 +16,41 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
-import time
 import warnings
-from collections import Counter
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, TextIO
-
-from aiohttp import web
+from typing import Any, TextIO
 
 from releval_judge.client.api import ApiClient, ApiError, ServiceUnreachable
-from releval_judge.client.progress import ProgressPrinter, format_count, format_duration, use_color
+from releval_judge.demo.errors import DemoError
+from releval_judge.demo.processes import (
+    ServiceProcess,
+    embedded_database,
+    lease_owner,
+    load_human_judgments,
+    log_tail,
+    service_process,
+    simulator,
+    wait_until_ready,
+)
+from releval_judge.demo.provider import (
+    KEY_VARIABLES,
+    ProviderPlan,
+    choose_provider,
+    judge_body,
+    token_estimate,
+)
 from releval_judge.demo.sample import SampleRun, sample_run
-from releval_judge.models import JudgingRun
+from releval_judge.demo.screen import Screen
+from releval_judge.models import EvaluationRun, JudgingRun
 from releval_judge.secrets import new_token
 
-ProviderChoice = Literal["auto", "sim", "openai", "anthropic"]
+# The CLI and the tests know these from here.
+__all__ = ["DemoError", "add_parser", "choose_provider", "main", "run"]
 
-DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-latest"}
-KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
-BASE_URL_VARIABLES = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
-SERVICE_START_TIMEOUT_S = 120.0
-SERVICE_STOP_TIMEOUT_S = 20.0
-
-
-# How long the simulator takes to end a provider batch in the demo.
-SIM_BATCH_S = 4.0
 # With replicas, a short lease so that the takeover after the kill shows within seconds.
 DEMO_LEASE_TTL_S = 6.0
-
-
-async def lease_owner(database_url: str, judging_run_id: str) -> str | None:
-    """Which replica holds the run's lease (read from the database, as an operator would)."""
-    from releval_judge.store.database import create_pool
-    from releval_judge.store.store import Store
-
-    pool = await create_pool(database_url, size=2)
-    try:
-        return await Store(pool).lease_owner(judging_run_id)
-    finally:
-        await pool.close()
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -130,217 +122,6 @@ def run(args: argparse.Namespace) -> int:
         return 130
 
 
-# --- output ------------------------------------------------------------------------------
-
-
-class Screen:
-    """What the demo prints, with a little colour on a terminal."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.color = use_color(stream)
-
-    def style(self, text: str, code: str) -> str:
-        return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
-
-    def bold(self, text: str) -> str:
-        return self.style(text, "1")
-
-    def dim(self, text: str) -> str:
-        return self.style(text, "2")
-
-    def say(self, text: str = "") -> None:
-        print(text, file=self.stream, flush=True)
-
-    def step(self, label: str, text: str) -> None:
-        self.say(f"  {self.style('▸', '36')} {label:<13} {text}")
-
-    def heading(self, text: str) -> None:
-        self.say()
-        self.say(self.bold(text))
-
-
-# --- the provider ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProviderPlan:
-    kind: Literal["sim", "openai", "anthropic"]
-    model: str
-
-    @property
-    def real(self) -> bool:
-        return self.kind != "sim"
-
-
-def choose_provider(
-    choice: ProviderChoice, model: str | None, environ: Mapping[str, str]
-) -> ProviderPlan:
-    """Which provider judges: the one asked for, or in ``auto`` the first whose key is set."""
-    kind: Literal["sim", "openai", "anthropic"]
-    if choice == "auto":
-        kind = "openai" if environ.get(KEY_VARIABLES["openai"]) else "sim"
-        if kind == "sim" and environ.get(KEY_VARIABLES["anthropic"]):
-            kind = "anthropic"
-    else:
-        kind = choice
-    if kind == "sim":
-        return ProviderPlan("sim", model or "releval-sim-1")
-    if not environ.get(KEY_VARIABLES[kind]):
-        raise DemoError(f"--provider {kind} needs {KEY_VARIABLES[kind]} in the environment")
-    return ProviderPlan(kind, model or DEFAULT_MODELS[kind])
-
-
-class DemoError(Exception):
-    """Something the user can fix; the message says what."""
-
-
-# --- the services it starts --------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def log_tail(path: Path, lines: int = 15) -> str:
-    try:
-        text = path.read_text("utf-8", "replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
-@contextlib.asynccontextmanager
-async def embedded_database(data_dir: Path) -> AsyncIterator[str]:
-    """An embedded PostgreSQL in ``data_dir`` for the demo's lifetime; yields its URL."""
-    from releval_judge.store.database import EmbeddedPostgres
-
-    embedded = EmbeddedPostgres(data_dir)
-    url = await asyncio.to_thread(embedded.start)
-    try:
-        yield url
-    finally:
-        await asyncio.to_thread(embedded.stop)
-
-
-@contextlib.asynccontextmanager
-async def simulator(latency_ms: float) -> AsyncIterator[tuple[int, web.AppRunner]]:
-    """The provider simulator in this process, with a few faults on purpose: about one
-    answer in ten drops a candidate, and one call in twenty answers 503 (retried). Its
-    batch APIs end a batch in SIM_BATCH_S."""
-    from releval_judge.sim import SimConfig, run_sim
-
-    config = SimConfig(
-        batch_completion_s=SIM_BATCH_S,
-        latency_ms=latency_ms,
-        latency_p99_ms=latency_ms * 3 if latency_ms > 0 else None,
-        error_rate_fewer=0.1,
-        error_rate_503=0.05,
-        seed=7,
-    )
-    runner, port = await run_sim(config, port=0)
-    try:
-        yield port, runner
-    finally:
-        await runner.cleanup()
-
-
-@dataclass
-class ServiceProcess:
-    process: asyncio.subprocess.Process
-    url: str
-    log_path: Path
-
-
-@contextlib.asynccontextmanager
-async def service_process(
-    *,
-    database_url: str,
-    data_dir: Path,
-    token: str,
-    log_path: Path,
-    batch_poll_s: float = 30.0,
-    lease_ttl_s: float | None = None,
-    provider_allow: str | None = None,
-) -> AsyncIterator[ServiceProcess]:
-    """``python -m releval_judge serve`` on a free port; stopped with SIGTERM at the end
-    (killed if it does not stop within SERVICE_STOP_TIMEOUT_S). ``provider_allow`` is
-    added to the environment's RELEVAL_PROVIDER_ALLOW (the simulator the demo started)."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "RELEVAL_HOST": "127.0.0.1",
-        "RELEVAL_PORT": str(port),
-        "RELEVAL_API_TOKENS": token,
-        "RELEVAL_DATABASE_URL": database_url,
-        "RELEVAL_DATA_DIR": str(data_dir),
-        "RELEVAL_ROOT_PATH": "",
-        "RELEVAL_LOG_FORMAT": "json",
-        "RELEVAL_SHUTDOWN_GRACE_S": "5",
-        "RELEVAL_BATCH_POLL_S": str(batch_poll_s),
-    }
-    if provider_allow:
-        allowed = os.environ.get("RELEVAL_PROVIDER_ALLOW", "")
-        env["RELEVAL_PROVIDER_ALLOW"] = ",".join(a for a in (allowed, provider_allow) if a)
-    if lease_ttl_s is not None:
-        # Replicas: a killed one's run is taken over once its lease expires.
-        env["RELEVAL_LEASE_TTL_S"] = str(lease_ttl_s)
-        env["RELEVAL_CLAIM_INTERVAL_S"] = "1"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "releval_judge",
-            "serve",
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-    service = ServiceProcess(process, f"http://127.0.0.1:{port}", log_path)
-    try:
-        yield service
-    finally:
-        await stop_process(process, SERVICE_STOP_TIMEOUT_S)
-
-
-async def stop_process(process: asyncio.subprocess.Process, timeout_s: float) -> None:
-    if process.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        process.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(process.wait(), timeout_s)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
-
-
-async def wait_until_ready(api: ApiClient, service: ServiceProcess) -> None:
-    """Wait for ``/readyz``; fail early, with the service's last log lines, if it exits."""
-    deadline = time.monotonic() + SERVICE_START_TIMEOUT_S
-    while not await api.ready():
-        if service.process.returncode is not None:
-            raise DemoError(
-                f"the service exited with code {service.process.returncode} while starting; "
-                f"last lines of {service.log_path}:\n{log_tail(service.log_path)}"
-            )
-        if time.monotonic() > deadline:
-            raise DemoError(
-                f"the service was not ready within {SERVICE_START_TIMEOUT_S:g} s; "
-                f"see {service.log_path}"
-            )
-        await asyncio.sleep(0.1)
-
-
-# --- the demo ----------------------------------------------------------------------------
-
-
 class Demo:
     def __init__(self, args: argparse.Namespace, stream: TextIO | None = None) -> None:
         self.args = args
@@ -389,7 +170,7 @@ class Demo:
             )
             database_url = await stack.enter_async_context(embedded_database(self.data_dir))
 
-        judge_body = self._judge_body(plan)
+        fields = judge_body(plan, batch=self.args.batch)
         provider_allow: str | None = None
         if plan.real:
             screen.step(
@@ -397,12 +178,12 @@ class Demo:
                 f"{plan.kind} · {plan.model}  "
                 + screen.dim(
                     f"({KEY_VARIABLES[plan.kind]} is set; --provider sim uses the simulator; "
-                    f"about {self._token_estimate()} tokens)"
+                    f"about {token_estimate(self.sample)} tokens)"
                 ),
             )
         else:
             sim_port, _ = await stack.enter_async_context(simulator(self.args.latency_ms))
-            judge_body["base_url"] = f"http://127.0.0.1:{sim_port}/v1"
+            fields["base_url"] = f"http://127.0.0.1:{sim_port}/v1"
             # The outbound policy refuses loopback: the service may reach this one only.
             provider_allow = f"127.0.0.1:{sim_port}"
             screen.step(
@@ -440,12 +221,19 @@ class Demo:
 
         try:
             if replicas > 1:
-                run, api = await self._judge_on_replicas(apis, services, database_url, judge_body)
+                run, api = await self._judge_on_replicas(apis, services, database_url, fields)
                 service = services[apis.index(api)]
             else:
-                run = await self._judge(api, database_url, judge_body)
-            await self._summary(api, run)
-            self._next_steps(run, service.url, token)
+                run = await self._judge(api, database_url, fields)
+            await self.screen.summary(api, run, self.sample, real=plan.real)
+            self.screen.next_steps(
+                run,
+                service.url,
+                token,
+                keep=self.args.keep,
+                external_database=bool(self.external_database),
+                data_dir=self.data_dir,
+            )
         except (ApiError, ServiceUnreachable) as exc:
             raise DemoError(
                 f"{exc}\nlast lines of {service.log_path}:\n{log_tail(service.log_path)}"
@@ -454,49 +242,10 @@ class Demo:
             await self._keep_running(service)
         return 0 if run.status == "completed" else 1
 
-    def _judge_body(self, plan: ProviderPlan) -> dict[str, Any]:
-        common: dict[str, Any] = {"batch_size": 10, "concurrency": 4, "max_retries": 3}
-        if self.args.batch:
-            common["delivery"] = "batch"
-        if plan.real:
-            body: dict[str, Any] = {
-                "name": f"demo judge ({plan.model})",
-                "provider": plan.kind,
-                "model": plan.model,
-                # The service reads the key from its own environment; it is never stored.
-                "api_key_env": KEY_VARIABLES[plan.kind],
-                **common,
-            }
-            base_url = os.environ.get(BASE_URL_VARIABLES[plan.kind])
-            if base_url:
-                body["base_url"] = base_url
-            return body
-        return {
-            "name": "demo judge (simulator)",
-            "provider": "openai",
-            "model": plan.model,
-            "api_key": "sk-demo-simulator",
-            **common,
-        }
-
-    def _token_estimate(self) -> str:
-        # ~250 input tokens of instructions per batch + ~60 per candidate, in and out.
-        batches = self.sample.candidate_count / 10
-        return format_count(batches * 250 + self.sample.candidate_count * 120)
-
-    async def _judge(
-        self, api: ApiClient, database_url: str, judge_body: dict[str, Any]
-    ) -> JudgingRun:
+    async def _judge(self, api: ApiClient, database_url: str, fields: dict[str, Any]) -> JudgingRun:
         screen = self.screen
-        sample = self.sample
-        evaluation = await api.create_evaluation_run(sample.body)
-        humans = await self._load_human_judgments(database_url, evaluation.id)
-        screen.step(
-            "sample run",
-            f"{sample.name!r}: {evaluation.query_count} queries, "
-            f"{evaluation.candidate_count} candidates, {humans} human judgments",
-        )
-        judge = await api.create_judge(judge_body)
+        evaluation = await self._sample_run(api, database_url)
+        judge = await api.create_judge(fields)
         screen.step(
             "judge",
             f"{judge.name!r}: {judge.provider} · {judge.model}, batches of {judge.batch_size}, "
@@ -508,34 +257,22 @@ class Demo:
         )
         run = await api.start_judging_run(evaluation.id, judge.id)
         screen.step("judging run", f"{run.id}  {screen.dim('(POST …/ai-judge)')}")
-        screen.say()
-        printer = ProgressPrinter(self.screen.stream, indent="  ")
-        try:
-            return await api.watch(run.id, printer.update, min_interval_s=0.2, max_interval_s=1.0)
-        finally:
-            printer.finish()
+        return await screen.follow(api, run.id)
 
     async def _judge_on_replicas(
         self,
         apis: list[ApiClient],
         services: list[ServiceProcess],
         database_url: str,
-        judge_body: dict[str, Any],
+        fields: dict[str, Any],
     ) -> tuple[JudgingRun, ApiClient]:
         """Start the run through the first replica, kill whichever replica holds it once
         it is under way, and follow it on another until it ends; the run and the API of
         a replica still up."""
         screen = self.screen
-        sample = self.sample
         api = apis[0]
-        evaluation = await api.create_evaluation_run(sample.body)
-        humans = await self._load_human_judgments(database_url, evaluation.id)
-        screen.step(
-            "sample run",
-            f"{sample.name!r}: {evaluation.query_count} queries, "
-            f"{evaluation.candidate_count} candidates, {humans} human judgments",
-        )
-        judge = await api.create_judge(judge_body)
+        evaluation = await self._sample_run(api, database_url)
+        judge = await api.create_judge(fields)
         run = await api.start_judging_run(evaluation.id, judge.id)
         screen.step("judging run", f"{run.id}  {screen.dim('(POST …/ai-judge on replica 1)')}")
         while True:
@@ -570,155 +307,19 @@ class Demo:
                 f"by {owner or 'another replica'} at {run.progress:.0%}, without any restart",
             )
         survivor = apis[(victim + 1) % len(apis)]
-        screen.say()
-        printer = ProgressPrinter(self.screen.stream, indent="  ")
-        try:
-            final = await survivor.watch(
-                run.id, printer.update, min_interval_s=0.2, max_interval_s=1.0
-            )
-        finally:
-            printer.finish()
-        return final, survivor
+        return await screen.follow(survivor, run.id), survivor
 
-    async def _load_human_judgments(self, database_url: str, evaluation_run_id: str) -> int:
-        """The sample's 120 human grades in one all-or-nothing write through the store
-        (the REST route takes one judgment per call, by candidate id)."""
-        from releval_judge.store.database import create_pool
-        from releval_judge.store.human import HumanJudgments
-
-        pool = await create_pool(database_url, size=2)
-        try:
-            # Written by the demo itself, not through a token: their history says so.
-            return await HumanJudgments(pool).add(
-                evaluation_run_id, self.sample.human_judgments, by="demo"
-            )
-        finally:
-            await pool.close()
-
-    async def _summary(self, api: ApiClient, run: JudgingRun) -> None:
-        screen = self.screen
-        elapsed = (
-            (run.finished_at - run.started_at).total_seconds()
-            if run.finished_at is not None and run.started_at is not None
-            else None
+    async def _sample_run(self, api: ApiClient, database_url: str) -> EvaluationRun:
+        """The bundled sample as a new evaluation run, with its human judgments."""
+        sample = self.sample
+        evaluation = await api.create_evaluation_run(sample.body)
+        humans = await load_human_judgments(database_url, evaluation.id, sample.human_judgments)
+        self.screen.step(
+            "sample run",
+            f"{sample.name!r}: {evaluation.query_count} queries, "
+            f"{evaluation.candidate_count} candidates, {humans} human judgments",
         )
-        screen.heading("Summary")
-        status = run.status if elapsed is None else f"{run.status} in {format_duration(elapsed)}"
-        rows = [
-            ("status", status),
-            ("candidates", f"{run.total:,}"),
-            ("judged", f"{run.judged:,}"),
-            ("failed", f"{run.failed:,}"),
-            ("tokens", f"{run.input_tokens:,} in · {run.output_tokens:,} out"),
-        ]
-        if elapsed:
-            rows.append(("throughput", f"{(run.judged + run.failed) / elapsed:,.1f} candidates/s"))
-        if run.error:
-            rows.append(("error", run.error))
-        for label, value in rows:
-            screen.say(f"  {label:<12} {value}")
-
-        scale = self.sample.body["scale"]
-        labels: dict[str, str] = scale["labels"]
-        ai: dict[str, int] = {}
-        human: dict[str, int] = {}
-        keys: dict[str, tuple[str, str]] = {}
-        async for judgment in api.judgments(run.evaluation_run_id):
-            keys[judgment.candidate_id] = (judgment.query_id, judgment.doc_id)
-            if judgment.source == "ai" and judgment.ai_judging_run_id == run.id:
-                ai[judgment.candidate_id] = judgment.grade
-            elif judgment.source == "human":
-                human[judgment.candidate_id] = judgment.grade
-
-        grades = range(scale["min"], scale["max"] + 1)
-        if ai:
-            screen.heading("Grades given by the AI judge")
-            counts = Counter(ai.values())
-            widest = max(counts.values())
-            for grade in grades:
-                bar = "█" * round(30 * counts[grade] / widest) if widest else ""
-                label = labels.get(str(grade), "")
-                screen.say(f"  {grade} {label:<11} {counts[grade]:>4}  {screen.style(bar, '36')}")
-
-        both = [(human[c], ai[c]) for c in human if c in ai]
-        if both:
-            exact = sum(h == a for h, a in both) / len(both)
-            near = sum(abs(h - a) <= 1 for h, a in both) / len(both)
-            screen.heading(f"AI judge vs the human judge ({len(both)} candidates graded by both)")
-            screen.say(f"  same grade {exact:.0%} · within one grade {near:.0%}")
-            screen.say("  " + screen.dim("rows: human grade, columns: AI grade"))
-            matrix = Counter(both)
-            screen.say("          " + "".join(f"{'AI ' + str(g):>7}" for g in grades))
-            for h in grades:
-                cells = "".join(f"{matrix[(h, a)] or '·':>7}" for a in grades)
-                screen.say(f"  human {h} {cells}")
-        traps = [ai[c] for c, key in keys.items() if key in self.sample.traps and c in ai]
-        if traps:
-            fooled = sum(g >= 2 for g in traps)
-            screen.say(
-                f"  lexical traps (share words with the query, answer something else): "
-                f"{fooled} of {len(traps)} graded relevant or better"
-            )
-            if not self.plan.real:
-                screen.say(
-                    "  "
-                    + screen.dim(
-                        "the simulator grades by word overlap, so it falls for them; a real "
-                        "model should not (set OPENAI_API_KEY and run the demo again)"
-                    )
-                )
-
-        if run.failed:
-            reasons = Counter[str]()
-            async for failure in api.failures(run.id):
-                reasons[failure.reason] += 1
-            screen.heading(f"Failed candidates ({run.failed})")
-            for reason, count in reasons.most_common(3):
-                screen.say(f"  {count:>4} × {reason}")
-            if not self.plan.real:
-                screen.say(
-                    "  "
-                    + screen.dim(
-                        "on purpose: the simulator drops a candidate from about one answer "
-                        "in ten (and answers 503 to one call in twenty, which is retried)"
-                    )
-                )
-
-    def _next_steps(self, run: JudgingRun, url: str, token: str) -> None:
-        screen = self.screen
-        screen.heading("Where to look next")
-        live = self.args.keep
-        base = url if live else "http://127.0.0.1:8080"
-        if live:
-            screen.say(f"  The service stays up at {url} until Ctrl-C.")
-            screen.say(f"    export RELEVAL_URL={url} RELEVAL_TOKEN={token}")
-        elif self.external_database:
-            screen.say(
-                "  The service has stopped; the data is in your database: `make run` "
-                "serves it again."
-            )
-        else:
-            screen.say("  The service has stopped; the data stays in " + str(self.data_dir) + ".")
-            screen.say(
-                "  Serve it again (the token is printed at start-up; export it as RELEVAL_TOKEN):"
-            )
-            screen.say(f"    RELEVAL_DATA_DIR={self.data_dir} make run")
-            screen.say("  or keep everything running next time:  make demo ARGS=--keep")
-        auth = '-H "Authorization: Bearer $RELEVAL_TOKEN"'
-        api = f"{base}/api/v1"
-        screen.say()
-        screen.say("  The judging run, its failures, and the judgments (AI and human):")
-        screen.say(f"    curl {auth} {api}/ai-judging-runs/{run.id}")
-        screen.say(f"    curl {auth} {api}/ai-judging-runs/{run.id}/failures")
-        screen.say(
-            f"    curl {auth} '{api}/evaluations/runs/{run.evaluation_run_id}/judgments"
-            "?source=ai&sort=-grade,rank&limit=5'"
-        )
-        screen.say("  From the command line:")
-        screen.say(f"    releval-judge runs list {run.evaluation_run_id}")
-        screen.say(f"    releval-judge runs start {run.evaluation_run_id} --judge JUDGE_ID --watch")
-        screen.say("  Your own data:  releval-judge import --run RUN.trec --queries QUERIES.tsv")
-        screen.say(f"  The API:        {base}/openapi.json · README.md")
+        return evaluation
 
     async def _keep_running(self, service: ServiceProcess) -> None:
         """Until Ctrl-C or SIGTERM (then everything stops as usual), or the service exits."""

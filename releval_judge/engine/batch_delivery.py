@@ -27,14 +27,14 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import aiohttp
 import structlog
 
 from releval_judge.engine.answers import all_failed, answer_outcome, render_batch
-from releval_judge.engine.budget import CostBudget
 from releval_judge.engine.errors import RunFailed
+from releval_judge.engine.run_context import RunContext
 from releval_judge.prompt import JudgePrompt, TemplateError, TemplateLimitError
 from releval_judge.providers import ProviderError, RateLimited, TransientProviderError, WireProvider
 from releval_judge.providers.batches import (
@@ -49,9 +49,6 @@ from releval_judge.providers.retry import backoff_delay
 from releval_judge.scale import Scale
 from releval_judge.store.provider_batches import PlannedRequest, ProviderBatchRow
 from releval_judge.store.store import BatchOutcome
-
-if TYPE_CHECKING:
-    from releval_judge.engine.judging import JudgingRunTask
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -79,31 +76,30 @@ class _Plan:
 
 
 class BatchDelivery:
-    """Drives one batch-delivery run for its `JudgingRunTask` (which owns the run's
-    control, writes and candidate pages)."""
+    """Drives one batch-delivery run through its `RunContext` (the run's control, writes
+    and candidate pages)."""
 
     def __init__(
         self,
-        task: JudgingRunTask,
+        context: RunContext,
         *,
         provider: WireProvider,
         session: aiohttp.ClientSession,
         template: JudgePrompt,
         scale: Scale,
         poll_s: float,
-        budget: CostBudget | None,
     ) -> None:
-        self.task = task
-        self.store = task.store.batches
-        self.run_id = task.run_id
-        self.config = task.config
-        self.control = task.control
+        self.context = context
+        self.store = context.store.batches
+        self.run_id = context.run_id
+        self.config = context.config
+        self.control = context.control
         self.provider = provider
         self.client: BatchClient = make_batch_client(provider, session)
         self.template = template
         self.scale = scale
         self.poll_s = poll_s
-        self.budget = budget
+        self.budget = context.budget
         self._cancel_forwarded = False
 
     @property
@@ -181,18 +177,18 @@ class BatchDelivery:
         plan: _Plan | None = None
         submitted = 0
         try:
-            async for batch in self.task.candidate_batches():
+            async for batch in self.context.candidate_batches():
                 if self.halted:
                     break
                 try:
                     prompt = await render_batch(
-                        self.task.templates, self.template, batch, self.scale, self.config
+                        self.context.templates, self.template, batch, self.scale, self.config
                     )
                 except TemplateLimitError as exc:
                     raise RunFailed(f"prompt_template is over a limit: {exc}") from exc
                 except TemplateError as exc:
                     reason = f"prompt template failed: {exc}"
-                    await self.task.write(all_failed([c.id for c in batch], reason))
+                    await self.context.write(all_failed([c.id for c in batch], reason))
                     continue
                 bound = self._bound(len(prompt.text), len(batch))
                 if self.budget is not None and not self.budget.reserve(bound):
@@ -242,8 +238,8 @@ class BatchDelivery:
                 submission_key=plan.key,
                 requests=plan.requests,
                 reserved_cost=plan.reserved,
-                lease_owner=self.task.lease.owner,
-                lease_epoch=self.task.lease.epoch,
+                lease_owner=self.context.lease.owner,
+                lease_epoch=self.context.lease.epoch,
             ),
             "recording a provider batch",
         )
@@ -390,7 +386,7 @@ class BatchDelivery:
             return
         by_id = {r.custom_id: r for r in results}
         candidates = await self._call_db(
-            lambda: self.task.store.batches.request_candidates(self.run_id, list(by_id)),
+            lambda: self.store.request_candidates(self.run_id, list(by_id)),
             "reading a provider batch's candidates",
         )
         for custom_id, items in candidates.items():
@@ -398,7 +394,7 @@ class BatchDelivery:
             outcome = self._outcome(result, [i.candidate_id for i in items])
             if outcome is None:
                 continue
-            await self.task.write(outcome)
+            await self.context.write(outcome)
             if self.control.reason in ("failed", "lease_lost"):
                 return
 
@@ -487,4 +483,4 @@ class BatchDelivery:
         raise AssertionError("unreachable")
 
     async def _call_db(self, call: Callable[[], Awaitable[T]], what: str) -> T:
-        return await self.task.with_db(call, what)
+        return await self.context.with_db(call, what)

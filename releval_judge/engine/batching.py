@@ -6,6 +6,7 @@ most ``batch_size`` candidates.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Generic, Protocol, TypeVar
 
 
@@ -46,3 +47,18 @@ class BatchBuilder(Generic[C]):
             return None
         batch, self._current = self._current, []
         return batch
+
+
+def batched(candidates: Iterable[C], batch_size: int) -> list[list[C]]:
+    """Every batch of `candidates` (ordered by query), in order: what a `BatchBuilder`
+    fed all of them gives out, its last partial batch included."""
+    builder: BatchBuilder[C] = BatchBuilder(batch_size)
+    batches: list[list[C]] = []
+    for candidate in candidates:
+        closed = builder.add(candidate)
+        if closed is not None:
+            batches.append(closed)
+    rest = builder.flush()
+    if rest is not None:
+        batches.append(rest)
+    return batches

@@ -16,7 +16,7 @@ import math
 from typing import Final
 
 from releval_judge.engine.answers import render_batch
-from releval_judge.engine.batching import BatchBuilder
+from releval_judge.engine.batching import batched
 from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.errors import ValidationFailed
 from releval_judge.models import (
@@ -178,17 +178,8 @@ async def _render(
         raise
     except TemplateError:
         return 0, 0, 0, 1
-    builder: BatchBuilder[PendingCandidate] = BatchBuilder(config.batch_size)
-    batches: list[list[PendingCandidate]] = []
-    for candidate in candidates:
-        closed = builder.add(candidate)
-        if closed is not None:
-            batches.append(closed)
-    rest = builder.flush()
-    if rest is not None:
-        batches.append(rest)
     chars = rendered = rendered_candidates = failures = 0
-    for batch in batches:
+    for batch in batched(candidates, config.batch_size):
         try:
             prompt = await render_batch(templates, template, batch, evaluation.scale, config)
         except TemplateLimitError:

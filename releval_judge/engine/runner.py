@@ -20,10 +20,12 @@ import aiohttp
 import asyncpg
 import structlog
 
-from releval_judge.engine.judging import JudgingRunTask, ProviderFactory, RunControl
+from releval_judge.engine.control import RunControl
+from releval_judge.engine.judging import JudgingRunTask
 from releval_judge.engine.key_slots import KeySlots
 from releval_judge.engine.lag import LoopLagMonitor
 from releval_judge.engine.notifications import Listener
+from releval_judge.engine.provider_setup import ProviderFactory
 from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.models import JudgingRun
 from releval_judge.providers import make_provider

@@ -1,9 +1,9 @@
 """A judge test: grade a few candidates the way a judging run would, and write nothing.
 
-The same path as the engine (``engine/judging.py``): the candidates go through the judge's
-document rules (``documents.prompt_candidate``), are batched by query, rendered with the
-judge's template, sent with the judge's retry policy (``call_with_retries``) and parsed
-with ``parse_answer``. What differs: everything is returned (prompts, raw answers) rather
+The same path as a live judging run (``engine/live_delivery.py``): the candidates go
+through the judge's document rules (``documents.prompt_candidate``), are batched by query,
+rendered with the judge's template, sent with the judge's retry policy
+(``call_with_retries``) and parsed with ``parse_answer``. What differs: everything is returned (prompts, raw answers) rather
 than written, and an error that would fail a whole run (authentication, unknown model,
 exhausted quota) fails the test with :class:`ProviderFailed` (HTTP 502).
 """
@@ -18,7 +18,7 @@ from typing import Any, Final
 import structlog
 
 from releval_judge.engine.answers import render_batch
-from releval_judge.engine.batching import BatchBuilder
+from releval_judge.engine.batching import batched
 from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.errors import ProviderFailed, ValidationFailed
 from releval_judge.models import (
@@ -72,16 +72,7 @@ class TrialOutcome:
 
 def batches_of(candidates: Sequence[TrialCandidate], batch_size: int) -> list[list[TrialCandidate]]:
     """Group by query (a batch never mixes queries), ``batch_size`` at most, rank order."""
-    builder: BatchBuilder[TrialCandidate] = BatchBuilder(batch_size)
-    out: list[list[TrialCandidate]] = []
-    for candidate in sorted(candidates, key=lambda c: (c.query_id, c.rank)):
-        closed = builder.add(candidate)
-        if closed is not None:
-            out.append(closed)
-    rest = builder.flush()
-    if rest is not None:
-        out.append(rest)
-    return out
+    return batched(sorted(candidates, key=lambda c: (c.query_id, c.rank)), batch_size)
 
 
 async def run_trial(

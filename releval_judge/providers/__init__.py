@@ -5,25 +5,20 @@ from __future__ import annotations
 import aiohttp
 
 from releval_judge.providers.anthropic import AnthropicProvider
-from releval_judge.providers.base import (
-    DEFAULT_BASE_URLS,
+from releval_judge.providers.base import Completion, Prompt, Provider, WireProvider
+from releval_judge.providers.config import DEFAULT_BASE_URLS, ProviderConfig, ProviderName
+from releval_judge.providers.errors import (
     AnswerTooLarge,
     AuthenticationFailed,
     BadRequest,
-    Completion,
     ModelNotFound,
     OutboundRefused,
-    Prompt,
-    Provider,
-    ProviderConfig,
     ProviderError,
-    ProviderName,
     QuotaExceeded,
     RateLimited,
     Redirected,
     TransientProviderError,
     UnsupportedParameter,
-    WireProvider,
     classify_response,
     parse_retry_after,
 )

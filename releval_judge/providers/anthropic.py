@@ -15,13 +15,9 @@ from typing import Final
 import aiohttp
 from pydantic import BaseModel
 
-from releval_judge.providers.base import (
-    Completion,
-    Prompt,
-    ProviderConfig,
-    parse_body,
-    post_json,
-)
+from releval_judge.providers.base import Completion, Prompt
+from releval_judge.providers.config import ProviderConfig
+from releval_judge.providers.http import parse_body, post_json
 
 ANTHROPIC_VERSION = "2023-06-01"
 # The messages API requires max_tokens; this leaves room for long batches of reasoning.

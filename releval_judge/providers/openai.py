@@ -20,14 +20,10 @@ import aiohttp
 import structlog
 from pydantic import BaseModel, Field
 
-from releval_judge.providers.base import (
-    Completion,
-    Prompt,
-    ProviderConfig,
-    UnsupportedParameter,
-    parse_body,
-    post_json,
-)
+from releval_judge.providers.base import Completion, Prompt
+from releval_judge.providers.config import ProviderConfig
+from releval_judge.providers.errors import UnsupportedParameter
+from releval_judge.providers.http import parse_body, post_json
 
 log = structlog.get_logger(__name__)
 

@@ -31,7 +31,7 @@ from aiohttp.abc import ResolveResult
 from aiohttp.tracing import Trace
 
 from releval_judge.errors import ValidationFailed
-from releval_judge.providers.base import OutboundRefused
+from releval_judge.providers.errors import OutboundRefused
 
 log = structlog.get_logger(__name__)
 

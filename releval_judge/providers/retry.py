@@ -10,14 +10,8 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 
-from releval_judge.providers.base import (
-    Completion,
-    Prompt,
-    Provider,
-    ProviderError,
-    RateLimited,
-    TransientProviderError,
-)
+from releval_judge.providers.base import Completion, Prompt, Provider
+from releval_judge.providers.errors import ProviderError, RateLimited, TransientProviderError
 
 # Far beyond any cap: keeps 2**n finite after days of 429s.
 _MAX_EXPONENT = 64

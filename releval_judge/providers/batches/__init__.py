@@ -6,7 +6,7 @@ from __future__ import annotations
 import aiohttp
 
 from releval_judge.providers.anthropic import AnthropicProvider
-from releval_judge.providers.base import ProviderName, WireProvider
+from releval_judge.providers.base import WireProvider
 from releval_judge.providers.batches.anthropic import AnthropicBatches
 from releval_judge.providers.batches.base import (
     BatchClient,
@@ -17,6 +17,7 @@ from releval_judge.providers.batches.base import (
     BatchStatus,
 )
 from releval_judge.providers.batches.openai import OpenAIBatches
+from releval_judge.providers.config import ProviderName
 from releval_judge.providers.openai import OpenAIProvider
 
 

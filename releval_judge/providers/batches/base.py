@@ -14,24 +14,29 @@ import tempfile
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Literal, Protocol
+from typing import IO, Generic, Literal, Protocol, TypeVar
 
 import aiohttp
 import structlog
+from pydantic import BaseModel, ValidationError
 
-from releval_judge.providers.base import (
-    Completion,
-    ProviderConfig,
+from releval_judge.providers.base import Completion, WireProvider
+from releval_judge.providers.config import ProviderConfig
+from releval_judge.providers.errors import (
     ProviderError,
     TransientProviderError,
     classify_response,
+    excerpt,
     redirected,
     scrub,
     too_large,
 )
+from releval_judge.providers.http import parse_body, request_json
 from releval_judge.providers.reading import OversizedLine, capped_lines, read_capped
 
 log = structlog.get_logger(__name__)
+Line = TypeVar("Line", bound=BaseModel)
+Listed = TypeVar("Listed", bound=BaseModel)
 
 ResultKind = Literal["succeeded", "errored", "canceled", "expired"]
 
@@ -88,6 +93,14 @@ class BatchResult:
     kind: ResultKind
     completion: Completion | None = None
     error: ProviderError | None = None
+
+
+class BatchPage(BaseModel, Generic[Listed]):
+    """One page of a provider's list of batches, newest first."""
+
+    data: list[Listed]
+    has_more: bool = False
+    last_id: str | None = None
 
 
 class BatchFile:
@@ -225,3 +238,108 @@ def oversized_result(line: OversizedLine, limit: int) -> BatchResult | None:
         return None
     error = too_large(limit, f"the provider's result for this request ({line.size} bytes)")
     return BatchResult(match.group(1).decode(), "errored", error=error)
+
+
+class KeyedProvider(WireProvider, Protocol):
+    """A live provider whose key goes in `headers`: its batch API takes the same."""
+
+    headers: dict[str, str]
+
+
+class ProviderBatches:
+    """What both providers' batch clients share: the judge's provider (config, key,
+    completion parsing) and session, requests to the batch API, result files read line
+    by line within the answer cap, and a request's result read as a live call's answer."""
+
+    limits: BatchLimits
+
+    def __init__(self, provider: KeyedProvider, session: aiohttp.ClientSession) -> None:
+        self.provider = provider
+        self.config = provider.config
+        self._session = session
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        subject: str,
+        payload: dict[str, object] | None = None,
+        data: object = None,
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float | None = None,
+    ) -> object:
+        """`request_json` at `path` of the base URL with the provider's key (or `headers`),
+        waiting at least `timeout_s` for the answer when given (uploads)."""
+        config = self.config
+        if timeout_s is not None:
+            config = config.with_timeout_at_least(timeout_s)
+        return await request_json(
+            self._session,
+            method,
+            config.endpoint(path),
+            headers=self.provider.headers if headers is None else headers,
+            config=config,
+            payload=payload,
+            data=data,
+            subject=subject,
+        )
+
+    async def _listed(
+        self, path: str, after: str, page: type[BatchPage[Listed]], subject: str
+    ) -> AsyncIterator[BatchPage[Listed]]:
+        """The pages of the provider's list of batches at `path`, at most `FIND_PAGES`;
+        `after` is the query parameter that asks for the page after a batch id."""
+        last: str | None = None
+        for _ in range(FIND_PAGES):
+            url = path + (f"&{after}={last}" if last else "")
+            current = parse_body(page, await self._request("GET", url, subject=subject))
+            yield current
+            if not current.has_more or not current.last_id:
+                return
+            last = current.last_id
+
+    async def _results_in(self, url: str, subject: str) -> AsyncIterator[BatchResult]:
+        """The results in the file at `url`, one a line (`_result`); a line over the cap
+        errors its request (`oversized_result`)."""
+        async for line in stream_lines(
+            self._session, url, headers=self.provider.headers, config=self.config, subject=subject
+        ):
+            if isinstance(line, OversizedLine):
+                result = oversized_result(line, self.config.max_answer_bytes)
+            else:
+                result = self._result(line)
+            if result is not None:
+                yield result
+
+    def _result(self, line: bytes) -> BatchResult | None:
+        """The result of one line of a results file, None for a line without one."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _line(model: type[Line], line: bytes) -> Line | None:
+        """A results file's line read as `model`; None (logged) when it is not one."""
+        try:
+            return model.model_validate_json(line)
+        except ValidationError:
+            log.warning("batch_line_unreadable", line=excerpt(line.decode(errors="replace")))
+            return None
+
+    def _succeeded(self, custom_id: str, body: object) -> BatchResult:
+        """A request's answer body, read as the live call's would be."""
+        try:
+            completion = self.provider.parse_completion(body)
+        except ProviderError as exc:
+            return BatchResult(custom_id, "errored", error=exc)
+        return BatchResult(custom_id, "succeeded", completion=completion)
+
+    def _errored(self, custom_id: str, status: int, body: object) -> BatchResult:
+        """A request the provider errored, classified as the live call's answer would be."""
+        error = classify_response(
+            status,
+            json.dumps(body),
+            {},
+            model=self.config.model,
+            api_key=self.config.api_key_value,
+        )
+        return BatchResult(custom_id, "errored", error=error)

@@ -8,38 +8,27 @@ and finds it instead of creating a second one.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Final
 
 import aiohttp
-import structlog
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from releval_judge.providers.base import (
-    ProviderError,
-    classify_response,
-    excerpt,
-    parse_body,
-    request_json,
-)
 from releval_judge.providers.batches.base import (
-    FIND_PAGES,
     UPLOAD_TIMEOUT_S,
     BatchFile,
     BatchLimits,
+    BatchPage,
     BatchRequest,
     BatchResult,
     BatchStatus,
+    KeyedProvider,
+    ProviderBatches,
     dumps,
-    oversized_result,
-    stream_lines,
 )
-from releval_judge.providers.openai import OpenAIProvider
-from releval_judge.providers.reading import OversizedLine
-
-log = structlog.get_logger(__name__)
+from releval_judge.providers.errors import ProviderError
+from releval_judge.providers.http import parse_body
 
 LIMITS: Final = BatchLimits(max_requests=50_000, max_bytes=200 * 1024 * 1024)
 METADATA_KEY: Final = "releval_submission"
@@ -73,12 +62,6 @@ class _Batch(BaseModel):
     metadata: dict[str, str] | None = None
 
 
-class _BatchList(BaseModel):
-    data: list[_Batch]
-    has_more: bool = False
-    last_id: str | None = None
-
-
 class _File(BaseModel):
     id: str
 
@@ -99,15 +82,13 @@ class _OutputLine(BaseModel):
     error: _LineError | None = None
 
 
-class OpenAIBatches:
+class OpenAIBatches(ProviderBatches):
     """The batch API beside one judge's chat completions (same key, same base URL)."""
 
     limits = LIMITS
 
-    def __init__(self, provider: OpenAIProvider, session: aiohttp.ClientSession) -> None:
-        self.provider = provider
-        self.config = provider.config
-        self._session = session
+    def __init__(self, provider: KeyedProvider, session: aiohttp.ClientSession) -> None:
+        super().__init__(provider, session)
         # Azure's v1 API takes the request path without the version (its docs' examples).
         self.endpoint = "/chat/completions" if self.config.is_azure else "/v1/chat/completions"
 
@@ -148,23 +129,15 @@ class OpenAIBatches:
         return _status(parse_body(_Batch, created))
 
     async def find(self, key: str, *, requests: int, since: datetime) -> BatchStatus | None:
-        after: str | None = None
-        for _ in range(FIND_PAGES):
-            path = "/batches?limit=100" + (f"&after={after}" if after else "")
-            page = parse_body(
-                _BatchList, await self._request("GET", path, subject="batches endpoint")
-            )
+        async for page in self._listed(
+            "/batches?limit=100", "after", BatchPage[_Batch], "batches endpoint"
+        ):
             for batch in page.data:
                 if (batch.metadata or {}).get(METADATA_KEY) == key:
                     return _status(batch)
             oldest = page.data[-1].created_at if page.data else None
-            if (
-                not page.has_more
-                or not page.last_id
-                or (oldest is not None and oldest < since.timestamp() - 300)
-            ):
+            if oldest is not None and oldest < since.timestamp() - 300:
                 return None
-            after = page.last_id
         return None
 
     async def status(self, batch_id: str) -> BatchStatus:
@@ -181,43 +154,20 @@ class OpenAIBatches:
         for file_id in (status.output_ref, status.error_ref):
             if file_id is None:
                 continue
-            async for line in stream_lines(
-                self._session,
-                self.config.endpoint(f"/files/{file_id}/content"),
-                headers=self.provider.headers,
-                config=self.config,
-                subject=f"file {file_id}",
+            async for result in self._results_in(
+                self.config.endpoint(f"/files/{file_id}/content"), f"file {file_id}"
             ):
-                if isinstance(line, OversizedLine):
-                    result = oversized_result(line, self.config.max_answer_bytes)
-                else:
-                    result = self._result(line)
-                if result is not None:
-                    yield result
+                yield result
 
     def _result(self, line: bytes) -> BatchResult | None:
-        try:
-            item = _OutputLine.model_validate_json(line)
-        except ValidationError:
-            log.warning("batch_line_unreadable", line=excerpt(line.decode(errors="replace")))
+        item = self._line(_OutputLine, line)
+        if item is None:
             return None
         custom_id = item.custom_id
         if item.response is not None and 200 <= item.response.status_code < 300:
-            try:
-                completion = self.provider.parse_completion(item.response.body)
-            except ProviderError as exc:
-                return BatchResult(custom_id, "errored", error=exc)
-            return BatchResult(custom_id, "succeeded", completion=completion)
+            return self._succeeded(custom_id, item.response.body)
         if item.response is not None:
-            body = json.dumps(item.response.body)
-            error = classify_response(
-                item.response.status_code,
-                body,
-                {},
-                model=self.config.model,
-                api_key=self.config.api_key_value,
-            )
-            return BatchResult(custom_id, "errored", error=error)
+            return self._errored(custom_id, item.response.status_code, item.response.body)
         code = item.error.code if item.error else None
         message = (item.error.message if item.error else None) or "no response"
         if code == "batch_expired":
@@ -226,30 +176,6 @@ class OpenAIBatches:
             return BatchResult(custom_id, "canceled", error=ProviderError(message))
         return BatchResult(
             custom_id, "errored", error=ProviderError(f"{code or 'error'}: {message}")
-        )
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        subject: str,
-        payload: dict[str, object] | None = None,
-        data: object = None,
-        timeout_s: float | None = None,
-    ) -> object:
-        config = self.config
-        if timeout_s is not None:
-            config = config.with_timeout_at_least(timeout_s)
-        return await request_json(
-            self._session,
-            method,
-            config.endpoint(path),
-            headers=self.provider.headers,
-            config=config,
-            payload=payload,
-            data=data,
-            subject=subject,
         )
 
 

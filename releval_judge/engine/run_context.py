@@ -1,0 +1,179 @@
+"""What both ways of delivering a judging run share: who holds the run, its pending
+candidates in batches, and its writes.
+
+Each batch's judgments, failures and counter increments are written in one transaction
+(with the other batches that waited for the run's previous write: ``engine.writes``), so a
+crash never leaves counters ahead of rows; every write checks the run's lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+from uuid import UUID
+
+import structlog
+
+from releval_judge.engine.batching import BatchBuilder
+from releval_judge.engine.budget import CostBudget
+from releval_judge.engine.control import RunControl
+from releval_judge.engine.database_retry import DatabaseUnavailable, with_database_retry
+from releval_judge.engine.errors import RunFailed
+from releval_judge.engine.rendering import TemplateRenderer
+from releval_judge.engine.writes import GroupWriter
+from releval_judge.errors import EvaluationRunLocked, LeaseLost
+from releval_judge.store.store import ActiveRun, BatchOutcome, Lease, PendingCandidate, Store
+from releval_judge.telemetry import Metrics
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+PAGE_SIZE = 1000
+
+
+class RunContext:
+    """One claimed run as its deliveries see it (`live_delivery`, `batch_delivery`)."""
+
+    def __init__(
+        self,
+        active: ActiveRun,
+        *,
+        store: Store,
+        control: RunControl,
+        metrics: Metrics,
+        templates: TemplateRenderer,
+    ) -> None:
+        assert active.lease is not None, "a run is judged only by the holder of its lease"
+        self.lease: Lease = active.lease
+        self.run = active.run
+        self.request_id = active.request_id
+        self.seq = active.seq
+        self.config = active.config
+        self.store = store
+        self.control = control
+        self.metrics = metrics
+        self.templates = templates
+        self.budget = _budget(active)
+        self._writer = GroupWriter(self._record, on_written=self._count_statement)
+
+    @property
+    def run_id(self) -> str:
+        return self.run.id
+
+    async def with_db(self, operation: Callable[[], Awaitable[T]], what: str) -> T:
+        """`with_database_retry`, a database lost for good failing the run."""
+        try:
+            return await with_database_retry(operation, what=what)
+        except DatabaseUnavailable as exc:
+            raise RunFailed(str(exc)) from exc
+
+    # --- reading -------------------------------------------------------------------------
+
+    async def candidate_batches(self) -> AsyncIterator[list[PendingCandidate]]:
+        """Batches in (query, rank) order; the next page is read while this one is judged."""
+        builder: BatchBuilder[PendingCandidate] = BatchBuilder(self.config.batch_size)
+        next_page: asyncio.Task[list[PendingCandidate]] | None = asyncio.create_task(
+            self._page(None), name=f"judging-run-{self.run_id}-page"
+        )
+        try:
+            while next_page is not None and not self.control.halt.is_set():
+                page = await next_page
+                next_page = None
+                if len(page) == PAGE_SIZE:
+                    last = page[-1]
+                    next_page = asyncio.create_task(
+                        self._page((last.query_id, last.rank, last.id)),
+                        name=f"judging-run-{self.run_id}-page",
+                    )
+                for candidate in page:
+                    closed = builder.add(candidate)
+                    if closed is not None:
+                        yield closed
+        finally:
+            if next_page is not None:
+                next_page.cancel()
+                await asyncio.gather(next_page, return_exceptions=True)
+        rest = builder.flush()
+        if rest is not None:
+            yield rest
+
+    async def _page(self, after: tuple[str, int, UUID] | None) -> list[PendingCandidate]:
+        return await self.with_db(
+            functools.partial(
+                self.store.pending_candidates,
+                self.run.evaluation_run_id,
+                self.run_id,
+                after=after,
+                limit=PAGE_SIZE,
+            ),
+            "reading candidates",
+        )
+
+    # --- writing -------------------------------------------------------------------------
+
+    async def write(self, outcome: BatchOutcome) -> None:
+        """Write a batch, merged with the run's other batches that wait for the database
+        meanwhile (``engine.writes``; never half-written, also by a shutdown); a lost
+        database is waited for (see ``with_database_retry``) before the run fails."""
+        try:
+            await self._writer.write(outcome)
+        except EvaluationRunLocked:
+            self.control.stop(
+                "failed",
+                f"evaluation run {self.run.evaluation_run_id} was locked during the judging "
+                "run; a locked run rejects every judgment change (unlock it and start a "
+                "new judging run to fill in the gaps)",
+            )
+            return
+        except LeaseLost:
+            # Another replica claimed the run: this batch is its to judge again.
+            log.warning("batch_not_written", reason="lease lost", epoch=self.lease.epoch)
+            self.control.stop("lease_lost")
+            return
+        except DatabaseUnavailable as exc:
+            self.control.stop("failed", str(exc))
+            return
+        self._count_outcome(outcome)
+
+    async def _record(self, outcome: BatchOutcome) -> None:
+        """One statement: `outcome` (often several batches merged) and the run's counters."""
+        await with_database_retry(
+            lambda: self.store.record_batch(
+                evaluation_run_id=self.run.evaluation_run_id,
+                judging_run_id=self.run_id,
+                run_seq=self.seq,
+                judge_name=self.config.name,
+                outcome=outcome,
+                lease=self.lease,
+            ),
+            what="writing a batch",
+        )
+
+    def _count_statement(self, batches: int) -> None:
+        self.metrics.batch_write_statements.inc()
+        self.metrics.batches_written.inc(batches)
+
+    def _count_outcome(self, outcome: BatchOutcome) -> None:
+        metrics = self.metrics
+        if outcome.judgments:
+            metrics.candidates.labels("judged").inc(len(outcome.judgments))
+        if outcome.failures:
+            metrics.candidates.labels("failed").inc(len(outcome.failures))
+        metrics.tokens.labels("input").inc(outcome.input_tokens)
+        metrics.tokens.labels("output").inc(outcome.output_tokens)
+
+
+def _budget(active: ActiveRun) -> CostBudget | None:
+    """The run's cost limit, with what it has cost so far (a resumed run), or None."""
+    prices = active.config.prices
+    if active.run.max_cost is None or prices is None:
+        return None
+    spent = active.run.cost.total if active.run.cost is not None else 0.0
+    return CostBudget(
+        limit=active.run.max_cost,
+        prices=prices,
+        factor=active.config.delivery_factor(active.run.delivery),
+        spent=spent,
+    )
