@@ -3,9 +3,10 @@
 The same path as a live judging run (``engine/live_delivery.py``): the candidates go
 through the judge's document rules (``documents.prompt_candidate``), are batched by query,
 rendered with the judge's template, sent with the judge's retry policy
-(``call_with_retries``) and parsed with ``parse_answer``. What differs: everything is returned (prompts, raw answers) rather
-than written, and an error that would fail a whole run (authentication, unknown model,
-exhausted quota) fails the test with :class:`ProviderFailed` (HTTP 502).
+(``call_with_retries``) and parsed with ``parse_answer``. What differs: everything is
+returned (prompts, raw answers) rather than written, and an error that would fail a whole
+run (authentication, unknown model, exhausted quota) fails the test with
+:class:`ProviderFailed` (HTTP 502).
 """
 
 from __future__ import annotations
