@@ -4,7 +4,7 @@ imported line by line (NDJSON), and the run as the API answers it."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -17,6 +17,8 @@ from releval_judge.models.base import (
 )
 from releval_judge.scale import Scale
 
+QueryText = Annotated[str, Field(min_length=1, max_length=10_000)]
+
 
 class CandidateIn(Strict):
     doc_id: Key
@@ -27,7 +29,7 @@ class CandidateIn(Strict):
 
 
 class QueryIn(Strict):
-    text: str = Field(min_length=1, max_length=10_000)
+    text: QueryText
     query_id: Key | None = None
     candidates: list[CandidateIn] = Field(default_factory=list)
 
@@ -44,16 +46,11 @@ class EvaluationRunPatch(Strict):
     locked: bool | None = None
 
 
-class CandidateLine(Strict):
-    """One line of an NDJSON bulk import."""
+class CandidateLine(CandidateIn):
+    """One line of an NDJSON bulk import: a candidate and its query."""
 
     query_id: Key
-    query: str = Field(min_length=1, max_length=10_000)
-    doc_id: Key
-    rank: int = Field(ge=0, le=1_000_000_000)
-    title: str | None = Field(None, max_length=100_000)
-    text: str | None = Field(None, max_length=1_000_000)
-    fields: dict[str, Any] = Field(default_factory=dict)
+    query: QueryText
 
 
 class EvaluationRun(BaseModel):
