@@ -35,6 +35,8 @@ Seed = Annotated[int, Field(ge=0, le=2**53)]
 
 # Stored in PostgreSQL ``integer`` columns.
 INT32_MAX = 2_147_483_647
+# A grade as written or asked for (a scale's own bounds are checked against the run).
+Grade = Annotated[int, Field(ge=-INT32_MAX, le=INT32_MAX)]
 
 T = TypeVar("T")
 

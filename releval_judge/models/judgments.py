@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from releval_judge.models.base import (
-    INT32_MAX,
     CandidateId,
+    Grade,
     JudgingRunId,
     JudgmentSource,
     Strict,
@@ -40,7 +40,7 @@ HumanJudgeName = Annotated[
 class HumanJudgmentPut(Strict):
     """``PUT …/candidates/{candidate_id}/judgments/{judge}``: a human judge's grade."""
 
-    grade: int = Field(ge=-INT32_MAX, le=INT32_MAX)
+    grade: Grade
     reasoning: str = Field("", max_length=20_000)
 
 

@@ -24,7 +24,7 @@ from releval_judge.panels.models import (
     PanelRunAgreement,
     PanelRunMember,
 )
-from releval_judge.store.database import PoolUser, plan_each_execution
+from releval_judge.store.database import plan_each_execution
 from releval_judge.store.pages import (
     candidate_cursor,
     candidate_key,
@@ -131,7 +131,10 @@ class QueueCandidate:
     query_sampled: bool
 
 
-class PanelStore(PoolUser):
+class PanelStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
     # --- panels ------------------------------------------------------------------------
 
     async def create_panel(self, body: JudgePanelCreate) -> JudgePanel:

@@ -176,9 +176,7 @@ class ReviewStore:
             rows = await conn.fetch(
                 Q["human_judgment_history"], cand_uuid, judge, before, limit + 1
             )
-        return page(
-            Page[HumanGradeChange], rows, limit, HumanGradeChange.model_validate, pages.seq_key
-        )
+        return page(Page[HumanGradeChange], rows, limit, _grade_change, pages.seq_key)
 
     async def human_judges(self, evaluation_run_id: str) -> list[HumanJudge]:
         """The run's human judges, the one with the most judgments first."""
