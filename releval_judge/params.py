@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from releval_judge.models import INT32_MAX, Seed, Strict
+from releval_judge.models import INT32_MAX, Grade, Seed, Strict
 from releval_judge.review.exports import ExportFormat
 
 # Every list: ?limit= (default and most), ?cursor=.
@@ -21,9 +21,9 @@ class PageParams(Strict):
 
 class JudgmentParams(PageParams):
     source: Literal["ai", "human"] | None = None
-    grade: int | None = Field(None, ge=-INT32_MAX, le=INT32_MAX)
-    min_grade: int | None = Field(None, ge=-INT32_MAX, le=INT32_MAX)
-    max_grade: int | None = Field(None, ge=-INT32_MAX, le=INT32_MAX)
+    grade: Grade | None = None
+    min_grade: Grade | None = None
+    max_grade: Grade | None = None
     max_rank: int | None = Field(None, ge=0, le=INT32_MAX)
     query_id: str | None = Field(None, min_length=1, max_length=500)
     ai_judging_run_id: str | None = Field(None, min_length=1, max_length=100)
@@ -37,8 +37,6 @@ class HistoryParams(PageParams):
 
 
 # --- review, export and calibration (not paged: no limit or cursor) -------------------
-
-Grade = Annotated[int, Field(ge=-INT32_MAX, le=INT32_MAX)]
 
 
 class ExportParams(Strict):
@@ -72,3 +70,4 @@ class AgreementParams(Strict):
 
     human_judge: str | None = Field(None, min_length=1, max_length=200)
     relevant_from: Grade | None = None
+    """The lowest relevant grade: ``relevant_min_grade`` elsewhere, this route's own name."""

@@ -183,9 +183,10 @@ ALTER TABLE candidate_failures DROP CONSTRAINT IF EXISTS candidate_failures_ai_j
 ALTER TABLE candidate_failures DROP CONSTRAINT IF EXISTS candidate_failures_candidate_id_fkey;
 
 -- The candidates of evaluation run $1 in judging scope $2 ('all', 'unjudged', 'failed'),
--- seen from judging run $3 (or null): one definition for the scope counts, totals and
--- samples in store/review.sql. pending_candidates (store/queries.sql) applies the same
--- rules row by row, so that its keyset page can use the candidates index.
+-- seen from judging run $3 (or null): one definition for the scope count of
+-- store/judging_runs.sql and the totals and samples of store/review.sql. pending_candidates
+-- (store/batches.sql) applies the same rules row by row, so that its keyset page can use the
+-- candidates index.
 CREATE OR REPLACE FUNCTION candidates_in_scope(uuid, text, uuid)
 RETURNS TABLE (id uuid, query_id text)
 LANGUAGE sql STABLE AS $fn$

@@ -7,9 +7,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from releval_judge.metrics.measures import DEFAULT_MEASURES, Source
-from releval_judge.models import INT32_MAX, EvaluationRunId, Strict
+from releval_judge.models import EvaluationRunId, Grade, Strict
 
-Grade = Annotated[int, Field(ge=-INT32_MAX, le=INT32_MAX)]
 MeasureList = Annotated[str, Field(min_length=1, max_length=1000)]
 HumanJudge = Annotated[str, Field(min_length=1, max_length=200)]
 

@@ -20,10 +20,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any, Final, Literal
+
+from releval_judge.models import Judgment
 
 __all__ = [
     "CHUNK_BYTES",
@@ -47,38 +48,13 @@ MEDIA_TYPES: Final[dict[str, str]] = {
 }
 EXTENSIONS: Final[dict[str, str]] = {"csv": "csv", "jsonl": "jsonl", "qrels": "qrels"}
 
-COLUMNS: Final = (
-    "candidate_id",
-    "query_id",
-    "query",
-    "doc_id",
-    "rank",
-    "grade",
-    "label",
-    "reasoning",
-    "source",
-    "judge",
-    "ai_judging_run_id",
-    "created_at",
-)
+COLUMNS: Final = tuple(Judgment.model_fields)
+"""The fields of a judgments-listing item, in its order: the export's columns."""
 
 
-@dataclass(frozen=True, slots=True)
-class ExportRow:
+class ExportRow(Judgment):
     """One judgment as exported (a judgments-listing item; ``current`` in a run's export)."""
 
-    candidate_id: str
-    query_id: str
-    query: str
-    doc_id: str
-    rank: int
-    grade: int
-    label: str | None
-    reasoning: str
-    source: str
-    judge: str
-    ai_judging_run_id: str | None
-    created_at: datetime
     current: bool | None = None
 
 
@@ -87,24 +63,9 @@ def _timestamp(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def _values(row: ExportRow, with_current: bool) -> list[Any]:
-    values: list[Any] = [
-        row.candidate_id,
-        row.query_id,
-        row.query,
-        row.doc_id,
-        row.rank,
-        row.grade,
-        row.label,
-        row.reasoning,
-        row.source,
-        row.judge,
-        row.ai_judging_run_id,
-        _timestamp(row.created_at),
-    ]
-    if with_current:
-        values.append(row.current)
-    return values
+def _values(row: ExportRow, columns: Sequence[str]) -> list[Any]:
+    values = [getattr(row, name) for name in columns]
+    return [_timestamp(v) if isinstance(v, datetime) else v for v in values]
 
 
 FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
@@ -138,10 +99,10 @@ async def encode(
         if fmt == "qrels":
             buffer.write(f"{row.query_id} 0 {row.doc_id} {row.grade}\n")
         elif fmt == "jsonl":
-            record = dict(zip(columns, _values(row, with_current), strict=True))
+            record = dict(zip(columns, _values(row, columns), strict=True))
             buffer.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
         else:
-            writer.writerow([_csv_cell(v) for v in _values(row, with_current)])
+            writer.writerow([_csv_cell(v) for v in _values(row, columns)])
         if buffer.tell() >= CHUNK_BYTES:
             yield buffer.getvalue().encode()
             buffer.seek(0)

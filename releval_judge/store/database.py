@@ -8,13 +8,24 @@ import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import structlog
 from asyncpg.pool import PoolConnectionProxy
 
 log = structlog.get_logger(__name__)
+
+# A string: asyncpg's connection proxy is generic for type checkers only.
+Db: TypeAlias = "asyncpg.Pool | PoolConnectionProxy[asyncpg.Record]"
+"""Where a read can run: the pool (a connection of its own) or a transaction's connection."""
+
+
+class PoolUser:
+    """Reads and writes of one resource, each on a connection of the pool."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
 
 
 # What a lost or restarting server looks like from here: worth waiting for, not a bug.

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import asyncpg
-
-from releval_judge.errors import EvaluationRunLocked, NotFound, ValidationFailed
+from releval_judge.errors import ValidationFailed
+from releval_judge.store.database import PoolUser
+from releval_judge.store.evaluation_runs import hold_for_judgments
+from releval_judge.store.pages import parse_uuid
 from releval_judge.store.sql import queries
-from releval_judge.store.store import parse_uuid
+
+Q = queries()
 
 
 @dataclass(frozen=True)
@@ -27,11 +29,8 @@ class HumanJudgmentWrite:
     reasoning: str = ""
 
 
-class HumanJudgments:
+class HumanJudgments(PoolUser):
     """Writes human judgments (reads go through the judgments listing)."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
 
     async def add(
         self, evaluation_run_id: str, judgments: Sequence[HumanJudgmentWrite], *, by: str
@@ -55,25 +54,17 @@ class HumanJudgments:
                     details=[{"loc": [index]}],
                 )
             seen.add(key)
-        q = queries()
         async with self.pool.acquire() as conn, conn.transaction():
-            locked = await conn.fetchrow(q["lock_evaluation_run_for_share"], uuid)
-            if locked is None:
-                raise NotFound("evaluation run", evaluation_run_id)
-            if locked["locked"]:
-                raise EvaluationRunLocked(evaluation_run_id)
-            run = await conn.fetchrow(q["get_evaluation_run"], uuid)
-            assert run is not None
-            low, high = run["scale_min"], run["scale_max"]
+            run = await hold_for_judgments(conn, evaluation_run_id)
             for index, j in enumerate(judgments):
-                if not low <= j.grade <= high:
+                problem = run.grade_problem(j.grade)
+                if problem is not None:
                     raise ValidationFailed(
-                        f"grade {j.grade} outside scale {low}–{high} "
-                        f"({j.query_id!r}, {j.doc_id!r})",
+                        f"{problem} ({j.query_id!r}, {j.doc_id!r})",
                         details=[{"loc": [index, "grade"]}],
                     )
             rows = await conn.fetch(
-                q["insert_human_judgments"],
+                Q["insert_human_judgments"],
                 uuid,
                 [j.query_id for j in judgments],
                 [j.doc_id for j in judgments],

@@ -2,23 +2,25 @@
 
 The sort is chosen by the client from a fixed set of columns, so the ORDER BY and the
 keyset condition are assembled from that whitelist; every value is still a parameter.
+Queries: ``judgments.sql`` (``current_judgments`` is also a part of other statements).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
 
-from releval_judge.cursor import decode_cursor, encode_cursor
-from releval_judge.errors import NotFound, ValidationFailed
+from releval_judge.cursor import decode_cursor
+from releval_judge.errors import ValidationFailed
 from releval_judge.models import JudgingRun, Judgment, Page
 from releval_judge.scale import Scale
-from releval_judge.store.sql import queries
-from releval_judge.store.store import parse_uuid
+from releval_judge.store.evaluation_runs import get_evaluation_run
+from releval_judge.store.pages import cursor_time, invalid_cursor, page, parse_uuid
+from releval_judge.store.sql import fill, queries
 
 SORTABLE: dict[str, tuple[str, str]] = {
     # name: (SQL expression, parameter cast)
@@ -36,29 +38,8 @@ TIEBREAK: list[tuple[str, str, str]] = [
 ]
 DEFAULT_SORT = "query_id,rank"
 
-_BASE = """
-WITH j AS (
-    SELECT a.candidate_id, 'ai'::text AS source, a.judge, a.grade, a.reasoning,
-           a.ai_judging_run_id, a.created_at
-    FROM ai_judgments a WHERE a.evaluation_run_id = $1
-    UNION ALL
-    SELECT h.candidate_id, 'human'::text, h.judge, h.grade, h.reasoning, NULL::uuid,
-           h.created_at
-    FROM human_judgments h WHERE h.evaluation_run_id = $1
-)
-SELECT j.candidate_id, c.query_id, q.text AS query, c.doc_id, c.rank, j.grade, j.reasoning,
-       j.source, j.judge, j.ai_judging_run_id, j.created_at
-FROM j
-JOIN candidates c ON c.id = j.candidate_id
-JOIN queries q ON q.evaluation_run_id = c.evaluation_run_id AND q.query_id = c.query_id
-WHERE ($2::text IS NULL OR j.source = $2)
-  AND ($3::int IS NULL OR j.grade = $3)
-  AND ($4::int IS NULL OR j.grade >= $4)
-  AND ($5::int IS NULL OR j.grade <= $5)
-  AND ($6::int IS NULL OR c.rank <= $6)
-  AND ($7::text IS NULL OR c.query_id = $7)
-  AND ($8::uuid IS NULL OR j.ai_judging_run_id = $8)
-"""
+Q = queries()
+LIST_JUDGMENTS = fill(Q["list_judgments"], current_judgments=Q["current_judgments"])
 
 
 @dataclass(frozen=True)
@@ -110,12 +91,7 @@ async def list_judgments(
     cursor: str | None,
 ) -> Page[Judgment]:
     eval_uuid = parse_uuid(evaluation_run_id, "evaluation run")
-    run_row = await pool.fetchrow(queries()["get_evaluation_run"], eval_uuid)
-    if run_row is None:
-        raise NotFound("evaluation run", evaluation_run_id)
-    scale = Scale(
-        min=run_row["scale_min"], max=run_row["scale_max"], labels=run_row["scale_labels"]
-    )
+    scale = (await get_evaluation_run(pool, evaluation_run_id)).scale
     keys = parse_sort(sort)
     columns = [(SORTABLE[name][0], SORTABLE[name][1], desc) for name, desc in keys]
     columns += [(expr, cast, False) for _, expr, cast in TIEBREAK]
@@ -134,7 +110,7 @@ async def list_judgments(
         filters.query_id,
         judging_run,
     ]
-    sql = _BASE
+    sql = LIST_JUDGMENTS
     if cursor is not None:
         values = decode_cursor(cursor, length=len(columns))
         params += [_cursor_value(v, cast) for v, (_, cast, _) in zip(values, columns, strict=True)]
@@ -143,13 +119,14 @@ async def list_judgments(
     sql += f" ORDER BY {order} LIMIT ${len(params) + 1}"
     params.append(limit + 1)
     rows = await pool.fetch(sql, *params)
-    items = [Judgment(**judgment_fields(r, scale)) for r in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        names = [name for name, _ in keys] + [name for name, _, _ in TIEBREAK]
-        next_cursor = encode_cursor([_cursor_json(last[n]) for n in names])
-    return Page[Judgment](items=items, next_cursor=next_cursor)
+    names = [name for name, _ in keys] + [name for name, _, _ in TIEBREAK]
+    return page(
+        Page[Judgment],
+        rows,
+        limit,
+        lambda row: Judgment(**judgment_fields(row, scale)),
+        lambda row: [_cursor_json(row[n]) for n in names],
+    )
 
 
 def judgment_fields(
@@ -201,15 +178,11 @@ def _cursor_value(value: Any, cast: str) -> Any:
                 raise ValueError(value)
             return value
         if cast == "timestamptz":
-            at = datetime.fromisoformat(value)
-            if at.tzinfo is None:
-                raise ValueError(value)
-            at.astimezone(UTC)
-            return at
+            return cursor_time(value)
         if cast == "uuid":
             return UUID(value)
         if not isinstance(value, str) or "\x00" in value:
             raise TypeError(value)
         return value
     except (TypeError, ValueError, OverflowError) as exc:
-        raise ValidationFailed("invalid cursor", details=[{"loc": ["query", "cursor"]}]) from exc
+        raise invalid_cursor() from exc

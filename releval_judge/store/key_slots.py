@@ -8,8 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import asyncpg
-
+from releval_judge.store.database import PoolUser
 from releval_judge.store.sql import queries
 
 Q = queries()
@@ -24,10 +23,7 @@ class SlotClaim:
     epoch: int
 
 
-class KeySlotStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-
+class KeySlotStore(PoolUser):
     async def seed(self, key_id: str, limit: int) -> None:
         await self.pool.execute(Q["seed_key_slots"], key_id, limit)
 

@@ -37,10 +37,6 @@ WITH released AS (
 )
 SELECT count(*) AS released, pg_notify('releval_work', '') AS notified FROM released;
 
--- notify_work --
--- Wake every replica's claim loop (a run was queued or a lease given back).
-SELECT pg_notify('releval_work', '');
-
 -- judging_run_lease_owner --
 -- Which replica holds a judging run's lease now (null: none), as an operator asks it.
 SELECT lease_owner FROM ai_judging_runs WHERE id = $1 AND lease_expires_at > clock_timestamp();

@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from uuid import UUID
 
-import asyncpg
-
 from releval_judge.metrics.measures import RankedCandidate, RankedQuery
+from releval_judge.store.database import PoolUser
 from releval_judge.store.sql import queries
 
 Q = queries()
@@ -19,10 +18,7 @@ Q = queries()
 PREFETCH = 2000
 
 
-class MetricsStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-
+class MetricsStore(PoolUser):
     async def ranked_queries(
         self,
         evaluation_run_id: str,

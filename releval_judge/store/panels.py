@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from releval_judge.cursor import decode_cursor, encode_cursor
-from releval_judge.errors import NotFound, PanelInUse, PanelRunEnded, ValidationFailed
+from releval_judge.errors import NotFound, PanelInUse, PanelRunEnded
 from releval_judge.models import JudgingRunScope, Page
 from releval_judge.panels.aggregate import PanelAgreement
 from releval_judge.panels.models import (
@@ -28,17 +26,20 @@ from releval_judge.panels.models import (
     QueueCandidate,
 )
 from releval_judge.store.database import plan_each_execution
+from releval_judge.store.pages import (
+    candidate_cursor,
+    candidate_key,
+    page,
+    parse_uuid,
+    seq_cursor,
+    seq_key,
+    time_cursor,
+    time_key,
+)
 from releval_judge.store.sql import queries
-from releval_judge.store.store import parse_uuid, time_cursor
 
 Q = queries()
 PREFETCH = 2000
-
-
-def _invalid_cursor(exc: Exception | None = None) -> ValidationFailed:
-    error = ValidationFailed("invalid cursor", details=[{"loc": ["query", "cursor"]}])
-    error.__cause__ = exc
-    return error
 
 
 def _panel(row: asyncpg.Record) -> JudgePanel:
@@ -93,6 +94,18 @@ def _panel_run(row: asyncpg.Record, members: Sequence[asyncpg.Record]) -> PanelR
     )
 
 
+def _panel_judgment(row: asyncpg.Record) -> PanelJudgment:
+    return PanelJudgment(
+        candidate_id=str(row["candidate_id"]),
+        query_id=row["query_id"],
+        doc_id=row["doc_id"],
+        rank=row["rank"],
+        grade=row["grade"],
+        member_grades=list(row["member_grades"] or []),
+        disagreement=row["disagreement"],
+    )
+
+
 @dataclass(frozen=True)
 class AggregateWrite:
     """The panel's judgment of one candidate."""
@@ -128,13 +141,7 @@ class PanelStore:
     async def list_panels(self, *, limit: int, cursor: str | None) -> Page[JudgePanel]:
         after_at, after_id = time_cursor(cursor)
         rows = await self.pool.fetch(Q["list_panels"], after_at, after_id, limit + 1)
-        items = [_panel(r) for r in rows[:limit]]
-        next_cursor = (
-            encode_cursor([items[-1].created_at.isoformat(), items[-1].id])
-            if len(rows) > limit
-            else None
-        )
-        return Page[JudgePanel](items=items, next_cursor=next_cursor)
+        return page(Page[JudgePanel], rows, limit, _panel, time_key())
 
     async def delete_panel(self, panel_id: str) -> None:
         uuid = parse_uuid(panel_id, "judge panel")
@@ -193,20 +200,13 @@ class PanelStore:
         self, evaluation_run_id: str, *, limit: int, cursor: str | None
     ) -> Page[PanelRun]:
         uuid = parse_uuid(evaluation_run_id, "evaluation run")
-        after: int | None = None
-        if cursor is not None:
-            (value,) = decode_cursor(cursor, length=1)
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
-                raise _invalid_cursor()
-            after = value
+        after = seq_cursor(cursor)
         async with self.pool.acquire() as conn, conn.transaction(readonly=True):
             rows = await conn.fetch(Q["list_panel_runs"], uuid, after, limit + 1)
-            items = [
-                _panel_run(r, await conn.fetch(Q["panel_run_members"], r["id"]))
-                for r in rows[:limit]
-            ]
-        next_cursor = encode_cursor([rows[limit - 1]["seq"]]) if len(rows) > limit else None
-        return Page[PanelRun](items=items, next_cursor=next_cursor)
+            members = {
+                r["id"]: await conn.fetch(Q["panel_run_members"], r["id"]) for r in rows[:limit]
+            }
+        return page(Page[PanelRun], rows, limit, lambda r: _panel_run(r, members[r["id"]]), seq_key)
 
     async def latest_completed_panel_run(self, evaluation_run_id: str) -> str | None:
         value = await self.pool.fetchval(Q["latest_completed_panel_run"], UUID(evaluation_run_id))
@@ -275,17 +275,7 @@ class PanelStore:
         cursor: str | None,
     ) -> Page[PanelJudgment]:
         uuid = parse_uuid(panel_run_id, "panel run")
-        after: tuple[Any, ...] = (None, None, None)
-        if cursor is not None:
-            query_id, rank, ident = decode_cursor(cursor, length=3)
-            try:
-                if not isinstance(query_id, str) or not isinstance(rank, int):
-                    raise TypeError("cursor key types")
-                if not -(2**31) <= rank < 2**31:
-                    raise ValueError("rank out of range")
-                after = (query_id, rank, UUID(ident))
-            except (TypeError, ValueError) as exc:
-                raise _invalid_cursor(exc) from exc
+        after = candidate_cursor(cursor)
         async with self.pool.acquire() as conn, conn.transaction(readonly=True):
             if await conn.fetchrow(Q["get_panel_run"], uuid) is None:
                 raise NotFound("panel run", panel_run_id)
@@ -293,23 +283,7 @@ class PanelStore:
             rows = await conn.fetch(
                 Q["list_panel_judgments"], uuid, disagreement, *after, limit + 1
             )
-        items = [
-            PanelJudgment(
-                candidate_id=str(r["candidate_id"]),
-                query_id=r["query_id"],
-                doc_id=r["doc_id"],
-                rank=r["rank"],
-                grade=r["grade"],
-                member_grades=list(r["member_grades"] or []),
-                disagreement=r["disagreement"],
-            )
-            for r in rows[:limit]
-        ]
-        next_cursor = None
-        if len(rows) > limit:
-            last = items[-1]
-            next_cursor = encode_cursor([last.query_id, last.rank, last.candidate_id])
-        return Page[PanelJudgment](items=items, next_cursor=next_cursor)
+        return page(Page[PanelJudgment], rows, limit, _panel_judgment, candidate_key)
 
     # --- review queue ------------------------------------------------------------------
 

@@ -17,9 +17,8 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-import asyncpg
-
 from releval_judge.errors import LeaseLost
+from releval_judge.store.database import PoolUser
 from releval_judge.store.sql import queries
 
 Q = queries()
@@ -60,11 +59,8 @@ class RequestCandidate:
     candidate_id: UUID
 
 
-class ProviderBatchStore:
+class ProviderBatchStore(PoolUser):
     """SQL of provider batches (`provider_batches.sql`)."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
 
     async def create(
         self,

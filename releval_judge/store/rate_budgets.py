@@ -4,17 +4,13 @@ and replicas on one database keep to one limit together."""
 
 from __future__ import annotations
 
-import asyncpg
-
+from releval_judge.store.database import PoolUser
 from releval_judge.store.sql import queries
 
 Q = queries()
 
 
-class RateBudgetStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-
+class RateBudgetStore(PoolUser):
     async def take(self, key_id: str, *, request_s: float, token_s: float) -> float:
         """Take the next turn of `key_id` if it is due, moving its request and token times
         on by `request_s` and `token_s`; 0 when taken, else the seconds until it is due."""

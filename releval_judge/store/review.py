@@ -12,10 +12,8 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
-from releval_judge.cursor import decode_cursor, encode_cursor
-from releval_judge.errors import EvaluationRunLocked, NotFound, ValidationFailed
+from releval_judge.errors import NotFound, ValidationFailed
 from releval_judge.models import (
     EvaluationRun,
     HumanGradeChange,
@@ -28,12 +26,19 @@ from releval_judge.models import (
 )
 from releval_judge.review.exports import ExportRow
 from releval_judge.scale import Scale
+from releval_judge.store import pages
+from releval_judge.store.batches import PendingCandidate, candidate_fields
 from releval_judge.store.database import fetch_planned
+from releval_judge.store.evaluation_runs import get_evaluation_run, hold_for_judgments
 from releval_judge.store.judgments import judgment_fields
-from releval_judge.store.sql import queries
-from releval_judge.store.store import PendingCandidate, Store, parse_uuid
+from releval_judge.store.pages import page, parse_uuid
+from releval_judge.store.sql import fill, queries
+from releval_judge.store.store import Store
 
 Q = queries()
+SAMPLE_CURRENT_JUDGMENTS = fill(
+    Q["sample_current_judgments"], current_judgments=Q["current_judgments"]
+)
 
 #: Rows an export reads at a time, each page in a read of its own (keyset on the export's
 #: order). A judgment written, changed or deleted while a long export runs shows as it is
@@ -105,14 +110,15 @@ class ReviewStore:
         eval_uuid = parse_uuid(evaluation_run_id, "evaluation run")
         cand_uuid = parse_uuid(candidate_id, "candidate")
         async with self.pool.acquire() as conn, conn.transaction():
-            scale = await self._lock_for_judgment_change(conn, eval_uuid, evaluation_run_id)
+            run = await hold_for_judgments(conn, evaluation_run_id)
+            scale = (await get_evaluation_run(conn, evaluation_run_id)).scale
             candidate = await conn.fetchrow(Q["get_candidate_of_run"], eval_uuid, cand_uuid)
             if candidate is None:
                 raise NotFound("candidate", candidate_id)
-            if not scale.contains(grade):
+            problem = run.grade_problem(grade)
+            if problem is not None:
                 raise ValidationFailed(
-                    f"grade {grade} outside scale {scale.describe()}",
-                    details=[{"loc": ["body", "grade"], "input": grade}],
+                    problem, details=[{"loc": ["body", "grade"], "input": grade}]
                 )
             created_at = await conn.fetchval(
                 Q["upsert_human_judgment"], cand_uuid, eval_uuid, judge, grade, reasoning, by
@@ -140,7 +146,7 @@ class ReviewStore:
         eval_uuid = parse_uuid(evaluation_run_id, "evaluation run")
         cand_uuid = parse_uuid(candidate_id, "candidate")
         async with self.pool.acquire() as conn, conn.transaction():
-            await self._lock_for_judgment_change(conn, eval_uuid, evaluation_run_id)
+            await hold_for_judgments(conn, evaluation_run_id)
             if await conn.fetchrow(Q["get_candidate_of_run"], eval_uuid, cand_uuid) is None:
                 raise NotFound("candidate", candidate_id)
             deleted = await conn.fetchval(
@@ -148,21 +154,6 @@ class ReviewStore:
             )
             if deleted is None:
                 raise NotFound(f"human judgment of candidate {candidate_id} by judge", judge)
-
-    async def _lock_for_judgment_change(
-        self,
-        conn: PoolConnectionProxy[asyncpg.Record],
-        eval_uuid: UUID,
-        evaluation_run_id: str,
-    ) -> Scale:
-        state = await conn.fetchrow(Q["lock_evaluation_run_for_share"], eval_uuid)
-        if state is None:
-            raise NotFound("evaluation run", evaluation_run_id)
-        if state["locked"]:
-            raise EvaluationRunLocked(evaluation_run_id)
-        run = await conn.fetchrow(Q["get_evaluation_run"], eval_uuid)
-        assert run is not None
-        return Scale(min=run["scale_min"], max=run["scale_max"], labels=run["scale_labels"])
 
     async def human_grade_history(
         self,
@@ -177,29 +168,15 @@ class ReviewStore:
         given), newest first. NotFound for an unknown run or a candidate not in it."""
         eval_uuid = parse_uuid(evaluation_run_id, "evaluation run")
         cand_uuid = parse_uuid(candidate_id, "candidate")
-        before = _seq_cursor(cursor) if cursor is not None else None
+        before = pages.seq_cursor(cursor)
         async with self.pool.acquire() as conn, conn.transaction(readonly=True):
-            if await conn.fetchrow(Q["get_evaluation_run"], eval_uuid) is None:
-                raise NotFound("evaluation run", evaluation_run_id)
+            await get_evaluation_run(conn, evaluation_run_id)
             if await conn.fetchrow(Q["get_candidate_of_run"], eval_uuid, cand_uuid) is None:
                 raise NotFound("candidate", candidate_id)
             rows = await conn.fetch(
                 Q["human_judgment_history"], cand_uuid, judge, before, limit + 1
             )
-        items = [
-            HumanGradeChange(
-                candidate_id=str(r["candidate_id"]),
-                judge=r["judge"],
-                grade=r["grade"],
-                reasoning=r["reasoning"],
-                action=r["action"],
-                by=r["changed_by"],
-                at=r["changed_at"],
-            )
-            for r in rows[:limit]
-        ]
-        next_cursor = encode_cursor([rows[limit - 1]["seq"]]) if len(rows) > limit else None
-        return Page[HumanGradeChange](items=items, next_cursor=next_cursor)
+        return page(Page[HumanGradeChange], rows, limit, _grade_change, pages.seq_key)
 
     async def human_judges(self, evaluation_run_id: str) -> list[HumanJudge]:
         """The run's human judges, the one with the most judgments first."""
@@ -212,26 +189,21 @@ class ReviewStore:
         self, run: JudgingRun, scale: Scale, *, limit: int, cursor: str | None
     ) -> Page[RunJudgment]:
         """Every judgment ``run`` produced, current or not, in (query_id, rank) order."""
-        after: tuple[str | None, int | None, UUID | None] = (None, None, None)
-        if cursor is not None:
-            after = _run_cursor(cursor)
         rows = await fetch_planned(
             self.pool,
             Q["run_judgments_page"],
             UUID(run.evaluation_run_id),
             UUID(run.id),
-            *after,
+            None,
+            None,
+            *pages.candidate_cursor(cursor),
             limit + 1,
         )
-        items = [
-            RunJudgment(**judgment_fields(r, scale, run=run), current=r["current"])
-            for r in rows[:limit]
-        ]
-        next_cursor = None
-        if len(rows) > limit:
-            last = items[-1]
-            next_cursor = encode_cursor([last.query_id, last.rank, last.candidate_id])
-        return Page[RunJudgment](items=items, next_cursor=next_cursor)
+
+        def item(row: asyncpg.Record) -> RunJudgment:
+            return RunJudgment(**judgment_fields(row, scale, run=run), current=row["current"])
+
+        return page(Page[RunJudgment], rows, limit, item, pages.candidate_key)
 
     # --- exports -----------------------------------------------------------------------
 
@@ -285,7 +257,7 @@ class ReviewStore:
         while True:
             rows = await fetch_planned(
                 self.pool,
-                Q["export_run_judgments_page"],
+                Q["run_judgments_page"],
                 UUID(run.evaluation_run_id),
                 UUID(run.id),
                 min_grade,
@@ -307,7 +279,7 @@ class ReviewStore:
         self, evaluation: EvaluationRun, *, n: int, seed: int, source: JudgmentSource | None
     ) -> list[Judgment]:
         rows = await self.pool.fetch(
-            Q["sample_current_judgments"], UUID(evaluation.id), source, str(seed), n
+            SAMPLE_CURRENT_JUDGMENTS, UUID(evaluation.id), source, str(seed), n
         )
         return [Judgment(**judgment_fields(r, evaluation.scale)) for r in rows]
 
@@ -318,7 +290,7 @@ class ReviewStore:
         rows = await self.pool.fetch(
             Q["sample_candidates"], UUID(evaluation_run_id), human_judge, str(seed), n
         )
-        return [SampledCandidate(**_candidate(r), human_grade=r["human_grade"]) for r in rows]
+        return [SampledCandidate(**candidate_fields(r), human_grade=r["human_grade"]) for r in rows]
 
     # --- agreement ---------------------------------------------------------------------
 
@@ -359,7 +331,7 @@ class ReviewStore:
             None,
             list(query_ids),
         )
-        return [PendingCandidate(**_candidate(r)) for r in rows]
+        return [PendingCandidate(**candidate_fields(r)) for r in rows]
 
     async def output_tokens_per_candidate(self, judge_id: str) -> tuple[float | None, int]:
         """Output tokens per candidate over the judge's earlier runs, and how many candidates."""
@@ -368,35 +340,5 @@ class ReviewStore:
         return row["per_candidate"], row["candidates"]
 
 
-def _candidate(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "query_id": row["query_id"],
-        "query": row["query"],
-        "doc_id": row["doc_id"],
-        "rank": row["rank"],
-        "title": row["title"],
-        "text": row["text"],
-        "fields": row["fields"],
-    }
-
-
-def _seq_cursor(cursor: str) -> int:
-    """The history's keyset (a ``seq``); 422 when the cursor is forged."""
-    (value,) = decode_cursor(cursor, length=1)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
-        raise ValidationFailed("invalid cursor", details=[{"loc": ["query", "cursor"]}])
-    return value
-
-
-def _run_cursor(cursor: str) -> tuple[str, int, UUID]:
-    query_id, rank, candidate_id = decode_cursor(cursor, length=3)
-    try:
-        # A forged cursor must fail here, not in asyncpg or PostgreSQL (a 500).
-        if not isinstance(query_id, str) or "\x00" in query_id:
-            raise TypeError(query_id)
-        if not isinstance(rank, int) or isinstance(rank, bool) or not 0 <= rank < 2**31:
-            raise TypeError(rank)
-        return query_id, rank, UUID(candidate_id)
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise ValidationFailed("invalid cursor", details=[{"loc": ["query", "cursor"]}]) from exc
+def _grade_change(row: asyncpg.Record) -> HumanGradeChange:
+    return HumanGradeChange.model_validate(dict(row))

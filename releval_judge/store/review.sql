@@ -1,9 +1,3 @@
--- count_in_scope --
--- Candidates of evaluation run $1 in judging scope $2 ($3: the judging run itself, or null).
--- The scope is the same as pending_candidates' (schema.sql's candidates_in_scope).
-WITH in_scope AS (SELECT * FROM candidates_in_scope($1, $2::text, $3::uuid))
-SELECT count(*)::int FROM in_scope;
-
 -- scope_totals --
 -- Queries, candidates and batches (of $4 candidates, never mixing queries) in a scope.
 WITH in_scope AS (SELECT * FROM candidates_in_scope($1, $2::text, $3::uuid)),
@@ -76,7 +70,8 @@ SELECT candidate_id FROM deleted;
 
 -- human_judgment_history --
 -- The writes and deletes of candidate $1's human grades (of judge $2, or every judge), newest first, keyset-paginated on seq ($3).
-SELECT seq, candidate_id, judge, action, grade, reasoning, changed_by, changed_at
+SELECT seq, candidate_id::text, judge, action, grade, reasoning, changed_by AS by,
+       changed_at AS at
 FROM human_judgment_history
 WHERE candidate_id = $1
   AND ($2::text IS NULL OR judge = $2)
@@ -91,21 +86,6 @@ FROM human_judgments
 WHERE evaluation_run_id = $1
 GROUP BY judge
 ORDER BY count(*) DESC, judge;
-
--- run_judgments_page --
--- Every judgment one judging run produced (current or overwritten since), in
--- (query_id, rank, candidate id) order after the given key.
-SELECT c.id AS candidate_id, c.query_id, q.text AS query, c.doc_id, c.rank, j.grade,
-       j.reasoning, j.created_at, coalesce(a.ai_judging_run_id = j.ai_judging_run_id, false)
-       AS current
-FROM candidates c
-JOIN ai_run_judgments j ON j.candidate_id = c.id AND j.ai_judging_run_id = $2
-JOIN queries q ON q.evaluation_run_id = c.evaluation_run_id AND q.query_id = c.query_id
-LEFT JOIN ai_judgments a ON a.candidate_id = c.id
-WHERE c.evaluation_run_id = $1
-  AND ($3::text IS NULL OR (c.query_id, c.rank, c.id) > ($3, $4::int, $5::uuid))
-ORDER BY c.query_id, c.rank, c.id
-LIMIT $6;
 
 -- export_current_judgments_page --
 -- A page of an evaluation run's current judgments (AI and human) for export, filtered, in
@@ -135,9 +115,9 @@ WHERE c.evaluation_run_id = $1
 ORDER BY c.query_id, c.rank, c.id, j.source, j.judge
 LIMIT $11;
 
--- export_run_judgments_page --
--- A page of every judgment one judging run produced, for export, filtered, in
--- (query_id, rank, candidate id) order after the given key.
+-- run_judgments_page --
+-- A page of every judgment one judging run produced (current or overwritten since).
+-- Filtered by grade ($3, $4; null: any), in (query_id, rank, candidate id) order after the given key.
 SELECT c.id AS candidate_id, c.query_id, q.text AS query, c.doc_id, c.rank, j.grade,
        j.reasoning, j.created_at, coalesce(a.ai_judging_run_id = j.ai_judging_run_id, false)
        AS current
@@ -160,15 +140,7 @@ LIMIT 1;
 
 -- sample_current_judgments --
 -- $4 current judgments of an evaluation run drawn at random (fixed by the seed $3).
-WITH j AS (
-    SELECT a.candidate_id, 'ai'::text AS source, a.judge, a.grade, a.reasoning,
-           a.ai_judging_run_id, a.created_at
-    FROM ai_judgments a WHERE a.evaluation_run_id = $1
-    UNION ALL
-    SELECT h.candidate_id, 'human'::text, h.judge, h.grade, h.reasoning, NULL::uuid,
-           h.created_at
-    FROM human_judgments h WHERE h.evaluation_run_id = $1
-),
+WITH j AS ({current_judgments}),
 drawn AS (
     SELECT * FROM j
     WHERE ($2::text IS NULL OR j.source = $2)

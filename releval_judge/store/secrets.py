@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import asyncpg
-
+from releval_judge.store.database import PoolUser
 from releval_judge.store.sql import queries
 
 
@@ -27,10 +26,7 @@ class CanaryUnreadable(Exception):
     """None of the keys given decrypts the database's canary: they are not its keys."""
 
 
-class SecretStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-
+class SecretStore(PoolUser):
     async def secret_canary(self) -> str | None:
         value: str | None = await self.pool.fetchval(queries()["get_secret_canary"])
         return value

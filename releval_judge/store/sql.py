@@ -37,3 +37,15 @@ def queries() -> dict[str, str]:
                 raise ValueError(f"query {name!r} defined twice ({file.name})")
             merged[name] = sql
     return merged
+
+
+def fill(sql: str, **parts: str) -> str:
+    """``sql`` with every ``{name}`` in it replaced by ``parts[name]``: SQL text the code
+    makes (a list of columns, a part several statements share), never a value (values are
+    parameters). A part that ``sql`` does not name is an error."""
+    for name, text in parts.items():
+        placeholder = "{" + name + "}"
+        if placeholder not in sql:
+            raise ValueError(f"no {placeholder} in the query")
+        sql = sql.replace(placeholder, text)
+    return sql

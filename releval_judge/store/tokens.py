@@ -10,16 +10,14 @@ from uuid import UUID
 import asyncpg
 
 from releval_judge.access import ApiToken, Principal, Scope
-from releval_judge.cursor import encode_cursor
 from releval_judge.errors import NotFound
 from releval_judge.models import Page
+from releval_judge.store.database import PoolUser
+from releval_judge.store.pages import page, time_cursor, time_key
 from releval_judge.store.sql import queries
 
 
-class TokenStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-
+class TokenStore(PoolUser):
     async def create(
         self,
         name: str,
@@ -46,17 +44,9 @@ class TokenStore:
 
     async def list(self, *, limit: int, cursor: str | None) -> Page[ApiToken]:
         """Every stored token, revoked and expired ones too, newest first."""
-        from releval_judge.store.store import time_cursor  # store.py imports this module
-
         after_at, after_id = time_cursor(cursor)
         rows = await self.pool.fetch(queries()["list_api_tokens"], after_at, after_id, limit + 1)
-        items = [_token(r) for r in rows[:limit]]
-        next_cursor = (
-            encode_cursor([items[-1].created_at.isoformat(), items[-1].id])
-            if len(rows) > limit
-            else None
-        )
-        return Page[ApiToken](items=items, next_cursor=next_cursor)
+        return page(Page[ApiToken], rows, limit, _token, time_key())
 
     async def revoke(self, token_id: str) -> str:
         """Revoke the token (revoking it again keeps the first time); its id as stored.
