@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext, ViewportSize, async_playwright
 
-from tests.conftest import REPO
+from tests.support.service import REPO
 
 CHROMIUM = Path(os.environ.get("RELEVAL_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [

@@ -13,7 +13,7 @@ from playwright.async_api import BrowserContext, expect
 from releval_judge.sim import SimConfig, run_sim
 from tests.browser.catalogue import evaluation_run
 from tests.browser.conftest import PHONE
-from tests.conftest import TOKEN, ServiceFactory
+from tests.support.service import TOKEN, ServiceFactory
 
 pytestmark = pytest.mark.browser
 

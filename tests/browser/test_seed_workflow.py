@@ -18,7 +18,8 @@ from playwright.async_api import BrowserContext, Page, expect
 from releval_judge.sim import SimConfig, run_sim
 from tests.browser.catalogue import evaluation_run
 from tests.browser.conftest import PHONE
-from tests.conftest import TOKEN, Service, ServiceFactory, wait_for
+from tests.support.service import TOKEN, Service, ServiceFactory
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.browser
 

@@ -11,9 +11,10 @@ import pytest
 from aiohttp import web
 from sklearn.metrics import cohen_kappa_score
 
-from tests.conftest import Service, ServiceFactory, assert_error, create_evaluation
-from tests.fakes import FakeProvider, blocks, completion, document_ids
-from tests.reviewing import candidate_ids, judge_with, put_human
+from tests.support.api import assert_error, create_evaluation
+from tests.support.fakes import FakeProvider, blocks, completion, document_ids
+from tests.support.reviewing import candidate_ids, judge_with, put_human
+from tests.support.service import Service, ServiceFactory
 
 # The AI's grade for each rank: lenient on the lower ranks.
 AI_BY_RANK = {1: 3, 2: 3, 3: 2, 4: 1}

@@ -13,14 +13,9 @@ import pytest
 from aiohttp import web
 
 from releval_judge.secrets import SecretBox
-from tests.conftest import (
-    Service,
-    assert_error,
-    create_evaluation,
-    create_judge,
-    wait_until_ended,
-)
-from tests.fakes import FakeProvider
+from tests.support.api import assert_error, create_evaluation, create_judge, wait_until_ended
+from tests.support.fakes import FakeProvider
+from tests.support.service import Service
 
 KEY = "sk-live-0123456789abcdef"
 SECRET_KEY = "test-secret-key"  # what the services fixture configures

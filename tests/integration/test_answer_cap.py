@@ -12,16 +12,9 @@ import pytest
 
 from releval_judge.sim import SimConfig
 from releval_judge.sim.server import run_sim
-from tests.conftest import (
-    Service,
-    ServiceFactory,
-    create_evaluation,
-    create_judge,
-    wait_until_ended,
-    wait_until_idle,
-)
-from tests.fakes import start_run
-from tests.hostile import MB, Flood, Rewriter
+from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.hostile import MB, Flood, Rewriter
+from tests.support.service import Service, ServiceFactory, wait_until_idle
 
 CAP = 16 * MB
 TOO_LARGE = f"is larger than {CAP} bytes, the cap set by RELEVAL_MAX_ANSWER_BYTES; it was not read"

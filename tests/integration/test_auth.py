@@ -17,7 +17,8 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from releval_judge.api.routes import ROUTES, RouteSpec
-from tests.conftest import Service, ServiceFactory, assert_error
+from tests.support.api import assert_error
+from tests.support.service import Service, ServiceFactory
 
 PROTECTED = [spec for spec in ROUTES if spec.auth]
 

@@ -18,16 +18,9 @@ from releval_judge.providers.batches import BatchLimits
 from releval_judge.providers.batches.openai import OpenAIBatches
 from releval_judge.sim import SimConfig
 from releval_judge.sim.server import run_sim
-from tests.conftest import (
-    Service,
-    ServiceFactory,
-    create_evaluation,
-    create_judge,
-    wait_for,
-    wait_until_ended,
-    wait_until_idle,
-)
-from tests.fakes import start_run
+from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.service import Service, ServiceFactory, wait_until_idle
+from tests.support.waiting import wait_for
 
 
 class Sim:

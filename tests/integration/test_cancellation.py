@@ -7,15 +7,10 @@ import asyncio
 
 from aiohttp import web
 
-from tests.conftest import (
-    ServiceFactory,
-    create_evaluation,
-    create_judge,
-    wait_for,
-    wait_until_ended,
-    wait_until_idle,
-)
-from tests.fakes import FakeProvider, blocks, completion, document_ids, start_run
+from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.fakes import FakeProvider, blocks, completion, document_ids
+from tests.support.service import ServiceFactory, wait_until_idle
+from tests.support.waiting import wait_for
 
 
 async def test_no_call_starts_after_the_cancel_response(services: ServiceFactory) -> None:
@@ -84,7 +79,7 @@ async def test_cancel_of_an_ended_run_is_409_and_unknown_is_404(
 
 
 async def test_cancel_stops_a_run_waiting_out_a_rate_limit(services: ServiceFactory) -> None:
-    from tests.fakes import error
+    from tests.support.fakes import error
 
     async def limited(prompt: str, call_no: int) -> web.Response:
         return error(429, "slow down", headers={"Retry-After": "30"})

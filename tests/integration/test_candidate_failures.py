@@ -9,8 +9,9 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from tests.conftest import Service, create_judge, wait_until_ended
-from tests.fakes import FakeProvider, blocks, completion, document_ids, error, start_run
+from tests.support.api import create_judge, start_run, wait_until_ended
+from tests.support.fakes import FakeProvider, blocks, completion, document_ids, error
+from tests.support.service import Service
 
 QUERIES = {
     "good answer": None,

@@ -14,15 +14,9 @@ from typing import Any
 import pytest
 
 from releval_judge.sim import SimConfig, run_sim
-from tests.conftest import (
-    TOKEN,
-    Service,
-    create_evaluation,
-    create_judge,
-    free_port,
-    wait_for,
-    wait_until_ended,
-)
+from tests.support.api import create_evaluation, create_judge, wait_until_ended
+from tests.support.service import TOKEN, Service, free_port
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from releval_judge.demo.sample import sample_run
 from releval_judge.errors import EvaluationRunLocked, ValidationFailed
 from releval_judge.store.database import create_pool
 from releval_judge.store.human import HumanJudgments, HumanJudgmentWrite
-from tests.conftest import Service
+from tests.support.service import Service
 
 pytestmark = pytest.mark.slow
 

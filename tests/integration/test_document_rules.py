@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from tests.conftest import ServiceFactory, create_judge, wait_until_ended
-from tests.fakes import FakeProvider, start_run
+from tests.support.api import create_judge, start_run, wait_until_ended
+from tests.support.fakes import FakeProvider
+from tests.support.service import ServiceFactory
 
 
 async def test_a_judging_run_sends_truncated_text_and_only_the_chosen_fields(

@@ -26,15 +26,14 @@ from releval_judge.models import (
 )
 from releval_judge.panels.models import JudgePanelCreate, PanelRunCreate
 from releval_judge.params import PageParams
-from tests.conftest import (
-    Service,
-    ServiceFactory,
+from tests.support.api import (
     assert_error,
     create_evaluation,
     create_judge,
     evaluation_body,
     wait_until_ended,
 )
+from tests.support.service import Service, ServiceFactory
 
 JSON_BODY_ROUTES = [spec for spec in ROUTES if spec.body is not None]
 ID_ROUTES = [spec for spec in ROUTES if "{" in spec.path]

@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 
 from releval_judge.engine import estimate
-from tests.conftest import (
-    Service,
-    ServiceFactory,
+from tests.support.api import (
     assert_error,
     create_evaluation,
     create_judge,
+    start_run,
     wait_until_ended,
 )
-from tests.fakes import FakeProvider, start_run
+from tests.support.fakes import FakeProvider
+from tests.support.service import Service, ServiceFactory
 
 PRICES = {"input_price_per_mtok": 2.0, "output_price_per_mtok": 8.0}
 

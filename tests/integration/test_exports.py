@@ -16,9 +16,11 @@ from aiohttp import web
 from ir_measures import P, nDCG
 
 from releval_judge.store.review import EXPORT_PAGE
-from tests.conftest import Service, ServiceFactory, assert_error, create_evaluation, wait_for
-from tests.fakes import FakeProvider, completion, document_ids
-from tests.reviewing import candidate_ids, grade_by_rank, judge_with, put_human, raw
+from tests.support.api import assert_error, create_evaluation
+from tests.support.fakes import FakeProvider, completion, document_ids
+from tests.support.reviewing import candidate_ids, grade_by_rank, judge_with, put_human, raw
+from tests.support.service import Service, ServiceFactory
+from tests.support.waiting import wait_for
 
 LISTING_FIELDS = [
     "candidate_id",

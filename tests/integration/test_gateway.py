@@ -27,9 +27,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import TOKEN, evaluation_body, free_port, wait_for
-from tests.fakes import FakeProvider
-from tests.process import ServiceProcess
+from tests.support.api import evaluation_body
+from tests.support.fakes import FakeProvider
+from tests.support.process import ServiceProcess
+from tests.support.service import TOKEN, free_port
+from tests.support.waiting import wait_for
 
 PREFIX = "/releval"
 REQUEST_ID = "gw-test-123"

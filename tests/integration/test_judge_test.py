@@ -8,9 +8,10 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from tests.conftest import Service, ServiceFactory, assert_error, create_evaluation, create_judge
-from tests.fakes import FakeProvider, blocks, completion, document_ids, error
-from tests.reviewing import candidate_ids, put_human, query_of
+from tests.support.api import assert_error, create_evaluation, create_judge
+from tests.support.fakes import FakeProvider, blocks, completion, document_ids, error
+from tests.support.reviewing import candidate_ids, put_human, query_of
+from tests.support.service import Service, ServiceFactory
 
 TABLES = ["ai_judgments", "ai_run_judgments", "ai_judging_runs", "candidate_failures"]
 

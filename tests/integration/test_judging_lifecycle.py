@@ -7,13 +7,9 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from tests.conftest import (
-    Service,
-    create_evaluation,
-    create_judge,
-    wait_until_ended,
-)
-from tests.fakes import FakeProvider
+from tests.support.api import create_evaluation, create_judge, wait_until_ended
+from tests.support.fakes import FakeProvider
+from tests.support.service import Service
 
 
 @pytest.fixture

@@ -16,15 +16,16 @@ import structlog
 from aiohttp import web
 
 from releval_judge.api import events
-from tests.conftest import (
-    Service,
+from tests.support.api import (
     assert_error,
     create_evaluation,
     create_judge,
-    wait_for,
+    start_run,
     wait_until_ended,
 )
-from tests.fakes import FakeProvider, blocks, completion, document_ids, start_run
+from tests.support.fakes import FakeProvider, blocks, completion, document_ids
+from tests.support.service import Service
+from tests.support.waiting import wait_for
 
 
 @dataclass

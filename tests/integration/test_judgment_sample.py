@@ -6,9 +6,10 @@ from typing import Any
 
 import asyncpg
 
-from tests.conftest import Service, ServiceFactory, assert_error, create_evaluation
-from tests.fakes import FakeProvider
-from tests.reviewing import candidate_ids, grade_by_rank, judge_with, put_human
+from tests.support.api import assert_error, create_evaluation
+from tests.support.fakes import FakeProvider
+from tests.support.reviewing import candidate_ids, grade_by_rank, judge_with, put_human
+from tests.support.service import Service, ServiceFactory
 
 
 async def _sample(service: Service, evaluation_id: str, **params: Any) -> tuple[int, Any]:

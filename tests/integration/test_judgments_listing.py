@@ -7,8 +7,9 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from tests.conftest import Service, ServiceFactory, create_judge, wait_until_ended
-from tests.fakes import FakeProvider, blocks, completion, document_ids, start_run
+from tests.support.api import create_judge, start_run, wait_until_ended
+from tests.support.fakes import FakeProvider, blocks, completion, document_ids
+from tests.support.service import Service, ServiceFactory
 
 
 async def grade_by_rank(prompt: str, call_no: int) -> web.Response:

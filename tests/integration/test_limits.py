@@ -17,16 +17,15 @@ from aiohttp import web
 from releval_judge.api.routes import ROUTES, RouteSpec
 from releval_judge.models import Page
 from releval_judge.params import MAX_LIMIT
-from tests.conftest import (
-    Service,
-    ServiceFactory,
+from tests.support.api import (
     assert_error,
     create_evaluation,
     create_judge,
+    start_run,
     wait_until_ended,
-    wait_until_idle,
 )
-from tests.fakes import FakeProvider, blocks, completion, document_ids, start_run
+from tests.support.fakes import FakeProvider, blocks, completion, document_ids
+from tests.support.service import Service, ServiceFactory, wait_until_idle
 
 # Routes that answer a page: {"items": [...], "next_cursor": ...}.
 LIST_ROUTES = [

@@ -5,8 +5,9 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from tests.conftest import ServiceFactory, create_evaluation, create_judge, wait_until_ended
-from tests.fakes import FakeProvider, blocks, completion, document_ids, error, start_run
+from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.fakes import FakeProvider, blocks, completion, document_ids, error
+from tests.support.service import ServiceFactory
 
 
 def sample(text: str, name: str) -> float:

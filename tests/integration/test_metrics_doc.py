@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.conftest import REPO, TOKEN, ServiceFactory, create_judge
-from tests.fakes import FakeProvider, blocks, completion
-from tests.reviewing import query_of
+from tests.support.api import create_judge
+from tests.support.fakes import FakeProvider, blocks, completion
+from tests.support.reviewing import query_of
+from tests.support.service import REPO, TOKEN, ServiceFactory
 
 SECTION = re.compile(r"^## Comparing two rankers\n(.*?)^## ", re.S | re.M)
 SHELL_BLOCK = re.compile(r"```sh\n(.*?)```", re.S)

@@ -19,17 +19,16 @@ from releval_judge.providers import OpenAIProvider, OutboundRefused, Prompt, Pro
 from releval_judge.providers.outbound import OutboundConnector, OutboundPolicy
 from releval_judge.sim import SimConfig
 from releval_judge.sim.server import run_sim
-from tests.conftest import (
-    Service,
-    ServiceFactory,
+from tests.support.api import (
     assert_error,
     create_evaluation,
     create_judge,
+    start_run,
     wait_until_ended,
-    wait_until_idle,
 )
-from tests.fakes import FakeProvider, Responder, start_run
-from tests.hostile import Catcher, Rewriter
+from tests.support.fakes import FakeProvider, Responder
+from tests.support.hostile import Catcher, Rewriter
+from tests.support.service import Service, ServiceFactory, wait_until_idle
 
 POLICY = "the outbound policy allows only public addresses unless RELEVAL_PROVIDER_ALLOW names it"
 INLINE = {"query": "headphones", "candidates": [{"text": "Over-ear headphones."}]}

@@ -7,14 +7,10 @@ import asyncio
 import asyncpg
 from aiohttp import web
 
-from tests.conftest import (
-    ServiceFactory,
-    create_evaluation,
-    create_judge,
-    wait_for,
-    wait_until_ended,
-)
-from tests.fakes import FakeProvider, blocks, completion, document_ids, start_run
+from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.fakes import FakeProvider, blocks, completion, document_ids
+from tests.support.service import ServiceFactory
+from tests.support.waiting import wait_for
 
 
 async def test_later_run_wins_even_when_the_earlier_runs_calls_finish_last(

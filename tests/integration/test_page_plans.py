@@ -19,8 +19,9 @@ from releval_judge.store.database import create_pool, fetch_planned
 from releval_judge.store.review import ReviewStore
 from releval_judge.store.sql import queries
 from releval_judge.store.store import Store
-from tests.conftest import Service, create_evaluation, create_judge, wait_until_ended
-from tests.fakes import FakeProvider
+from tests.support.api import create_evaluation, create_judge, wait_until_ended
+from tests.support.fakes import FakeProvider
+from tests.support.service import Service
 
 
 async def _page_plans(pool: asyncpg.Pool, purpose: str) -> list[asyncpg.Record]:

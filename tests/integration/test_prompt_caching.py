@@ -13,8 +13,8 @@ import pytest
 from releval_judge.prompt import DEFAULT_TEMPLATE
 from releval_judge.sim import SimConfig
 from releval_judge.sim.server import run_sim
-from tests.conftest import Service, create_evaluation, create_judge, wait_until_ended
-from tests.fakes import start_run
+from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.service import Service
 
 # About 1,500 tokens of fixed text before the template's first variable.
 GUIDELINES = (

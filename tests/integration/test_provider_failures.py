@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tests.conftest import ServiceFactory, create_evaluation, create_judge, wait_until_ended
-from tests.fakes import FakeProvider, blocks, completion, document_ids, error, start_run
+from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.fakes import FakeProvider, blocks, completion, document_ids, error
+from tests.support.service import ServiceFactory
 
 
 async def test_authentication_failure_fails_the_run_at_once(services: ServiceFactory) -> None:

@@ -16,16 +16,16 @@ import pytest
 from releval_judge.config import Settings
 from releval_judge.operator_cli import rotate_secrets
 from releval_judge.secrets import SecretBox
-from tests.conftest import (
-    Service,
-    ServiceFactory,
+from tests.support.api import (
     assert_error,
     create_evaluation,
     create_judge,
-    fresh_database,
+    start_run,
     wait_until_ended,
 )
-from tests.fakes import FakeProvider, start_run
+from tests.support.database import fresh_database
+from tests.support.fakes import FakeProvider
+from tests.support.service import Service, ServiceFactory
 
 CANARY = "canary-7f3a9c-never-leaves"
 KEY = "sk-owner-key-5b1e8d"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.conftest import REPO, TOKEN, ServiceFactory
-from tests.fakes import FakeProvider, completion
+from tests.support.fakes import FakeProvider, completion
+from tests.support.service import REPO, TOKEN, ServiceFactory
 
 SECTION = re.compile(r"^## A judging run with curl\n(.*?)^## ", re.S | re.M)
 SHELL_BLOCK = re.compile(r"```sh\n(.*?)```", re.S)

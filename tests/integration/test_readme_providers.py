@@ -12,7 +12,7 @@ import pytest
 
 from releval_judge.sim import SimConfig
 from releval_judge.sim.server import run_sim
-from tests.conftest import REPO, ServiceFactory
+from tests.support.service import REPO, ServiceFactory
 
 SECTION = re.compile(r"^## Providers\n(.*?)^## ", re.S | re.M)
 JSON_BLOCK = re.compile(r"```json\n(.*?)```", re.S)

@@ -13,15 +13,10 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from tests.conftest import (
-    Service,
-    ServiceFactory,
-    create_evaluation,
-    create_judge,
-    wait_until_ended,
-    wait_until_idle,
-)
-from tests.fakes import blocks, document_ids, serve_on_loopback, start_run
+from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.fakes import blocks, document_ids
+from tests.support.servers import serve_on_loopback
+from tests.support.service import Service, ServiceFactory, wait_until_idle
 
 REASONING_MAX_TOKENS = {
     "error": {

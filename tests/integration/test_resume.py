@@ -7,14 +7,10 @@ import asyncio
 import asyncpg
 from aiohttp import web
 
-from tests.conftest import (
-    ServiceFactory,
-    create_evaluation,
-    create_judge,
-    wait_for,
-    wait_until_ended,
-)
-from tests.fakes import FakeProvider, blocks, completion, document_ids, grade_all_two, start_run
+from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.fakes import FakeProvider, blocks, completion, document_ids, grade_all_two
+from tests.support.service import ServiceFactory
+from tests.support.waiting import wait_for
 
 
 async def test_stopped_mid_run_the_run_resumes_and_judges_each_candidate_once(

@@ -13,8 +13,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.conftest import TOKEN, Service, ServiceFactory, assert_error, create_evaluation
-from tests.metrics_data import RunData, ir_measures_for, judge, load, random_run, reference
+from tests.support.api import assert_error, create_evaluation
+from tests.support.metrics_data import RunData, ir_measures_for, judge, load, random_run, reference
+from tests.support.service import TOKEN, Service, ServiceFactory
 
 MEASURES = "ndcg@5,ndcg@10,p@3,p@10,ap,rr,judged@5"
 

@@ -8,15 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.conftest import ServiceFactory, assert_error, create_evaluation
-from tests.fakes import FakeProvider
-from tests.integration.test_judge_panels import (
-    make_panel,
-    member,
-    start_panel,
-    text,
-    wait_panel_ended,
-)
+from tests.support.api import assert_error, create_evaluation
+from tests.support.fakes import FakeProvider
+from tests.support.panels import make_panel, marked_text, member, start_panel, wait_panel_ended
+from tests.support.service import ServiceFactory
 
 
 @pytest.fixture
@@ -31,7 +26,7 @@ async def test_the_queue_orders_by_priority_and_says_why(
     services: ServiceFactory, providers: list[FakeProvider]
 ) -> None:
     service = await services.start()
-    evaluation = await create_evaluation(service, texts=text)
+    evaluation = await create_evaluation(service, texts=marked_text)
     run_id = evaluation["id"]
 
     status, empty = await service.request("GET", f"/evaluations/runs/{run_id}/review-queue")

@@ -8,9 +8,10 @@ import re
 import shutil
 from pathlib import Path
 
-from tests.conftest import REPO, TOKEN, ServiceFactory, create_judge
-from tests.fakes import FakeProvider
-from tests.reviewing import grade_by_rank
+from tests.support.api import create_judge
+from tests.support.fakes import FakeProvider
+from tests.support.reviewing import grade_by_rank
+from tests.support.service import REPO, TOKEN, ServiceFactory
 
 SECTION = re.compile(r"^## Reviewing a run\n(.*?)^## ", re.S | re.M)
 SHELL_BLOCK = re.compile(r"```sh\n(.*?)```", re.S)

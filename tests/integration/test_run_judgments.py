@@ -6,9 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.conftest import Service, ServiceFactory, assert_error, create_evaluation
-from tests.fakes import FakeProvider, blocks, completion, document_ids
-from tests.reviewing import judge_with, query_of
+from tests.support.api import assert_error, create_evaluation
+from tests.support.fakes import FakeProvider, blocks, completion, document_ids
+from tests.support.reviewing import judge_with, query_of
+from tests.support.service import Service, ServiceFactory
 
 
 async def _all_pages(service: Service, judging_run_id: str, limit: int) -> list[dict[str, Any]]:

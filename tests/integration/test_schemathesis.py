@@ -43,14 +43,9 @@ from schemathesis.specs.openapi.checks import (
 from schemathesis.transport import SerializationContext
 
 from releval_judge.api.routes import ROUTES
-from tests.conftest import (
-    TOKEN,
-    ServiceFactory,
-    create_evaluation,
-    create_judge,
-    wait_until_ended,
-)
-from tests.fakes import FakeProvider, blocks, completion, document_ids, start_run
+from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.fakes import FakeProvider, blocks, completion, document_ids
+from tests.support.service import TOKEN, ServiceFactory
 
 MAX_EXAMPLES = 30
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)

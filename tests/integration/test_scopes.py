@@ -7,18 +7,17 @@ import asyncio
 import asyncpg
 from aiohttp import web
 
-from tests.conftest import (
-    Service,
-    ServiceFactory,
+from tests.support.api import (
     assert_error,
     create_evaluation,
     create_judge,
-    wait_for,
+    start_run,
     wait_until_ended,
-    wait_until_idle,
 )
-from tests.fakes import FakeProvider, blocks, completion, document_ids, start_run
-from tests.reviewing import query_of, start_scoped
+from tests.support.fakes import FakeProvider, blocks, completion, document_ids
+from tests.support.reviewing import query_of, start_scoped
+from tests.support.service import Service, ServiceFactory, wait_until_idle
+from tests.support.waiting import wait_for
 
 
 async def _estimate(service: Service, evaluation_id: str, judge_id: str, scope: str) -> int:

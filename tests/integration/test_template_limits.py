@@ -14,16 +14,16 @@ from starlette.applications import Starlette
 from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.sim import SimConfig
 from releval_judge.sim.server import run_sim
-from tests.conftest import (
-    Service,
-    ServiceFactory,
+from tests.support.api import (
     assert_error,
     create_evaluation,
     create_judge,
-    wait_for,
+    start_run,
     wait_until_ended,
 )
-from tests.fakes import FakeProvider, start_run
+from tests.support.fakes import FakeProvider
+from tests.support.service import Service, ServiceFactory
+from tests.support.waiting import wait_for
 
 # 1,000 copies of each document: about 60 KB on the samples' one-line documents, more
 # than 1 MB on three 2 KB documents.

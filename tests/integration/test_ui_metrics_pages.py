@@ -7,20 +7,11 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from tests.conftest import Service, create_evaluation
-from tests.fakes import FakeProvider
-from tests.integration.test_judge_panels import (
-    make_panel,
-    member,
-    start_panel,
-    wait_panel_ended,
-)
-from tests.integration.test_judge_panels import (
-    text as marked_text,
-)
-from tests.integration.test_ui_pages import page, text
-
-__all__ = ["page"]  # the logged-in client fixture
+from tests.support.api import create_evaluation
+from tests.support.fakes import FakeProvider
+from tests.support.panels import make_panel, marked_text, member, start_panel, wait_panel_ended
+from tests.support.service import Service
+from tests.support.ui import text
 
 
 @pytest.fixture

@@ -23,27 +23,18 @@ from releval_judge.store.database import apply_schema
 from releval_judge.store.human import HumanJudgments, HumanJudgmentWrite
 from releval_judge.store.store import Store
 from releval_judge.ui.session import csrf_token
-from tests.conftest import (
-    Service,
-    ServiceFactory,
+from tests.support.api import (
     assert_error,
     create_evaluation,
     create_judge,
-    wait_for,
+    start_run,
     wait_until_ended,
 )
-from tests.fakes import (
-    FakeProvider,
-    blocks,
-    completion,
-    document_ids,
-    error,
-    grade_all_two,
-    start_run,
-)
-from tests.integration.test_ui_pages import text
-from tests.integration.test_ui_session import cookie_header, log_in, session_cookie
-from tests.reviewing import candidate_ids
+from tests.support.fakes import FakeProvider, blocks, completion, document_ids, error, grade_all_two
+from tests.support.reviewing import candidate_ids
+from tests.support.service import Service, ServiceFactory
+from tests.support.ui import cookie_header, log_in, session_cookie, text
+from tests.support.waiting import wait_for
 
 BOT = "grading-bot"
 STATIC = "static"

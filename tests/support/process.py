@@ -1,8 +1,10 @@
-"""The service as a real operating-system process, for tests that kill or signal it."""
+"""The service as a real operating-system process, for tests that kill or signal it, and
+several of them on one database (replicas); what a process logged, as events."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -12,7 +14,8 @@ from typing import Any
 
 import aiohttp
 
-from tests.conftest import REPO, SECRET_KEY, TOKEN, free_port
+from tests.support.service import REPO, SECRET_KEY, TOKEN, free_port
+from tests.support.waiting import wait_for
 
 
 @dataclass
@@ -127,3 +130,68 @@ class ServiceProcess:
         if self.process is not None and self.process.returncode is None:
             self.process.send_signal(signal.SIGKILL)
             await self.process.wait()
+
+
+@dataclass
+class ServiceProcesses:
+    """Service processes on one database, each with a data directory of its own below
+    ``root``; ``stop()`` kills every one still running (the ``processes`` fixture calls it
+    after the test)."""
+
+    database_url: str
+    root: Path
+    made: list[ServiceProcess] = field(default_factory=list)
+
+    def new(
+        self,
+        name: str = "service",
+        *,
+        env: dict[str, str] | None = None,
+        serve_args: list[str] | None = None,
+    ) -> ServiceProcess:
+        """A process, not started yet, whose data directory is ``root / name``."""
+        data_dir = self.root / name
+        data_dir.mkdir()
+        process = ServiceProcess(
+            self.database_url, data_dir, env=env or {}, serve_args=serve_args or []
+        )
+        self.made.append(process)
+        return process
+
+    async def start_replicas(
+        self, count: int, *, env: dict[str, str] | None = None
+    ) -> list[ServiceProcess]:
+        """``count`` replicas with the same settings, started one after the other."""
+        replicas = [self.new(f"r{i}", env=env) for i in range(count)]
+        for replica in replicas:
+            await replica.start()
+        return replicas
+
+    async def stop(self) -> None:
+        for process in self.made:
+            await process.stop()  # SIGKILL ends a paused (SIGSTOP) process too
+
+
+def log_events(text: str) -> list[dict[str, Any]]:
+    """The JSON log lines of ``text`` (a process's output), parsed."""
+    events = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            events.append(json.loads(line))
+    return events
+
+
+def events(service: ServiceProcess, name: str, run_id: str | None = None) -> list[dict[str, Any]]:
+    """The events ``name`` the process logged (about judging run ``run_id`` if given)."""
+    return [
+        e
+        for e in log_events(service.logs())
+        if e.get("event") == name and (run_id is None or e.get("judging_run_id") == run_id)
+    ]
+
+
+async def wait_for_event(service: ServiceProcess, name: str, run_id: str | None = None) -> None:
+    async def seen() -> bool:
+        return bool(events(service, name, run_id))
+
+    await wait_for(seen, timeout=60)

@@ -9,7 +9,7 @@ import asyncio
 import aiohttp
 from aiohttp import web
 
-from tests.fakes import serve_on_loopback
+from tests.support.servers import serve_on_loopback
 
 MB = 1024 * 1024
 
@@ -46,6 +46,7 @@ class Catcher:
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
+            self.server = None
 
 
 class Flood:
@@ -99,6 +100,7 @@ class Flood:
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
+            self.runner = None
 
 
 class Rewriter:
@@ -169,3 +171,4 @@ class Rewriter:
             await self._client.close()
         if self.runner is not None:
             await self.runner.cleanup()
+            self.runner = None

@@ -14,9 +14,9 @@ import asyncpg
 import ir_measures
 from aiohttp import web
 
-from tests.conftest import Service
-from tests.fakes import FakeProvider, Responder, blocks, completion
-from tests.reviewing import candidate_ids, judge_with, put_human
+from tests.support.fakes import FakeProvider, Responder, blocks, completion
+from tests.support.reviewing import candidate_ids, judge_with, put_human
+from tests.support.service import Service
 
 TITLE = re.compile(r'<document id="(\d+)">\nTitle: (\S+)\n')
 Source = Literal["ai", "human", "human_else_ai"]

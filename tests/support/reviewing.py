@@ -8,8 +8,9 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from tests.conftest import Service, create_judge, wait_until_ended
-from tests.fakes import FakeProvider, blocks, completion, document_ids, start_run
+from tests.support.api import create_judge, start_run, wait_until_ended
+from tests.support.fakes import FakeProvider, blocks, completion, document_ids
+from tests.support.service import Service
 
 QUERY = re.compile(r"Query: (.*)\n")
 
