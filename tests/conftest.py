@@ -13,10 +13,20 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
+from aiohttp import web
 
 from releval_judge.store.database import EmbeddedPostgres, apply_schema
 from tests.support.database import fresh_database
-from tests.support.fakes import FakeProvider, FakeProviders, Responder, grade_all_two
+from tests.support.fakes import (
+    FakeProvider,
+    FakeProviders,
+    Responder,
+    blocks,
+    completion,
+    document_ids,
+    grade_all_two,
+)
+from tests.support.panels import member
 from tests.support.process import ServiceProcesses
 from tests.support.servers import LocalServers
 from tests.support.service import REPO, Service, ServiceFactory
@@ -106,3 +116,24 @@ async def page(service: Service) -> AsyncIterator[aiohttp.ClientSession]:
         base_url=service.base_url, headers={"Cookie": cookie}
     ) as session:
         yield session
+
+
+@pytest.fixture
+async def held_provider(fake_provider: FakeProviders) -> AsyncIterator[FakeProvider]:
+    """A provider that answers no call until the test ends (then grades each candidate 1),
+    so that the runs on it stay running."""
+    release = asyncio.Event()
+
+    async def hold(prompt: str, call_no: int) -> web.Response:
+        await release.wait()
+        return completion(blocks(dict.fromkeys(document_ids(prompt), 1)))
+
+    provider = await fake_provider(hold)
+    yield provider
+    release.set()
+
+
+@pytest.fixture
+async def panel_members(local_servers: LocalServers) -> list[FakeProvider]:
+    """Three providers that grade as tests/support/panels.py's documents say: member 0, 1, 2."""
+    return [await local_servers.start(member(i)) for i in range(3)]

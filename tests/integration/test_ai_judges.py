@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import pytest
-from aiohttp import web
 
 from releval_judge.secrets import SecretBox
 from tests.support.api import assert_error, create_evaluation, create_judge, wait_until_ended
@@ -296,26 +292,11 @@ async def test_delete_is_204_then_404(service: Service) -> None:
     assert judge["id"] not in [j["id"] for j in page["items"]]
 
 
-@pytest.fixture
-async def stalled_provider() -> AsyncIterator[FakeProvider]:
-    """A provider that accepts calls and answers none until the test ends."""
-    release = asyncio.Event()
-
-    async def never(prompt: str, call_no: int) -> web.Response:
-        await release.wait()
-        return web.json_response({"error": {"message": "released"}}, status=500)
-
-    fake = await FakeProvider(respond=never).start()
-    yield fake
-    release.set()
-    await fake.stop()
-
-
 async def test_delete_is_409_while_a_judging_run_of_the_judge_is_active(
-    service: Service, stalled_provider: FakeProvider
+    service: Service, held_provider: FakeProvider
 ) -> None:
     evaluation = await create_evaluation(service, queries=1, per_query=2)
-    judge = await create_judge(service, stalled_provider.base_url, max_retries=0)
+    judge = await create_judge(service, held_provider.base_url, max_retries=0)
     status, run = await service.request(
         "POST", f"/evaluations/runs/{evaluation['id']}/ai-judge", json={"ai_judge_id": judge["id"]}
     )

@@ -7,27 +7,21 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from releval_judge.sim import SimConfig, run_sim
+from releval_judge.sim import SimConfig
 from tests.support.api import create_evaluation, create_judge, wait_until_ended
+from tests.support.cli import Result
+from tests.support.servers import LocalServers
 from tests.support.service import TOKEN, Service, free_port
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
 SimFactory = Callable[[SimConfig], Awaitable[str]]
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
 
 
 async def cli(service: Service | None, *args: str, token: str | None = TOKEN) -> Result:
@@ -53,18 +47,14 @@ async def cli(service: Service | None, *args: str, token: str | None = TOKEN) ->
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[SimFactory]:
+def sim(local_servers: LocalServers) -> SimFactory:
     """Start simulators in this event loop; returns their OpenAI base URL."""
-    runners = []
 
     async def start(config: SimConfig) -> str:
-        runner, port = await run_sim(config, port=0)
-        runners.append(runner)
+        port = await local_servers.sim(config)
         return f"http://127.0.0.1:{port}/v1"
 
-    yield start
-    for runner in runners:
-        await runner.cleanup()
+    return start
 
 
 async def judged_setup(

@@ -17,7 +17,7 @@ from ir_measures import P, nDCG
 
 from releval_judge.store.review import EXPORT_PAGE
 from tests.support.api import assert_error, create_evaluation
-from tests.support.fakes import FakeProvider, completion, document_ids
+from tests.support.fakes import FakeProviders, completion, document_ids
 from tests.support.reviewing import candidate_ids, grade_by_rank, judge_with, put_human, raw
 from tests.support.service import Service, ServiceFactory
 from tests.support.waiting import wait_for
@@ -39,15 +39,14 @@ LISTING_FIELDS = [
 TRICKY = 'said "no", twice\nreally'
 
 
-async def _judged(services: ServiceFactory, db: asyncpg.Pool) -> tuple[Service, str, str]:
+async def _judged(
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
+) -> tuple[Service, str, str]:
     """2 queries × 3 candidates graded 3, 2, 1 by rank; alice grades 3, bob 1 candidate."""
-    provider = await FakeProvider(respond=grade_by_rank).start()
-    try:
-        service = await services.start()
-        evaluation = await create_evaluation(service, queries=2, per_query=3)
-        _, run = await judge_with(service, provider, evaluation["id"], name="ranker", batch_size=3)
-    finally:
-        await provider.stop()
+    provider = await fake_provider(grade_by_rank)
+    service = await services.start()
+    evaluation = await create_evaluation(service, queries=2, per_query=3)
+    _, run = await judge_with(service, provider, evaluation["id"], name="ranker", batch_size=3)
     assert run["judged"] == 6
     ids = await candidate_ids(db, evaluation["id"])
     for doc, judge, grade, reasoning in [
@@ -72,9 +71,9 @@ def _jsonl(text: str) -> list[dict[str, Any]]:
 
 
 async def test_jsonl_and_csv_hold_what_the_listing_shows(
-    services: ServiceFactory, db: asyncpg.Pool
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
 ) -> None:
-    service, eval_id, _ = await _judged(services, db)
+    service, eval_id, _ = await _judged(services, db, fake_provider)
     path = f"/evaluations/runs/{eval_id}/judgments/export"
     status, listing = await service.request(
         "GET", f"/evaluations/runs/{eval_id}/judgments", params={"limit": "1000"}
@@ -106,8 +105,10 @@ async def test_jsonl_and_csv_hold_what_the_listing_shows(
     assert TRICKY in [r["reasoning"] for r in table]
 
 
-async def test_filters_narrow_the_export(services: ServiceFactory, db: asyncpg.Pool) -> None:
-    service, eval_id, _ = await _judged(services, db)
+async def test_filters_narrow_the_export(
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
+) -> None:
+    service, eval_id, _ = await _judged(services, db, fake_provider)
     path = f"/evaluations/runs/{eval_id}/judgments/export"
 
     async def rows(**params: Any) -> list[tuple[str, str, str, int]]:
@@ -127,9 +128,9 @@ async def test_filters_narrow_the_export(services: ServiceFactory, db: asyncpg.P
 
 
 async def test_qrels_are_one_grade_per_document_and_trec_eval_reads_them(
-    services: ServiceFactory, db: asyncpg.Pool, tmp_path: Path
+    services: ServiceFactory, db: asyncpg.Pool, tmp_path: Path, fake_provider: FakeProviders
 ) -> None:
-    service, eval_id, _ = await _judged(services, db)
+    service, eval_id, _ = await _judged(services, db, fake_provider)
     path = f"/evaluations/runs/{eval_id}/judgments/export"
     headers, text = await _export(service, path, format="qrels")
     assert headers["Content-Type"] == "text/plain; charset=utf-8"
@@ -176,9 +177,9 @@ async def test_qrels_are_one_grade_per_document_and_trec_eval_reads_them(
 
 
 async def test_bad_parameters_are_422_and_unknown_runs_404(
-    services: ServiceFactory, db: asyncpg.Pool
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
 ) -> None:
-    service, eval_id, judging_run_id = await _judged(services, db)
+    service, eval_id, judging_run_id = await _judged(services, db, fake_provider)
     for path in [
         f"/evaluations/runs/{eval_id}/judgments/export",
         f"/ai-judging-runs/{judging_run_id}/judgments/export",
@@ -224,14 +225,11 @@ async def test_ids_with_white_space_cannot_go_to_qrels(service: Service) -> None
 
 
 async def test_a_judging_runs_export_keeps_what_a_later_run_overwrote(
-    services: ServiceFactory, db: asyncpg.Pool
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
 ) -> None:
-    service, eval_id, first_id = await _judged(services, db)
-    provider = await FakeProvider().start()  # grades every candidate 2
-    try:
-        _, second = await judge_with(service, provider, eval_id, name="later")
-    finally:
-        await provider.stop()
+    service, eval_id, first_id = await _judged(services, db, fake_provider)
+    provider = await fake_provider()  # grades every candidate 2
+    _, second = await judge_with(service, provider, eval_id, name="later")
     path = f"/ai-judging-runs/{first_id}/judgments/export"
     headers, text = await _export(service, path, format="jsonl")
     assert headers["Content-Disposition"] == f'attachment; filename="judging-run-{first_id}.jsonl"'
@@ -423,36 +421,31 @@ async def _hostile_answer(prompt: str, call_no: int) -> web.Response:
 
 
 async def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(
-    services: ServiceFactory, db: asyncpg.Pool
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
 ) -> None:
-    provider = await FakeProvider(respond=_hostile_answer).start()
-    try:
-        service = await services.start()
-        status, evaluation = await service.request(
-            "POST",
-            "/evaluations/runs",
-            json={
-                "name": "hostile cells",
-                "status": "completed",
-                "scale": {"min": -1, "max": 2, "labels": {"-1": "-harmful", "2": "@good"}},
-                "queries": [
-                    {
-                        "query_id": "q1",
-                        "text": HOSTILE[0],
-                        "candidates": [
-                            {"doc_id": doc, "rank": rank, "title": HOSTILE[0], "text": doc}
-                            for rank, doc in enumerate(HOSTILE[1:4], start=1)
-                        ],
-                    }
-                ],
-            },
-        )
-        assert status == 201, evaluation
-        _, run = await judge_with(
-            service, provider, evaluation["id"], name=HOSTILE[0], batch_size=3
-        )
-    finally:
-        await provider.stop()
+    provider = await fake_provider(_hostile_answer)
+    service = await services.start()
+    status, evaluation = await service.request(
+        "POST",
+        "/evaluations/runs",
+        json={
+            "name": "hostile cells",
+            "status": "completed",
+            "scale": {"min": -1, "max": 2, "labels": {"-1": "-harmful", "2": "@good"}},
+            "queries": [
+                {
+                    "query_id": "q1",
+                    "text": HOSTILE[0],
+                    "candidates": [
+                        {"doc_id": doc, "rank": rank, "title": HOSTILE[0], "text": doc}
+                        for rank, doc in enumerate(HOSTILE[1:4], start=1)
+                    ],
+                }
+            ],
+        },
+    )
+    assert status == 201, evaluation
+    _, run = await judge_with(service, provider, evaluation["id"], name=HOSTILE[0], batch_size=3)
     assert run["judged"] == 3, run
     path = f"/evaluations/runs/{evaluation['id']}/judgments/export"
 

@@ -24,6 +24,7 @@ from tests.support.panels import (
     start_panel,
     wait_panel_ended,
 )
+from tests.support.servers import LocalServers
 from tests.support.service import ServiceFactory, wait_until_idle
 from tests.support.waiting import wait_for
 
@@ -34,28 +35,20 @@ async def gate() -> asyncio.Event:
 
 
 @pytest.fixture
-async def providers(gate: asyncio.Event) -> AsyncIterator[list[FakeProvider]]:
-    started = [await member(i).start() for i in range(3)]
-    yield started
-    for p in started:
-        await p.stop()
-
-
-@pytest.fixture
-async def gated(gate: asyncio.Event) -> AsyncIterator[list[FakeProvider]]:
-    started = [await member(i, gate).start() for i in range(3)]
-    yield started
+async def gated(
+    gate: asyncio.Event, local_servers: LocalServers
+) -> AsyncIterator[list[FakeProvider]]:
+    """The three members, answering nothing until ``gate`` is set (at the end at the latest)."""
+    yield [await local_servers.start(member(i, gate)) for i in range(3)]
     gate.set()
-    for p in started:
-        await p.stop()
 
 
 async def test_a_panel_run_writes_the_majority_as_the_panels_judgment(
-    services: ServiceFactory, providers: list[FakeProvider]
+    services: ServiceFactory, panel_members: list[FakeProvider]
 ) -> None:
     service = await services.start()
     evaluation = await create_evaluation(service, texts=marked_text)
-    panel = await make_panel(service, providers)
+    panel = await make_panel(service, panel_members)
     assert panel["aggregation"] == "majority" and len(panel["ai_judge_ids"]) == 3
     status, listed = await service.request("GET", "/judge-panels")
     assert status == 200 and panel["id"] in [p["id"] for p in listed["items"]]
@@ -130,7 +123,7 @@ async def test_a_panel_run_writes_the_majority_as_the_panels_judgment(
 
 
 async def test_mean_and_median_panels(
-    services: ServiceFactory, providers: list[FakeProvider]
+    services: ServiceFactory, panel_members: list[FakeProvider]
 ) -> None:
     service = await services.start()
     evaluation = await create_evaluation(service, texts=marked_text)
@@ -139,7 +132,7 @@ async def test_mean_and_median_panels(
         "median": {(1, 1): 2, (1, 2): 2, (1, 3): 1, (2, 1): 3, (2, 2): 2, (2, 3): 0},
     }
     for aggregation, grades in expected.items():
-        panel = await make_panel(service, providers, aggregation)
+        panel = await make_panel(service, panel_members, aggregation)
         run = await start_panel(service, evaluation["id"], panel["id"])
         final = await wait_panel_ended(service, run["id"])
         assert final["status"] == "completed", final
@@ -149,10 +142,10 @@ async def test_mean_and_median_panels(
         assert got == grades, aggregation
 
 
-async def test_refusals(services: ServiceFactory, providers: list[FakeProvider]) -> None:
+async def test_refusals(services: ServiceFactory, panel_members: list[FakeProvider]) -> None:
     service = await services.start(max_active_runs_per_evaluation=2)
     evaluation = await create_evaluation(service, texts=marked_text)
-    panel = await make_panel(service, providers)
+    panel = await make_panel(service, panel_members)
 
     status, body = await service.request(
         "POST", f"/evaluations/runs/{evaluation['id']}/judge-panel", json={"panel_id": panel["id"]}
@@ -214,13 +207,13 @@ async def test_refusals(services: ServiceFactory, providers: list[FakeProvider])
 
 
 async def test_the_aggregate_is_not_written_on_a_locked_evaluation_run(
-    services: ServiceFactory, providers: list[FakeProvider], db: asyncpg.Pool
+    services: ServiceFactory, panel_members: list[FakeProvider], db: asyncpg.Pool
 ) -> None:
     """The write's own lock check (as record_batch's): a panel run that reaches its
     aggregate after the evaluation run was locked writes nothing."""
     service = await services.start()
     evaluation = await create_evaluation(service, texts=marked_text)
-    panel = await make_panel(service, providers)
+    panel = await make_panel(service, panel_members)
     store = PanelStore(db)
     panel_run_id = await store.create_panel_run(
         panel["id"], evaluation["id"], scope="all", members=3, created_by="panel test"

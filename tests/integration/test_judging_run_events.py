@@ -23,7 +23,7 @@ from tests.support.api import (
     start_run,
     wait_until_ended,
 )
-from tests.support.fakes import FakeProvider, blocks, completion, document_ids
+from tests.support.fakes import FakeProvider, FakeProviders, blocks, completion, document_ids
 from tests.support.service import Service
 from tests.support.waiting import wait_for
 
@@ -80,7 +80,7 @@ class Gate:
 
 
 @pytest.fixture
-async def gate() -> AsyncIterator[Gate]:
+async def gate(fake_provider: FakeProviders) -> AsyncIterator[Gate]:
     steps = asyncio.Semaphore(0)
     opened = asyncio.Event()
 
@@ -92,10 +92,9 @@ async def gate() -> AsyncIterator[Gate]:
                 waiter.cancel()
         return completion(blocks(dict.fromkeys(document_ids(prompt), 2)))
 
-    provider = await FakeProvider(respond).start()
+    provider = await fake_provider(respond)
     yield Gate(provider, steps, opened)
     opened.set()
-    await provider.stop()
 
 
 @pytest.fixture

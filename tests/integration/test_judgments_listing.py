@@ -8,7 +8,7 @@ import asyncpg
 from aiohttp import web
 
 from tests.support.api import create_judge, start_run, wait_until_ended
-from tests.support.fakes import FakeProvider, blocks, completion, document_ids
+from tests.support.fakes import FakeProviders, blocks, completion, document_ids
 from tests.support.service import Service, ServiceFactory
 
 
@@ -18,8 +18,10 @@ async def grade_by_rank(prompt: str, call_no: int) -> web.Response:
     return completion(blocks({cid: max(0, 4 - int(cid)) for cid in ids}))
 
 
-async def judged_run(services: ServiceFactory, db: asyncpg.Pool) -> tuple[Service, str, str]:
-    provider = await FakeProvider(respond=grade_by_rank).start()
+async def judged_run(
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
+) -> tuple[Service, str, str]:
+    provider = await fake_provider(grade_by_rank)
     service = await services.start()
     body = {
         "name": "listing",
@@ -37,10 +39,7 @@ async def judged_run(services: ServiceFactory, db: asyncpg.Pool) -> tuple[Servic
     assert status == 201
     judge = await create_judge(service, provider.base_url, batch_size=5, name="lister")
     run = await start_run(service, evaluation["id"], judge["id"])
-    try:
-        assert (await wait_until_ended(service, run["id"]))["status"] == "completed"
-    finally:
-        await provider.stop()
+    assert (await wait_until_ended(service, run["id"]))["status"] == "completed"
     # Two human judgments on q1, written directly (their REST route has tests of its own).
     await db.execute(
         """INSERT INTO human_judgments (candidate_id, evaluation_run_id, judge, grade, reasoning)
@@ -62,8 +61,10 @@ async def listing(service: Service, run_id: str, **params: Any) -> dict[str, Any
     return result
 
 
-async def test_filters_sort_and_pages(services: ServiceFactory, db: asyncpg.Pool) -> None:
-    service, run_id, judging_run_id = await judged_run(services, db)
+async def test_filters_sort_and_pages(
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
+) -> None:
+    service, run_id, judging_run_id = await judged_run(services, db, fake_provider)
 
     everything = await listing(service, run_id, limit=1000)
     assert len(everything["items"]) == 22  # 20 AI + 2 human

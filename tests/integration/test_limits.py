@@ -8,11 +8,7 @@ Content-Length) are tested in ``test_errors.py``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
-from aiohttp import web
 
 from releval_judge.api.routes import ROUTES, RouteSpec
 from releval_judge.models import Page
@@ -24,28 +20,13 @@ from tests.support.api import (
     start_run,
     wait_until_ended,
 )
-from tests.support.fakes import FakeProvider, blocks, completion, document_ids
+from tests.support.fakes import FakeProvider, FakeProviders
 from tests.support.service import Service, ServiceFactory, wait_until_idle
 
 # Routes that answer a page: {"items": [...], "next_cursor": ...}.
 LIST_ROUTES = [
     spec for spec in ROUTES if spec.response is not None and issubclass(spec.response, Page)
 ]
-
-
-@pytest.fixture
-async def held_provider() -> AsyncIterator[FakeProvider]:
-    """A provider that answers no call until the test ends, so runs stay running."""
-    release = asyncio.Event()
-
-    async def hold(prompt: str, call_no: int) -> web.Response:
-        await release.wait()
-        return completion(blocks(dict.fromkeys(document_ids(prompt), 1)))
-
-    provider = await FakeProvider(respond=hold).start()
-    yield provider
-    release.set()
-    await provider.stop()
 
 
 async def _start(service: Service, evaluation_id: str, judge_id: str) -> tuple[int, Any]:
@@ -122,33 +103,32 @@ def test_every_list_route_is_found_here() -> None:
     assert len(LIST_ROUTES) >= 6, [spec.path for spec in LIST_ROUTES]
 
 
-async def test_page_size_is_capped_at_1000_on_every_list_route(service: Service) -> None:
-    provider = await FakeProvider().start()
-    try:
-        evaluation = await create_evaluation(service, queries=1, per_query=2)
-        judge = await create_judge(service, provider.base_url)
-        run = await start_run(service, evaluation["id"], judge["id"])
-        await wait_until_ended(service, run["id"])
-        other = await create_judge(service, provider.base_url, name="second judge")
-        status, panel = await service.request(
-            "POST",
-            "/judge-panels",
-            json={
-                "name": "pair",
-                "aggregation": "mean",
-                "ai_judge_ids": [judge["id"], other["id"]],
-            },
-        )
-        assert status == 201, panel
-        status, panel_run = await service.request(
-            "POST",
-            f"/evaluations/runs/{evaluation['id']}/judge-panel",
-            json={"panel_id": panel["id"]},
-        )
-        assert status == 201, panel_run
-        await wait_until_idle(service)
-    finally:
-        await provider.stop()
+async def test_page_size_is_capped_at_1000_on_every_list_route(
+    service: Service, fake_provider: FakeProviders
+) -> None:
+    provider = await fake_provider()
+    evaluation = await create_evaluation(service, queries=1, per_query=2)
+    judge = await create_judge(service, provider.base_url)
+    run = await start_run(service, evaluation["id"], judge["id"])
+    await wait_until_ended(service, run["id"])
+    other = await create_judge(service, provider.base_url, name="second judge")
+    status, panel = await service.request(
+        "POST",
+        "/judge-panels",
+        json={
+            "name": "pair",
+            "aggregation": "mean",
+            "ai_judge_ids": [judge["id"], other["id"]],
+        },
+    )
+    assert status == 201, panel
+    status, panel_run = await service.request(
+        "POST",
+        f"/evaluations/runs/{evaluation['id']}/judge-panel",
+        json={"panel_id": panel["id"]},
+    )
+    assert status == 201, panel_run
+    await wait_until_idle(service)
     status, judgments = await service.request(
         "GET", f"/evaluations/runs/{evaluation['id']}/judgments"
     )

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from tests.support.api import create_judge
-from tests.support.fakes import FakeProvider, blocks, completion
+from tests.support.fakes import FakeProviders, blocks, completion
 from tests.support.reviewing import query_of
 from tests.support.service import REPO, TOKEN, ServiceFactory
 
@@ -52,32 +52,29 @@ def walkthrough() -> list[str]:
 
 
 async def test_the_comparison_walkthrough_runs_as_written(
-    services: ServiceFactory, tmp_path: Path
+    services: ServiceFactory, tmp_path: Path, fake_provider: FakeProviders
 ) -> None:
-    provider = await FakeProvider(respond=grade_by_title).start()
-    try:
-        service = await services.start()
-        judge = await create_judge(service, provider.base_url, name="doc judge", batch_size=4)
-        (tmp_path / ".releval").mkdir()
-        (tmp_path / ".releval" / "dev-token").write_text(TOKEN + "\n")
-        shutil.copytree(REPO / "examples", tmp_path / "examples")
-        host = service.base_url.removeprefix("http://")
-        script = "set -euo pipefail\n" + "\n".join(
-            f"echo '=== block {i}'\n{block}\necho" for i, block in enumerate(walkthrough())
-        ).replace("127.0.0.1:8080", host)
-        process = await asyncio.create_subprocess_exec(
-            "bash",
-            "-c",
-            script,
-            cwd=tmp_path,
-            env={"PATH": "/usr/bin:/bin", "AI_JUDGE_ID": judge["id"]},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        async with asyncio.timeout(120):  # stops a hung walkthrough, nothing else
-            out, err = await process.communicate()
-    finally:
-        await provider.stop()
+    provider = await fake_provider(grade_by_title)
+    service = await services.start()
+    judge = await create_judge(service, provider.base_url, name="doc judge", batch_size=4)
+    (tmp_path / ".releval").mkdir()
+    (tmp_path / ".releval" / "dev-token").write_text(TOKEN + "\n")
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    host = service.base_url.removeprefix("http://")
+    script = "set -euo pipefail\n" + "\n".join(
+        f"echo '=== block {i}'\n{block}\necho" for i, block in enumerate(walkthrough())
+    ).replace("127.0.0.1:8080", host)
+    process = await asyncio.create_subprocess_exec(
+        "bash",
+        "-c",
+        script,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "AI_JUDGE_ID": judge["id"]},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(120):  # stops a hung walkthrough, nothing else
+        out, err = await process.communicate()
     stdout = out.decode()
     assert process.returncode == 0, (stdout, err.decode())
     parts = re.split(r"^=== block \d+\n", stdout, flags=re.M)[1:]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.support.fakes import FakeProvider, completion
+from tests.support.fakes import FakeProviders, completion
 from tests.support.service import REPO, TOKEN, ServiceFactory
 
 SECTION = re.compile(r"^## A judging run with curl\n(.*?)^## ", re.S | re.M)
@@ -29,7 +29,10 @@ def readme_script(*, before_cancel: str = "") -> str:
 
 
 async def test_readme_curl_walkthrough(
-    services: ServiceFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    services: ServiceFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_provider: FakeProviders,
 ) -> None:
     release = asyncio.Event()
 
@@ -38,7 +41,7 @@ async def test_readme_curl_walkthrough(
         await release.wait()
         return completion("")
 
-    provider = await FakeProvider(respond=held).start()
+    provider = await fake_provider(held)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
     service = await services.start()
     (tmp_path / ".releval").mkdir()
@@ -64,7 +67,6 @@ async def test_readme_curl_walkthrough(
         out, err = await process.communicate()
     finally:
         release.set()
-        await provider.stop()
     stdout = out.decode()
     assert process.returncode == 0, (stdout, err.decode())
     outputs = re.split(r"^=== block \d+\n", stdout, flags=re.M)[1:]

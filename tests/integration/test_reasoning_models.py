@@ -15,7 +15,7 @@ from aiohttp import web
 
 from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
 from tests.support.fakes import blocks, document_ids
-from tests.support.servers import serve_on_loopback
+from tests.support.servers import LocalServers, serve_on_loopback
 from tests.support.service import Service, ServiceFactory, wait_until_idle
 
 REASONING_MAX_TOKENS = {
@@ -105,13 +105,12 @@ class ModelServer:
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
+            self.runner = None
 
 
 @pytest.fixture
-async def server() -> Any:
-    model = await ModelServer().start()
-    yield model
-    await model.stop()
+async def server(local_servers: LocalServers) -> ModelServer:
+    return await local_servers.start(ModelServer())
 
 
 async def run_to_end(service: Service, judge: dict[str, Any], **evaluation: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from tests.support.api import create_judge
-from tests.support.fakes import FakeProvider
+from tests.support.fakes import FakeProviders
 from tests.support.reviewing import grade_by_rank
 from tests.support.service import REPO, TOKEN, ServiceFactory
 
@@ -26,34 +26,31 @@ def walkthrough() -> list[str]:
 
 
 async def test_the_reviewing_walkthrough_runs_as_written(
-    services: ServiceFactory, tmp_path: Path
+    services: ServiceFactory, tmp_path: Path, fake_provider: FakeProviders
 ) -> None:
-    provider = await FakeProvider(respond=grade_by_rank).start()
-    try:
-        service = await services.start()
-        example = json.loads((REPO / "examples" / "evaluation-run.json").read_text())
-        status, evaluation = await service.request("POST", "/evaluations/runs", json=example)
-        assert status == 201, evaluation
-        judge = await create_judge(service, provider.base_url, name="doc judge", batch_size=3)
-        (tmp_path / ".releval").mkdir()
-        (tmp_path / ".releval" / "dev-token").write_text(TOKEN + "\n")
-        shutil.copytree(REPO / "examples", tmp_path / "examples")
-        host = service.base_url.removeprefix("http://")
-        script = "set -euo pipefail\n" + "\n".join(
-            f"echo '=== block {i}'\n{block}\necho" for i, block in enumerate(walkthrough())
-        ).replace("127.0.0.1:8080", host)
-        process = await asyncio.create_subprocess_exec(
-            "bash",
-            "-c",
-            script,
-            cwd=tmp_path,
-            env={"PATH": "/usr/bin:/bin", "RUN_ID": evaluation["id"], "AI_JUDGE_ID": judge["id"]},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await process.communicate()
-    finally:
-        await provider.stop()
+    provider = await fake_provider(grade_by_rank)
+    service = await services.start()
+    example = json.loads((REPO / "examples" / "evaluation-run.json").read_text())
+    status, evaluation = await service.request("POST", "/evaluations/runs", json=example)
+    assert status == 201, evaluation
+    judge = await create_judge(service, provider.base_url, name="doc judge", batch_size=3)
+    (tmp_path / ".releval").mkdir()
+    (tmp_path / ".releval" / "dev-token").write_text(TOKEN + "\n")
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    host = service.base_url.removeprefix("http://")
+    script = "set -euo pipefail\n" + "\n".join(
+        f"echo '=== block {i}'\n{block}\necho" for i, block in enumerate(walkthrough())
+    ).replace("127.0.0.1:8080", host)
+    process = await asyncio.create_subprocess_exec(
+        "bash",
+        "-c",
+        script,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "RUN_ID": evaluation["id"], "AI_JUDGE_ID": judge["id"]},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
     stdout = out.decode()
     assert process.returncode == 0, (stdout, err.decode())
     blocks = re.split(r"^=== block \d+\n", stdout, flags=re.M)[1:]

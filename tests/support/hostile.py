@@ -18,17 +18,17 @@ class Catcher:
     """Counts every TCP connection made to 127.0.0.2:port, and answers each with a 200
     (so that a connection, were one made, would look like a success)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.connections = 0
         self.server: asyncio.Server | None = None
-        self.port = 0
+        self.port = port  # 0: any free port
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.2:{self.port}"
 
-    async def start(self, port: int = 0) -> Catcher:
-        self.server = await asyncio.start_server(self._caught, "127.0.0.2", port)
+    async def start(self) -> Catcher:
+        self.server = await asyncio.start_server(self._caught, "127.0.0.2", self.port)
         self.port = int(self.server.sockets[0].getsockname()[1])
         return self
 

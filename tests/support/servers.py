@@ -33,7 +33,8 @@ S = TypeVar("S", bound=Startable)
 
 class LocalServers:
     """The servers one test started, stopped in the reverse order of their start by
-    ``close()`` (the ``local_servers`` fixture calls it after the test)."""
+    ``close()``: the ``local_servers`` fixture calls it after the test, ``async with``
+    at the end of its block (for a helper whose servers live only while it runs)."""
 
     def __init__(self) -> None:
         self._stack = contextlib.AsyncExitStack()
@@ -58,3 +59,9 @@ class LocalServers:
 
     async def close(self) -> None:
         await self._stack.aclose()
+
+    async def __aenter__(self) -> LocalServers:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
