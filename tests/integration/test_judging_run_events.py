@@ -171,11 +171,14 @@ async def test_a_quiet_stream_sends_heartbeats(
     monkeypatch.setattr(events, "HEARTBEAT_S", 0.3)
     monkeypatch.setattr(events, "POLL_S", 0.05)
     run = held_run
+    heartbeat: Event | None = None
     async with service.client.get(f"{service.api}/ai-judging-runs/{run['id']}/events") as resp:
         async with asyncio.timeout(10):
             async for event in read_events(resp):
                 if event.comment == "heartbeat":
+                    heartbeat = event
                     break
+    assert heartbeat is not None, "the stream ended without a heartbeat"
 
 
 async def test_the_stream_stops_when_the_client_goes_away(
