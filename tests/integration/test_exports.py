@@ -18,24 +18,17 @@ from ir_measures import P, nDCG
 from releval_judge.store.review import EXPORT_PAGE
 from tests.support.api import assert_error, create_evaluation
 from tests.support.fakes import FakeProviders, completion, document_ids
-from tests.support.reviewing import candidate_ids, grade_by_rank, judge_with, put_human, raw
+from tests.support.reviewing import (
+    JUDGMENT_FIELDS,
+    candidate_ids,
+    grade_by_rank,
+    judge_with,
+    put_human,
+    raw,
+)
 from tests.support.service import Service, ServiceFactory
 from tests.support.waiting import wait_for
 
-LISTING_FIELDS = [
-    "candidate_id",
-    "query_id",
-    "query",
-    "doc_id",
-    "rank",
-    "grade",
-    "label",
-    "reasoning",
-    "source",
-    "judge",
-    "ai_judging_run_id",
-    "created_at",
-]
 TRICKY = 'said "no", twice\nreally'
 
 
@@ -86,7 +79,7 @@ async def test_jsonl_and_csv_hold_what_the_listing_shows(
     assert "Content-Length" not in headers  # streamed
     rows = _jsonl(text)
     assert len(rows) == 10  # 6 AI + 4 human
-    assert all(list(r) == LISTING_FIELDS for r in rows)
+    assert all(list(r) == JUDGMENT_FIELDS for r in rows)
     key = lambda j: (j["candidate_id"], j["source"], j["judge"])  # noqa: E731
     assert sorted(rows, key=key) == sorted(listing["items"], key=key)
     assert [(r["query_id"], r["rank"]) for r in rows] == sorted(
@@ -95,7 +88,7 @@ async def test_jsonl_and_csv_hold_what_the_listing_shows(
 
     headers, text = await _export(service, path, format="csv")
     assert headers["Content-Type"] == "text/csv; charset=utf-8"
-    assert text.startswith(",".join(LISTING_FIELDS) + "\r\n")
+    assert text.startswith(",".join(JUDGMENT_FIELDS) + "\r\n")
     table = list(csv.DictReader(io.StringIO(text, newline="")))
     assert len(table) == 10
     as_text = [
@@ -237,7 +230,7 @@ async def test_a_judging_runs_export_keeps_what_a_later_run_overwrote(
     assert [(r["doc_id"], r["grade"], r["current"], r["judge"]) for r in first_rows] == [
         (f"d{q}-{r}", 4 - r, False, "ranker") for q in (1, 2) for r in (1, 2, 3)
     ]
-    assert list(first_rows[0]) == [*LISTING_FIELDS, "current"]
+    assert list(first_rows[0]) == [*JUDGMENT_FIELDS, "current"]
 
     _, text = await _export(
         service, f"/ai-judging-runs/{second['id']}/judgments/export", format="csv"

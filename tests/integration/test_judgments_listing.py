@@ -9,6 +9,7 @@ from aiohttp import web
 
 from tests.support.api import create_judge, start_run, wait_until_ended
 from tests.support.fakes import FakeProviders, blocks, completion, document_ids
+from tests.support.reviewing import JUDGMENT_FIELDS
 from tests.support.service import Service, ServiceFactory
 
 
@@ -70,20 +71,7 @@ async def test_filters_sort_and_pages(
     assert len(everything["items"]) == 22  # 20 AI + 2 human
     assert everything["next_cursor"] is None
     item = everything["items"][0]
-    assert set(item) == {
-        "candidate_id",
-        "query_id",
-        "query",
-        "doc_id",
-        "rank",
-        "grade",
-        "label",
-        "reasoning",
-        "source",
-        "judge",
-        "ai_judging_run_id",
-        "created_at",
-    }
+    assert set(item) == set(JUDGMENT_FIELDS)
 
     ai = await listing(service, run_id, source="ai", limit=1000)
     assert {j["source"] for j in ai["items"]} == {"ai"}

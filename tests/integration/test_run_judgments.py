@@ -8,7 +8,7 @@ from aiohttp import web
 
 from tests.support.api import assert_error, create_evaluation
 from tests.support.fakes import FakeProviders, blocks, completion, document_ids
-from tests.support.reviewing import judge_with, query_of
+from tests.support.reviewing import JUDGMENT_FIELDS, judge_with, query_of
 from tests.support.service import Service, ServiceFactory
 
 
@@ -65,21 +65,7 @@ async def test_a_runs_judgments_stay_listed_after_a_later_run_overwrites_them(
     assert all(j["reasoning"].startswith("first") for j in history)
     # q1 kept the first run's judgment (the second run failed it); q2 and q3 were replaced.
     assert {j["query_id"]: j["current"] for j in history} == {"q1": True, "q2": False, "q3": False}
-    assert set(history[0]) == {
-        "candidate_id",
-        "query_id",
-        "query",
-        "doc_id",
-        "rank",
-        "grade",
-        "label",
-        "reasoning",
-        "source",
-        "judge",
-        "ai_judging_run_id",
-        "created_at",
-        "current",
-    }
+    assert set(history[0]) == {*JUDGMENT_FIELDS, "current"}
     assert history[0]["label"] is None and history[0]["query"] == "query number 1"
 
     latest = await _all_pages(service, second["id"], limit=1000)

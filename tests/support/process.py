@@ -47,28 +47,31 @@ class ServiceProcess:
             **self.env,
         }
 
+    async def _spawn(self) -> tuple[asyncio.subprocess.Process, Path]:
+        """``python -m releval_judge serve``, its output in a log file of its own; both."""
+        self.starts += 1
+        self.log_path = log_path = self.data_dir / f"service-{self.starts}.log"
+        with log_path.open("wb") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "releval_judge",
+                "serve",
+                *self.serve_args,
+                cwd=REPO,
+                env=self._env(),
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+        return self.process, log_path
+
     async def start(self) -> None:
         """Start ``python -m releval_judge serve`` and wait until /readyz answers 200."""
-        self.starts += 1
-        self.log_path = self.data_dir / f"service-{self.starts}.log"
-        env = self._env()
-        log = self.log_path.open("wb")
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "releval_judge",
-            "serve",
-            *self.serve_args,
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        log.close()
+        process, log_path = await self._spawn()
         async with aiohttp.ClientSession() as client, asyncio.timeout(60):
             while True:
-                if self.process.returncode is not None:
-                    raise RuntimeError(f"service exited: {self.log_path.read_text()[-3000:]}")
+                if process.returncode is not None:
+                    raise RuntimeError(f"service exited: {log_path.read_text()[-3000:]}")
                 try:
                     async with client.get(f"http://127.0.0.1:{self.port}/readyz") as resp:
                         if resp.status == 200:
@@ -87,23 +90,9 @@ class ServiceProcess:
 
     async def start_refused(self) -> int:
         """Start the process expecting it to refuse to start; its exit code."""
-        self.starts += 1
-        self.log_path = self.data_dir / f"service-{self.starts}.log"
-        log = self.log_path.open("wb")
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "releval_judge",
-            "serve",
-            *self.serve_args,
-            cwd=REPO,
-            env=self._env(),
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        log.close()
+        process, _ = await self._spawn()
         async with asyncio.timeout(60):
-            return await self.process.wait()
+            return await process.wait()
 
     async def terminate(self) -> int:
         """SIGTERM and wait for the exit code."""

@@ -13,6 +13,22 @@ from tests.support.fakes import FakeProvider, blocks, completion, document_ids
 from tests.support.service import Service
 
 QUERY = re.compile(r"Query: (.*)\n")
+# A judgment's fields in a listing and in an export, in their order (a run's listing and
+# export add "current").
+JUDGMENT_FIELDS = [
+    "candidate_id",
+    "query_id",
+    "query",
+    "doc_id",
+    "rank",
+    "grade",
+    "label",
+    "reasoning",
+    "source",
+    "judge",
+    "ai_judging_run_id",
+    "created_at",
+]
 
 
 def query_of(prompt: str) -> str:
