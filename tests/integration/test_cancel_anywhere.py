@@ -26,10 +26,7 @@ async def test_a_cancel_through_another_replica_stops_the_holders_calls(
     await b.start()
     run = await start_judging(a, provider, 100)
 
-    async def a_judges() -> bool:
-        return len(provider.calls) >= 6
-
-    await wait_for(a_judges)
+    await held.judging(calls=6)
     held.hold.set()  # from now on A's calls wait at the provider
     await held.all_slots_held()
     holder = await db.fetchval(
@@ -64,10 +61,7 @@ async def test_a_lost_notification_only_delays_the_cancel(
     await a.start()
     run = await start_judging(a, provider, 100)
 
-    async def a_judges() -> bool:
-        return len(provider.calls) >= 6
-
-    await wait_for(a_judges)
+    await held.judging(calls=6)
     held.hold.set()  # from now on A's calls wait at the provider
     await held.all_slots_held()
     # Cancelled by a replica whose notification never arrives.

@@ -3,10 +3,8 @@ talking to a live service (RELEVAL_URL, RELEVAL_TOKEN), judging through the simu
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,7 +12,7 @@ import pytest
 
 from releval_judge.sim import SimConfig
 from tests.support.api import create_evaluation, create_judge, wait_until_ended
-from tests.support.cli import Result
+from tests.support.cli import Result, run
 from tests.support.servers import LocalServers
 from tests.support.service import TOKEN, Service, free_port
 from tests.support.waiting import wait_for
@@ -30,20 +28,7 @@ async def cli(service: Service | None, *args: str, token: str | None = TOKEN) ->
     env["RELEVAL_URL"] = service.base_url if service else f"http://127.0.0.1:{free_port()}"
     if token is not None:
         env["RELEVAL_TOKEN"] = token
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "releval_judge.client.cli",
-        "runs",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(60):
-        out, err = await process.communicate()
-    assert process.returncode is not None
-    return Result(process.returncode, out.decode(), err.decode())
+    return await run("releval_judge.client.cli", "runs", *args, env=env, timeout=60)
 
 
 @pytest.fixture

@@ -25,7 +25,6 @@ from tests.support.runs import (
     start_judging,
 )
 from tests.support.servers import LocalServers
-from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_active_runs")]
 
@@ -40,10 +39,7 @@ async def test_rolling_deploy_the_stopped_replica_gives_its_run_to_the_other(
     await a.start()
     run = await start_judging(a, provider, 200)
 
-    async def judging() -> bool:
-        return len(provider.calls) >= 10
-
-    await wait_for(judging)
+    await held.judging(calls=10)
     held.hold.set()  # from now on A's calls wait at the provider
 
     await held.all_slots_held()
@@ -80,10 +76,7 @@ async def test_a_killed_replicas_run_is_taken_over_without_any_restart(
     await b.start()
     run = await start_judging(a, provider, 200)
 
-    async def judging() -> bool:
-        return len(provider.calls) >= 10
-
-    await wait_for(judging)
+    await held.judging(calls=10)
     holder = await db.fetchval(
         "SELECT lease_owner FROM ai_judging_runs WHERE id = $1::uuid", run["id"]
     )
@@ -111,10 +104,7 @@ async def test_a_paused_replica_that_lost_its_lease_writes_nothing_and_stops(
     await a.start()
     run = await start_judging(a, provider, 200)
 
-    async def judging() -> bool:
-        return len(provider.calls) >= 10
-
-    await wait_for(judging)
+    await held.judging(calls=10)
     held.hold.set()
 
     await held.all_slots_held()

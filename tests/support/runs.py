@@ -121,6 +121,14 @@ class HeldProvider:
         await asyncio.sleep(self.delay)
         return completion(blocks({cid: 2 for cid in document_ids(prompt)}))
 
+    async def judging(self, calls: int) -> None:
+        """Until the provider has been called ``calls`` times: the run is under way."""
+
+        async def called() -> bool:
+            return len(self.fake.calls) >= calls
+
+        await wait_for(called)
+
     async def all_slots_held(self) -> None:
         """Until every call slot of the run is taken by a held call: its dispatcher waits."""
 
