@@ -1,7 +1,8 @@
 """The tests' fixtures: a real PostgreSQL (embedded, or RELEVAL_DATABASE_URL), the service
 served by uvicorn on a loopback port and talked to over real HTTP, service processes on
-the same database, and the local servers (fake providers, the simulator) a test starts.
-What they are built from lives in tests/support/."""
+the same database (replicas), the local servers a test starts (fake providers, the
+simulator, hostile servers), and a client logged in to the UI. What they are built from
+lives in tests/support/; a test imports from there, never from here."""
 
 from __future__ import annotations
 
@@ -108,18 +109,7 @@ def fake_provider(local_servers: LocalServers) -> FakeProviders:
 
 
 @pytest.fixture
-async def page(service: Service) -> AsyncIterator[aiohttp.ClientSession]:
-    """A client logged in to the UI of ``service`` (the session cookie on every request)."""
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as login:
-        cookie = await cookie_header(login, service.base_url)
-    async with aiohttp.ClientSession(
-        base_url=service.base_url, headers={"Cookie": cookie}
-    ) as session:
-        yield session
-
-
-@pytest.fixture
-async def held_provider(fake_provider: FakeProviders) -> AsyncIterator[FakeProvider]:
+async def stalled_provider(fake_provider: FakeProviders) -> AsyncIterator[FakeProvider]:
     """A provider that answers no call until the test ends (then grades each candidate 1),
     so that the runs on it stay running."""
     release = asyncio.Event()
@@ -137,3 +127,14 @@ async def held_provider(fake_provider: FakeProviders) -> AsyncIterator[FakeProvi
 async def panel_members(local_servers: LocalServers) -> list[FakeProvider]:
     """Three providers that grade as tests/support/panels.py's documents say: member 0, 1, 2."""
     return [await local_servers.start(member(i)) for i in range(3)]
+
+
+@pytest.fixture
+async def page(service: Service) -> AsyncIterator[aiohttp.ClientSession]:
+    """A client logged in to the UI of ``service`` (the session cookie on every request)."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as login:
+        cookie = await cookie_header(login, service.base_url)
+    async with aiohttp.ClientSession(
+        base_url=service.base_url, headers={"Cookie": cookie}
+    ) as session:
+        yield session

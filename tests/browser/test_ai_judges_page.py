@@ -10,8 +10,8 @@ import pytest
 from playwright.async_api import BrowserContext, expect
 
 from releval_judge.sim import SimConfig
-from tests.browser.catalogue import evaluation_run
-from tests.browser.conftest import PHONE
+from tests.support.browser import PHONE
+from tests.support.catalogue import evaluation_run
 from tests.support.servers import LocalServers
 from tests.support.service import TOKEN, ServiceFactory
 

@@ -293,10 +293,10 @@ async def test_delete_is_204_then_404(service: Service) -> None:
 
 
 async def test_delete_is_409_while_a_judging_run_of_the_judge_is_active(
-    service: Service, held_provider: FakeProvider
+    service: Service, stalled_provider: FakeProvider
 ) -> None:
     evaluation = await create_evaluation(service, queries=1, per_query=2)
-    judge = await create_judge(service, held_provider.base_url, max_retries=0)
+    judge = await create_judge(service, stalled_provider.base_url, max_retries=0)
     status, run = await service.request(
         "POST", f"/evaluations/runs/{evaluation['id']}/ai-judge", json={"ai_judge_id": judge["id"]}
     )

@@ -36,11 +36,11 @@ async def _start(service: Service, evaluation_id: str, judge_id: str) -> tuple[i
 
 
 async def test_a_third_active_run_is_refused_until_one_ends(
-    services: ServiceFactory, held_provider: FakeProvider
+    services: ServiceFactory, stalled_provider: FakeProvider
 ) -> None:
     service = await services.start(max_active_runs_per_evaluation=2)
     evaluation = await create_evaluation(service)
-    judge = await create_judge(service, held_provider.base_url)
+    judge = await create_judge(service, stalled_provider.base_url)
     first = await start_run(service, evaluation["id"], judge["id"])
     await start_run(service, evaluation["id"], judge["id"])
 
@@ -67,13 +67,13 @@ async def test_a_third_active_run_is_refused_until_one_ends(
 
 
 async def test_concurrent_starts_never_exceed_the_limit(
-    services: ServiceFactory, held_provider: FakeProvider
+    services: ServiceFactory, stalled_provider: FakeProvider
 ) -> None:
     service = await services.start(max_active_runs_per_evaluation=2)
     evaluation = await create_evaluation(service)
     # Different judges, so that nothing but the limit itself serialises the starts.
     judges = [
-        await create_judge(service, held_provider.base_url, name=f"judge {n}") for n in range(8)
+        await create_judge(service, stalled_provider.base_url, name=f"judge {n}") for n in range(8)
     ]
 
     answers = await asyncio.gather(

@@ -80,10 +80,10 @@ def who(thing: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 async def test_judging_runs_name_who_started_and_who_cancelled_them(
-    service: Service, bot: str, held_provider: FakeProvider, fake_provider: FakeProviders
+    service: Service, bot: str, stalled_provider: FakeProvider, fake_provider: FakeProviders
 ) -> None:
     evaluation = await create_evaluation(service)
-    judge = await create_judge(service, held_provider.base_url)
+    judge = await create_judge(service, stalled_provider.base_url)
     path = f"/evaluations/runs/{evaluation['id']}/ai-judge"
 
     by_static = await start_run(service, evaluation["id"], judge["id"])
@@ -175,11 +175,11 @@ async def test_a_run_resumed_by_another_replica_keeps_who_started_it(
 
 
 async def test_panel_runs_and_their_members_name_who_started_and_cancelled_them(
-    service: Service, bot: str, held_provider: FakeProvider
+    service: Service, bot: str, stalled_provider: FakeProvider
 ) -> None:
     evaluation = await create_evaluation(service)
     judges = [
-        await create_judge(service, held_provider.base_url, name=f"member {n}") for n in (1, 2)
+        await create_judge(service, stalled_provider.base_url, name=f"member {n}") for n in (1, 2)
     ]
     status, panel = await service.request(
         "POST", "/judge-panels", json={"name": "pair", "ai_judge_ids": [j["id"] for j in judges]}
@@ -436,10 +436,10 @@ async def test_the_database_refuses_to_change_or_remove_the_history(
 
 
 async def test_the_ui_says_who_started_cancelled_and_last_changed(
-    service: Service, bot: str, held_provider: FakeProvider
+    service: Service, bot: str, stalled_provider: FakeProvider
 ) -> None:
     evaluation = await create_evaluation(service)
-    judge = await create_judge(service, held_provider.base_url, name="ui judge")
+    judge = await create_judge(service, stalled_provider.base_url, name="ui judge")
     status, _ = await as_token(
         service, bot, "PATCH", f"/ai-judges/{judge['id']}", json={"batch_size": 2}
     )
