@@ -8,7 +8,7 @@ import asyncio
 from aiohttp import web
 
 from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
-from tests.support.fakes import FakeProviders, blocks, completion, document_ids
+from tests.support.fakes import FakeProviders, blocks, completion, document_ids, error
 from tests.support.service import ServiceFactory, wait_until_idle
 from tests.support.waiting import wait_for
 
@@ -80,8 +80,6 @@ async def test_cancel_of_an_ended_run_is_409_and_unknown_is_404(
 async def test_cancel_stops_a_run_waiting_out_a_rate_limit(
     services: ServiceFactory, fake_provider: FakeProviders
 ) -> None:
-    from tests.support.fakes import error
-
     async def limited(prompt: str, call_no: int) -> web.Response:
         return error(429, "slow down", headers={"Retry-After": "30"})
 

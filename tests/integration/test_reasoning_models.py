@@ -15,7 +15,7 @@ from aiohttp import web
 
 from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
 from tests.support.fakes import blocks, document_ids
-from tests.support.servers import LocalServers, serve_on_loopback
+from tests.support.servers import LocalServers
 from tests.support.service import Service, ServiceFactory, wait_until_idle
 
 REASONING_MAX_TOKENS = {
@@ -61,8 +61,7 @@ class ModelServer:
     bodies: list[dict[str, Any]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
-    runner: web.AppRunner | None = None
-    port: int = 0
+    port: int = 0  # once served
 
     @property
     def base_url(self) -> str:
@@ -94,23 +93,19 @@ class ModelServer:
             }
         )
 
-    async def start(self) -> ModelServer:
+    def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.handle)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.handle)
         app.router.add_post("/openai/v1/chat/completions", self.handle)
-        self.runner, self.port = await serve_on_loopback(app)
-        return self
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
+        return app
 
 
 @pytest.fixture
 async def server(local_servers: LocalServers) -> ModelServer:
-    return await local_servers.start(ModelServer())
+    model = ModelServer()
+    model.port = await local_servers.serve(model.app())
+    return model
 
 
 async def run_to_end(service: Service, judge: dict[str, Any], **evaluation: Any) -> dict[str, Any]:
