@@ -1,60 +1,37 @@
-"""Shared fixtures: a real PostgreSQL (embedded, or RELEVAL_DATABASE_URL) and the service
-served by uvicorn on a loopback port, talked to over real HTTP."""
+"""The tests' fixtures: a real PostgreSQL (embedded, or RELEVAL_DATABASE_URL), the service
+served by uvicorn on a loopback port and talked to over real HTTP, service processes on
+the same database (replicas), the local servers a test starts (fake providers, the
+simulator, hostile servers), and a client logged in to the UI. What they are built from
+lives in tests/support/; a test imports from there, never from here."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import socket
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
 import pytest
-import uvicorn
-from starlette.applications import Starlette
+from aiohttp import web
 
-from releval_judge.app import create_app
-from releval_judge.config import Settings
-from releval_judge.engine.judging import ProviderFactory
-from releval_judge.providers import make_provider
-from releval_judge.serving import listening_socket, server_config
 from releval_judge.store.database import EmbeddedPostgres, apply_schema
-
-TOKEN = "test-token"
-# Every service of a test session shares one database, so one key (see secrets_check).
-SECRET_KEY = "test-secret-key"
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(server_url: str, name: str) -> AsyncIterator[str]:
-    """The URL of a new, empty database ``name`` on ``server_url``'s server, dropped after."""
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield _with_database(server_url, name)
-    finally:
-        admin = await asyncpg.connect(server_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+from tests.support.database import fresh_database
+from tests.support.fakes import (
+    FakeProvider,
+    FakeProviders,
+    Responder,
+    blocks,
+    completion,
+    document_ids,
+    grade_all_two,
+)
+from tests.support.panels import member
+from tests.support.process import ServiceProcesses
+from tests.support.servers import LocalServers
+from tests.support.service import REPO, Service, ServiceFactory
+from tests.support.ui import cookie_header
 
 
 @pytest.fixture(scope="session")
@@ -90,88 +67,12 @@ async def no_active_runs(db: asyncpg.Pool) -> None:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Service:
-    """The service running under uvicorn in this event loop, plus a client with a token."""
-
-    server: uvicorn.Server
-    task: asyncio.Task[None]
-    base_url: str
-    client: aiohttp.ClientSession
-    settings: Settings
-
-    @property
-    def api(self) -> str:
-        return self.base_url + "/api/v1"
-
-    async def request(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
-        async with self.client.request(method, self.api + path, **kwargs) as resp:
-            body = await resp.read()
-            if not body:
-                return resp.status, None
-            return resp.status, await resp.json(content_type=None)
-
-    async def stop(self) -> None:
-        self.server.should_exit = True
-        await self.task
-        await self.client.close()
-
-
-@dataclass
-class ServiceFactory:
-    database_url: str
-    data_dir: Path
-    started: list[Service] = field(default_factory=list)
-
-    async def start(
-        self, *, provider_factory: ProviderFactory = make_provider, **overrides: Any
-    ) -> Service:
-        port = free_port()
-        values: dict[str, Any] = {
-            "database_url": self.database_url,
-            "data_dir": self.data_dir,
-            "api_tokens": TOKEN,
-            "port": port,
-            "secret_key": SECRET_KEY,
-            "shutdown_grace_s": 5.0,
-            # The tests' providers listen on 127.0.0.1 (the outbound policy refuses
-            # loopback otherwise); tests about the policy override it.
-            "provider_allow": "127.0.0.1",
-        }
-        values.update(overrides)
-        settings = Settings.model_validate(values)
-        app = create_app(settings, provider_factory=provider_factory)
-        # As `releval-judge serve` does (releval_judge/serving.py), on loopback.
-        config = server_config(app, settings, host="127.0.0.1", lifespan="on")
-        server = uvicorn.Server(config)
-        sock = listening_socket(config, settings)
-        task = asyncio.create_task(server.serve(sockets=[sock]), name=f"uvicorn-{port}")
-        while not server.started:
-            if task.done():
-                sock.close()
-                task.result()
-                raise RuntimeError("service did not start")
-            await asyncio.sleep(0.01)
-        client = aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"})
-        service = Service(server, task, f"http://127.0.0.1:{port}", client, settings)
-        self.started.append(service)
-        return service
-
-
 @pytest.fixture
 async def services(database_url: str, tmp_path: Path) -> AsyncIterator[ServiceFactory]:
+    """Starts services in this event loop on the session's database; stops them after."""
     factory = ServiceFactory(database_url, tmp_path)
     yield factory
-    for service in factory.started:
-        if not service.task.done():
-            await service.stop()
+    await factory.stop()
 
 
 @pytest.fixture
@@ -179,107 +80,61 @@ async def service(services: ServiceFactory) -> Service:
     return await services.start()
 
 
-# --- data helpers ----------------------------------------------------------------------
+@pytest.fixture
+async def processes(database_url: str, tmp_path: Path) -> AsyncIterator[ServiceProcesses]:
+    """Service processes (``python -m releval_judge serve``) on the session's database, for
+    tests that kill or signal them or run replicas; killed after the test."""
+    factory = ServiceProcesses(database_url, tmp_path)
+    yield factory
+    await factory.stop()
 
 
-def evaluation_body(
-    *,
-    queries: int = 2,
-    per_query: int = 3,
-    status: str = "completed",
-    scale: dict[str, Any] | None = None,
-    texts: Callable[[int, int], str] | None = None,
-) -> dict[str, Any]:
-    return {
-        "name": f"run-{uuid.uuid4().hex[:8]}",
-        "status": status,
-        "scale": scale or {"min": 0, "max": 3, "labels": {"0": "irrelevant", "3": "perfect"}},
-        "queries": [
-            {
-                "query_id": f"q{q}",
-                "text": f"query number {q}",
-                "candidates": [
-                    {
-                        "doc_id": f"d{q}-{r}",
-                        "rank": r,
-                        "title": f"title {q}-{r}",
-                        "text": texts(q, r) if texts else f"document text {q}-{r}",
-                    }
-                    for r in range(1, per_query + 1)
-                ],
-            }
-            for q in range(1, queries + 1)
-        ],
-    }
+@pytest.fixture
+async def local_servers(services: ServiceFactory) -> AsyncIterator[LocalServers]:
+    """The local servers a test starts, stopped after it, before its services stop: so
+    that no service waits out its grace period on a call a fake provider still holds."""
+    servers = LocalServers()
+    yield servers
+    await servers.close()
 
 
-async def create_evaluation(service: Service, **kwargs: Any) -> dict[str, Any]:
-    status, body = await service.request(
-        "POST", "/evaluations/runs", json=evaluation_body(**kwargs)
-    )
-    assert status == 201, body
-    result: dict[str, Any] = body
-    return result
+@pytest.fixture
+def fake_provider(local_servers: LocalServers) -> FakeProviders:
+    """``await fake_provider(respond)``: a started FakeProvider, stopped after the test."""
+
+    async def start(respond: Responder = grade_all_two) -> FakeProvider:
+        return await local_servers.start(FakeProvider(respond))
+
+    return start
 
 
-async def create_judge(service: Service, base_url: str, **fields: Any) -> dict[str, Any]:
-    payload = {
-        "name": "test judge",
-        "provider": "openai",
-        "model": "test-model",
-        "base_url": base_url,
-        "api_key": "sk-test-key",
-        "batch_size": 3,
-        "concurrency": 2,
-        "max_retries": 2,
-    }
-    payload.update(fields)
-    status, body = await service.request("POST", "/ai-judges", json=payload)
-    assert status == 201, body
-    result: dict[str, Any] = body
-    return result
+@pytest.fixture
+async def stalled_provider(fake_provider: FakeProviders) -> AsyncIterator[FakeProvider]:
+    """A provider that answers no call until the test ends (then grades each candidate 1),
+    so that the runs on it stay running."""
+    release = asyncio.Event()
+
+    async def hold(prompt: str, call_no: int) -> web.Response:
+        await release.wait()
+        return completion(blocks(dict.fromkeys(document_ids(prompt), 1)))
+
+    provider = await fake_provider(hold)
+    yield provider
+    release.set()
 
 
-async def wait_for(
-    check: Callable[[], Awaitable[bool]], *, timeout: float = 30.0, interval: float = 0.02
-) -> None:
-    """Poll until ``check`` is true; the timeout only stops a hung test."""
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(interval)
+@pytest.fixture
+async def panel_members(local_servers: LocalServers) -> list[FakeProvider]:
+    """Three providers that grade as tests/support/panels.py's documents say: member 0, 1, 2."""
+    return [await local_servers.start(member(i)) for i in range(3)]
 
 
-async def wait_until_ended(service: Service, judging_run_id: str) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-
-    async def ended() -> bool:
-        status, body = await service.request("GET", f"/ai-judging-runs/{judging_run_id}")
-        assert status == 200, body
-        result.update(body)
-        return body["status"] not in ("queued", "running")
-
-    await wait_for(ended)
-    return result
-
-
-async def wait_until_idle(service: Service) -> None:
-    """Until the service has no judging-run task left (in-flight calls written or dropped)."""
-    app = service.server.config.app
-    assert isinstance(app, Starlette)
-    runner = app.state.services.runner
-
-    async def idle() -> bool:
-        return bool(runner.active_count() == 0)
-
-    await wait_for(idle)
-
-
-def assert_error(status: int, body: Any, expected_status: int, code: str) -> dict[str, Any]:
-    """The contract's error shape, ``{"error": {"code", "message", "details"}}``; returns it."""
-    assert status == expected_status, body
-    assert isinstance(body, dict) and set(body) == {"error"}, body
-    error: dict[str, Any] = body["error"]
-    assert set(error) == {"code", "message", "details"}, error
-    assert error["code"] == code, error
-    assert isinstance(error["message"], str) and error["message"], error
-    return error
+@pytest.fixture
+async def page(service: Service) -> AsyncIterator[aiohttp.ClientSession]:
+    """A client logged in to the UI of ``service`` (the session cookie on every request)."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as login:
+        cookie = await cookie_header(login, service.base_url)
+    async with aiohttp.ClientSession(
+        base_url=service.base_url, headers={"Cookie": cookie}
+    ) as session:
+        yield session

@@ -7,29 +7,13 @@ so a missing browser is a failure, never a skip: no run passes without these tes
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import BrowserContext, ViewportSize, async_playwright
+from playwright.async_api import BrowserContext, async_playwright
 
-from tests.conftest import REPO
-
-CHROMIUM = Path(os.environ.get("RELEVAL_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = REPO / "tests" / "artifacts"
-DESKTOP = ViewportSize(width=1280, height=900)
-PHONE = ViewportSize(width=390, height=844)
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DESKTOP
 
 
 @pytest.fixture

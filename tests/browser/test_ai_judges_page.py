@@ -4,25 +4,24 @@ write-only), preview its template, test it on a sample of a run, edit it."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import BrowserContext, expect
 
-from releval_judge.sim import SimConfig, run_sim
-from tests.browser.catalogue import evaluation_run
-from tests.browser.conftest import PHONE
-from tests.conftest import TOKEN, ServiceFactory
+from releval_judge.sim import SimConfig
+from tests.support.browser import PHONE
+from tests.support.catalogue import evaluation_run
+from tests.support.servers import LocalServers
+from tests.support.service import TOKEN, ServiceFactory
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[str]:
-    runner, port = await run_sim(SimConfig(latency_ms=50, api_key="sk-sim-key"))
-    yield f"http://127.0.0.1:{port}/v1"
-    await runner.cleanup()
+async def sim(local_servers: LocalServers) -> str:
+    port = await local_servers.sim(SimConfig(latency_ms=50, api_key="sk-sim-key"))
+    return f"http://127.0.0.1:{port}/v1"
 
 
 async def test_create_preview_test_and_edit_a_judge(

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import BrowserContext, expect
 
-from tests.conftest import ServiceFactory, create_evaluation, create_judge
-from tests.fakes import start_run
-from tests.integration.test_tokens import create_token
+from tests.support.api import create_evaluation, create_judge, start_run
+from tests.support.service import ServiceFactory
+from tests.support.tokens import create_token
 
 pytestmark = pytest.mark.browser
 

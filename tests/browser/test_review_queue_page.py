@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import BrowserContext, expect
 
-from tests.conftest import TOKEN, ServiceFactory, create_evaluation
+from tests.support.api import create_evaluation
+from tests.support.service import TOKEN, ServiceFactory
 
 pytestmark = pytest.mark.browser
 

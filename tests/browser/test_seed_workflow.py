@@ -7,7 +7,6 @@ screenshot in tests/artifacts/ (desktop, plus the 390 px wide phone layout)."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,12 @@ import pytest
 from aiohttp import web
 from playwright.async_api import BrowserContext, Page, expect
 
-from releval_judge.sim import SimConfig, run_sim
-from tests.browser.catalogue import evaluation_run
-from tests.browser.conftest import PHONE
-from tests.conftest import TOKEN, Service, ServiceFactory, wait_for
+from releval_judge.sim import SimConfig
+from tests.support.browser import PHONE
+from tests.support.catalogue import evaluation_run
+from tests.support.servers import LocalServers
+from tests.support.service import TOKEN, Service, ServiceFactory
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -26,19 +27,17 @@ REVIEWER = "alice"
 
 
 @pytest.fixture
-async def fast_sim() -> AsyncIterator[str]:
+async def fast_sim(local_servers: LocalServers) -> str:
     """Answers in 300 ms and always leaves the last candidate of a batch out, so every
     batch of five has one per-candidate failure (deterministic, whatever the order)."""
-    runner, port = await run_sim(SimConfig(latency_ms=300, error_rate_fewer=1.0, seed=1))
-    yield f"http://127.0.0.1:{port}/v1"
-    await runner.cleanup()
+    port = await local_servers.sim(SimConfig(latency_ms=300, error_rate_fewer=1.0, seed=1))
+    return f"http://127.0.0.1:{port}/v1"
 
 
 @pytest.fixture
-async def slow_sim() -> AsyncIterator[str]:
-    runner, port = await run_sim(SimConfig(latency_ms=2500))
-    yield f"http://127.0.0.1:{port}/v1"
-    await runner.cleanup()
+async def slow_sim(local_servers: LocalServers) -> str:
+    port = await local_servers.sim(SimConfig(latency_ms=2500))
+    return f"http://127.0.0.1:{port}/v1"
 
 
 async def _judge(service: Service, name: str, base_url: str, **fields: Any) -> dict[str, Any]:
@@ -82,6 +81,7 @@ async def _start_from_sidebar(page: Page, judge_label: str) -> None:
 
 async def test_seed_workflow(
     services: ServiceFactory,
+    local_servers: LocalServers,
     fast_sim: str,
     slow_sim: str,
     browser: BrowserContext,
@@ -256,7 +256,7 @@ async def test_seed_workflow(
     await expect(card.locator('[data-field="status"]')).to_have_text("running")
     slow_id = await card.get_attribute("data-judging-run")
     assert slow_id
-    await _cross_site_cancel_is_refused(browser, service, slow_id)
+    await _cross_site_cancel_is_refused(browser, local_servers, service, slow_id)
     await expect(card.locator('[data-field="judged"]')).to_have_text("3", timeout=10_000)
     await card.get_by_role("button", name="Cancel").click()
     await expect(card.locator('[data-field="status"]')).to_have_text("cancelled")
@@ -298,7 +298,7 @@ async def _runs(service: Service, run_id: str) -> list[str]:
 
 
 async def _cross_site_cancel_is_refused(
-    browser: BrowserContext, service: Service, judging_run_id: str
+    browser: BrowserContext, local_servers: LocalServers, service: Service, judging_run_id: str
 ) -> None:
     """A page on another origin of the same site (another port of 127.0.0.1: the browser
     sends the SameSite=Strict cookie along) posts a form to the cancel route."""
@@ -313,11 +313,7 @@ async def _cross_site_cancel_is_refused(
 
     app = web.Application()
     app.router.add_get("/", evil)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    port = await local_servers.serve(app)
     attacker = await browser.new_page()
     try:
         async with attacker.expect_response(target) as answer:
@@ -329,7 +325,6 @@ async def _cross_site_cancel_is_refused(
         assert "csrf_rejected" in await response.text()
     finally:
         await attacker.close()
-        await runner.cleanup()
 
     async def still_running() -> bool:
         status, run = await service.request("GET", f"/ai-judging-runs/{judging_run_id}")

@@ -11,9 +11,10 @@ import pytest
 from aiohttp import web
 from sklearn.metrics import cohen_kappa_score
 
-from tests.conftest import Service, ServiceFactory, assert_error, create_evaluation
-from tests.fakes import FakeProvider, blocks, completion, document_ids
-from tests.reviewing import candidate_ids, judge_with, put_human
+from tests.support.api import assert_error, create_evaluation
+from tests.support.fakes import FakeProviders, blocks, completion, document_ids
+from tests.support.reviewing import candidate_ids, judge_with, put_human
+from tests.support.service import Service, ServiceFactory
 
 # The AI's grade for each rank: lenient on the lower ranks.
 AI_BY_RANK = {1: 3, 2: 3, 3: 2, 4: 1}
@@ -29,19 +30,18 @@ async def ai_by_rank(prompt: str, call_no: int) -> web.Response:
     return completion(blocks({cid: AI_BY_RANK[int(cid)] for cid in document_ids(prompt)}))
 
 
-async def _setup(services: ServiceFactory, db: asyncpg.Pool) -> tuple[Service, str, str]:
-    provider = await FakeProvider(respond=ai_by_rank).start()
-    try:
-        service = await services.start()
-        evaluation = await create_evaluation(
-            service,
-            queries=3,
-            per_query=4,
-            scale={"min": 0, "max": 3, "labels": {"0": "bad", "3": "perfect"}},
-        )
-        _, run = await judge_with(service, provider, evaluation["id"], batch_size=4)
-    finally:
-        await provider.stop()
+async def _setup(
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
+) -> tuple[Service, str, str]:
+    provider = await fake_provider(ai_by_rank)
+    service = await services.start()
+    evaluation = await create_evaluation(
+        service,
+        queries=3,
+        per_query=4,
+        scale={"min": 0, "max": 3, "labels": {"0": "bad", "3": "perfect"}},
+    )
+    _, run = await judge_with(service, provider, evaluation["id"], batch_size=4)
     ids = await candidate_ids(db, evaluation["id"])
     for (q, r), grade in ALICE.items():
         status, body = await put_human(service, evaluation["id"], ids[f"d{q}-{r}"], "alice", grade)
@@ -56,9 +56,9 @@ async def _agreement(service: Service, run_id: str, **params: Any) -> tuple[int,
 
 
 async def test_the_report_matches_reference_implementations(
-    services: ServiceFactory, db: asyncpg.Pool
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
 ) -> None:
-    service, eval_id, run_id = await _setup(services, db)
+    service, eval_id, run_id = await _setup(services, db, fake_provider)
     status, report = await _agreement(service, run_id, human_judge="alice")
     assert status == 200, report
 
@@ -114,9 +114,9 @@ async def test_the_report_matches_reference_implementations(
 
 
 async def test_several_human_judges_need_a_choice_and_bad_parameters_are_422(
-    services: ServiceFactory, db: asyncpg.Pool
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
 ) -> None:
-    service, eval_id, run_id = await _setup(services, db)
+    service, eval_id, run_id = await _setup(services, db, fake_provider)
     ids = await candidate_ids(db, eval_id)
     assert (await put_human(service, eval_id, ids["d1-1"], "bob", 1))[0] == 200
 
@@ -141,14 +141,13 @@ async def test_several_human_judges_need_a_choice_and_bad_parameters_are_422(
     assert_error(status, body, 404, "not_found")
 
 
-async def test_no_pairs_means_zero_pairs_and_nulls(services: ServiceFactory) -> None:
-    provider = await FakeProvider().start()
-    try:
-        service = await services.start()
-        evaluation = await create_evaluation(service, queries=1, per_query=2)
-        _, run = await judge_with(service, provider, evaluation["id"])
-    finally:
-        await provider.stop()
+async def test_no_pairs_means_zero_pairs_and_nulls(
+    services: ServiceFactory, fake_provider: FakeProviders
+) -> None:
+    provider = await fake_provider()
+    service = await services.start()
+    evaluation = await create_evaluation(service, queries=1, per_query=2)
+    _, run = await judge_with(service, provider, evaluation["id"])
     status, report = await _agreement(service, run["id"])
     assert status == 200, report
     assert (report["pairs"], report["human_judge"]) == (0, None)
@@ -167,15 +166,12 @@ async def test_no_pairs_means_zero_pairs_and_nulls(services: ServiceFactory) -> 
 
 
 async def test_identical_grades_agree_fully_with_undefined_kappa(
-    services: ServiceFactory, db: asyncpg.Pool
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
 ) -> None:
-    provider = await FakeProvider().start()  # grades every candidate 2
-    try:
-        service = await services.start()
-        evaluation = await create_evaluation(service, queries=1, per_query=3)
-        _, run = await judge_with(service, provider, evaluation["id"])
-    finally:
-        await provider.stop()
+    provider = await fake_provider()  # grades every candidate 2
+    service = await services.start()
+    evaluation = await create_evaluation(service, queries=1, per_query=3)
+    _, run = await judge_with(service, provider, evaluation["id"])
     ids = await candidate_ids(db, evaluation["id"])
     for doc in ids:
         assert (await put_human(service, evaluation["id"], ids[doc], "alice", 2))[0] == 200

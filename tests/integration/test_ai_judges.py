@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import pytest
-from aiohttp import web
 
 from releval_judge.secrets import SecretBox
-from tests.conftest import (
-    Service,
-    assert_error,
-    create_evaluation,
-    create_judge,
-    wait_until_ended,
-)
-from tests.fakes import FakeProvider
+from tests.support.api import assert_error, create_evaluation, create_judge, wait_until_ended
+from tests.support.fakes import FakeProvider
+from tests.support.service import Service
 
 KEY = "sk-live-0123456789abcdef"
 SECRET_KEY = "test-secret-key"  # what the services fixture configures
@@ -299,21 +290,6 @@ async def test_delete_is_204_then_404(service: Service) -> None:
     assert_error(status, body, 404, "not_found")
     status, page = await service.request("GET", "/ai-judges", params={"limit": "1000"})
     assert judge["id"] not in [j["id"] for j in page["items"]]
-
-
-@pytest.fixture
-async def stalled_provider() -> AsyncIterator[FakeProvider]:
-    """A provider that accepts calls and answers none until the test ends."""
-    release = asyncio.Event()
-
-    async def never(prompt: str, call_no: int) -> web.Response:
-        await release.wait()
-        return web.json_response({"error": {"message": "released"}}, status=500)
-
-    fake = await FakeProvider(respond=never).start()
-    yield fake
-    release.set()
-    await fake.stop()
 
 
 async def test_delete_is_409_while_a_judging_run_of_the_judge_is_active(

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +15,9 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from releval_judge.api.routes import ROUTES, RouteSpec
-from tests.conftest import Service, ServiceFactory, assert_error
+from tests.support.api import assert_error
+from tests.support.cli import run
+from tests.support.service import Service, ServiceFactory
 
 PROTECTED = [spec for spec in ROUTES if spec.auth]
 
@@ -123,23 +123,11 @@ async def test_token_created_by_the_cli_authenticates_and_only_its_hash_is_store
         "RELEVAL_DATABASE_URL": database_url,
         "RELEVAL_DATA_DIR": str(tmp_path / "cli"),
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "releval_judge",
-        "token",
-        "create",
-        "--name",
-        "ci-bot",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await process.communicate()
-    assert process.returncode == 0, stderr.decode()
-    token = stdout.decode().strip()
+    created = await run("releval_judge", "token", "create", "--name", "ci-bot", env=env)
+    assert created.code == 0, created.stderr
+    token = created.stdout.strip()
     assert token and "\n" not in token
-    assert "shown only this once" in stderr.decode()
+    assert "shown only this once" in created.stderr
 
     async with anonymous.get(
         service.api + "/evaluations/runs", headers={"Authorization": f"Bearer {token}"}

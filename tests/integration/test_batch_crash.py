@@ -7,8 +7,6 @@ heard)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,11 +15,11 @@ import pytest
 from aiohttp import web
 
 from releval_judge.sim import SimConfig
-from releval_judge.sim.server import run_sim
-from tests.conftest import wait_for
-from tests.fakes import serve_on_loopback
-from tests.integration.test_crash import check_invariants
-from tests.process import ServiceProcess
+from tests.support.api import wait_until_ended
+from tests.support.process import ServiceProcess, ServiceProcesses
+from tests.support.runs import FAST_LEASES, check_invariants
+from tests.support.servers import LocalServers, serve_on_loopback
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -69,15 +67,15 @@ class LosingProxy:
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
+            self.runner = None
         if self._client is not None:
             await self._client.close()
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[tuple[web.AppRunner, int]]:
-    runner, port = await run_sim(SimConfig(latency_ms=0, seed=3, batch_completion_s=3.0))
-    yield runner, port
-    await runner.cleanup()
+async def sim(local_servers: LocalServers) -> int:
+    """The simulator's port: batches complete 3 s after their submission."""
+    return await local_servers.sim(SimConfig(latency_ms=0, seed=3, batch_completion_s=3.0))
 
 
 async def sim_get(port: int, path: str) -> Any:
@@ -137,47 +135,35 @@ async def run_state(service: ServiceProcess, run_id: str) -> dict[str, Any]:
     return result
 
 
-async def wait_completed(service: ServiceProcess, run_id: str) -> dict[str, Any]:
-    async def ended() -> bool:
-        return (await run_state(service, run_id))["status"] not in ("queued", "running")
-
-    await wait_for(ended, timeout=90)
-    return await run_state(service, run_id)
-
-
 def base_url(port: int, provider: str) -> str:
     return f"http://127.0.0.1:{port}" + ("/v1" if provider == "openai" else "")
 
 
 @pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGTERM"])
 async def test_a_restart_while_the_provider_works_resumes_polling_the_same_batch(
-    database_url: str,
     db: asyncpg.Pool,
-    tmp_path: Path,
-    sim: tuple[web.AppRunner, int],
+    processes: ServiceProcesses,
+    sim: int,
     signal_name: str,
 ) -> None:
-    _, port = sim
-    service = ServiceProcess(database_url, tmp_path, env={"RELEVAL_BATCH_POLL_S": "0.2"})
-    try:
-        await service.start()
-        run_id = await start_batch_run(service, base_url(port, "openai"), "openai")
+    port = sim
+    service = processes.new(env={"RELEVAL_BATCH_POLL_S": "0.2"})
+    await service.start()
+    run_id = await start_batch_run(service, base_url(port, "openai"), "openai")
 
-        async def submitted() -> bool:
-            batches = (await run_state(service, run_id))["provider_batches"]
-            return bool(batches) and batches[0]["id"] is not None
+    async def submitted() -> bool:
+        batches = (await run_state(service, run_id))["provider_batches"]
+        return bool(batches) and batches[0]["id"] is not None
 
-        await wait_for(submitted, timeout=30)
-        if signal_name == "SIGKILL":
-            service.kill()
-            await service.wait()
-        else:
-            assert await service.terminate() == 0
-        await check_invariants(db, run_id)
-        await service.start()
-        end = await wait_completed(service, run_id)
-    finally:
-        await service.stop()
+    await wait_for(submitted, timeout=30)
+    if signal_name == "SIGKILL":
+        service.kill()
+        await service.wait()
+    else:
+        assert await service.terminate() == 0
+    await check_invariants(db, run_id)
+    await service.start()
+    end = await wait_until_ended(service, run_id, timeout=90)
 
     assert (end["status"], end["judged"], end["failed"]) == ("completed", 48, 0)
     await check_invariants(db, run_id)
@@ -188,38 +174,34 @@ async def test_a_restart_while_the_provider_works_resumes_polling_the_same_batch
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 async def test_a_submission_whose_answer_was_lost_is_found_not_submitted_again(
-    database_url: str,
     db: asyncpg.Pool,
-    tmp_path: Path,
-    sim: tuple[web.AppRunner, int],
+    processes: ServiceProcesses,
+    local_servers: LocalServers,
+    sim: int,
     provider: str,
 ) -> None:
-    _, port = sim
-    proxy = await LosingProxy(f"http://127.0.0.1:{port}").start()
-    service = ServiceProcess(database_url, tmp_path, env={"RELEVAL_BATCH_POLL_S": "0.2"})
-    try:
-        proxy.lose_submissions = True
-        await service.start()
-        run_id = await start_batch_run(service, base_url(proxy.port, provider), provider)
+    port = sim
+    proxy = await local_servers.start(LosingProxy(f"http://127.0.0.1:{port}"))
+    service = processes.new(env={"RELEVAL_BATCH_POLL_S": "0.2"})
+    proxy.lose_submissions = True
+    await service.start()
+    run_id = await start_batch_run(service, base_url(proxy.port, provider), provider)
 
-        async def lost() -> bool:
-            return proxy.lost == 1
+    async def lost() -> bool:
+        return proxy.lost == 1
 
-        await wait_for(lost, timeout=30)
-        # The provider has the batch; the service has only its 'submitting' row.
-        [row] = await db.fetch(
-            "SELECT state, provider_batch_id FROM provider_batches WHERE judging_run_id = $1::uuid",
-            run_id,
-        )
-        assert (row["state"], row["provider_batch_id"]) == ("submitting", None)
-        service.kill()
-        await service.wait()
-        proxy.lose_submissions = False
-        await service.start()
-        end = await wait_completed(service, run_id)
-    finally:
-        await service.stop()
-        await proxy.stop()
+    await wait_for(lost, timeout=30)
+    # The provider has the batch; the service has only its 'submitting' row.
+    [row] = await db.fetch(
+        "SELECT state, provider_batch_id FROM provider_batches WHERE judging_run_id = $1::uuid",
+        run_id,
+    )
+    assert (row["state"], row["provider_batch_id"]) == ("submitting", None)
+    service.kill()
+    await service.wait()
+    proxy.lose_submissions = False
+    await service.start()
+    end = await wait_until_ended(service, run_id, timeout=90)
 
     assert (end["status"], end["judged"], end["failed"]) == ("completed", 48, 0)
     stats = await sim_get(port, "/stats")
@@ -227,47 +209,30 @@ async def test_a_submission_whose_answer_was_lost_is_found_not_submitted_again(
     await check_invariants(db, run_id)
 
 
+@pytest.mark.usefixtures("no_active_runs")  # another's run would be claimed too
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 async def test_a_killed_replicas_batch_run_is_taken_over_and_the_same_batch_polled(
-    database_url: str,
     db: asyncpg.Pool,
-    tmp_path: Path,
-    sim: tuple[web.AppRunner, int],
+    processes: ServiceProcesses,
+    sim: int,
     provider: str,
 ) -> None:
-    from releval_judge.store.database import apply_schema
+    port = sim
+    fast = {**FAST_LEASES, "RELEVAL_BATCH_POLL_S": "0.2"}
+    a = processes.new("a", env=fast)
+    b = processes.new("b", env=fast)
+    await a.start()
+    run_id = await start_batch_run(a, base_url(port, provider), provider)
 
-    await apply_schema(db)
-    # Runs left active by earlier tests (their providers gone) would be claimed too.
-    await db.execute(
-        "UPDATE ai_judging_runs SET status = 'cancelled' WHERE status IN ('queued', 'running')"
-    )
-    _, port = sim
-    fast = {
-        "RELEVAL_BATCH_POLL_S": "0.2",
-        "RELEVAL_LEASE_TTL_S": "2",
-        "RELEVAL_CLAIM_INTERVAL_S": "0.2",
-    }
-    a = ServiceProcess(database_url, tmp_path / "a", env=fast)
-    b = ServiceProcess(database_url, tmp_path / "b", env=fast)
-    try:
-        for replica in (a, b):
-            replica.data_dir.mkdir()
-        await a.start()
-        run_id = await start_batch_run(a, base_url(port, provider), provider)
+    async def submitted() -> bool:
+        batches = (await run_state(a, run_id))["provider_batches"]
+        return bool(batches) and batches[0]["id"] is not None
 
-        async def submitted() -> bool:
-            batches = (await run_state(a, run_id))["provider_batches"]
-            return bool(batches) and batches[0]["id"] is not None
-
-        await wait_for(submitted, timeout=30)
-        await b.start()
-        a.kill()
-        await a.wait()
-        end = await wait_completed(b, run_id)
-    finally:
-        await a.stop()
-        await b.stop()
+    await wait_for(submitted, timeout=30)
+    await b.start()
+    a.kill()
+    await a.wait()
+    end = await wait_until_ended(b, run_id, timeout=90)
 
     assert (end["status"], end["judged"], end["failed"]) == ("completed", 48, 0)
     await check_invariants(db, run_id)

@@ -6,35 +6,26 @@ provider's limits, and the batch price."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import asyncpg
 import pytest
-from aiohttp import web
 
 from releval_judge.providers.batches import BatchLimits
 from releval_judge.providers.batches.openai import OpenAIBatches
 from releval_judge.sim import SimConfig
-from releval_judge.sim.server import run_sim
-from tests.conftest import (
-    Service,
-    ServiceFactory,
-    create_evaluation,
-    create_judge,
-    wait_for,
-    wait_until_ended,
-    wait_until_idle,
-)
-from tests.fakes import start_run
+from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.servers import LocalServers
+from tests.support.service import Service, ServiceFactory, wait_until_idle
+from tests.support.waiting import wait_for
 
 
 class Sim:
     """The simulator on a loopback port, with its stats and batch listing."""
 
-    def __init__(self, runner: web.AppRunner, port: int) -> None:
-        self.runner = runner
+    def __init__(self, port: int) -> None:
         self.port = port
 
     @property
@@ -61,17 +52,17 @@ class Sim:
         return result
 
 
-async def start_sim(**config: Any) -> Sim:
-    runner, port = await run_sim(SimConfig(latency_ms=0, seed=7, **config))
-    return Sim(runner, port)
+StartSim = Callable[..., Awaitable[Sim]]
 
 
 @pytest.fixture
-async def sim_factory() -> AsyncIterator[list[Sim]]:
-    started: list[Sim] = []
-    yield started
-    for sim in started:
-        await sim.runner.cleanup()
+def start_sim(local_servers: LocalServers) -> StartSim:
+    """``await start_sim(**config)``: a simulator with that config, stopped after the test."""
+
+    async def start(**config: Any) -> Sim:
+        return Sim(await local_servers.sim(SimConfig(latency_ms=0, seed=7, **config)))
+
+    return start
 
 
 async def batch_service(services: ServiceFactory) -> Service:
@@ -111,10 +102,9 @@ async def run_batch(
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 async def test_a_batch_run_judges_everything_through_one_provider_batch_at_the_batch_price(
-    services: ServiceFactory, sim_factory: list[Sim], provider: str
+    services: ServiceFactory, start_sim: StartSim, provider: str
 ) -> None:
     sim = await start_sim(batch_completion_s=1.0)
-    sim_factory.append(sim)
     service = await batch_service(services)
     judge = await judge_for(
         service, sim, provider, input_price_per_mtok=2.0, output_price_per_mtok=8.0
@@ -143,10 +133,9 @@ async def test_a_batch_run_judges_everything_through_one_provider_batch_at_the_b
 
 
 async def test_a_request_the_provider_errored_becomes_failures_with_its_message(
-    services: ServiceFactory, sim_factory: list[Sim], db: asyncpg.Pool
+    services: ServiceFactory, start_sim: StartSim, db: asyncpg.Pool
 ) -> None:
     sim = await start_sim(batch_completion_s=0.3, batch_request_error_every=4)
-    sim_factory.append(sim)
     service = await batch_service(services)
     judge = await judge_for(service, sim, "openai")
 
@@ -164,10 +153,9 @@ async def test_a_request_the_provider_errored_becomes_failures_with_its_message(
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 async def test_an_expired_batch_leaves_failures_for_what_it_did_not_run(
-    services: ServiceFactory, sim_factory: list[Sim], db: asyncpg.Pool, provider: str
+    services: ServiceFactory, start_sim: StartSim, db: asyncpg.Pool, provider: str
 ) -> None:
     sim = await start_sim(batch_completion_s=100.0, batch_expiry_s=0.5)
-    sim_factory.append(sim)
     service = await batch_service(services)
     judge = await judge_for(service, sim, provider)
 
@@ -187,10 +175,9 @@ async def test_an_expired_batch_leaves_failures_for_what_it_did_not_run(
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 async def test_a_cancel_is_forwarded_to_the_provider_and_returned_results_are_kept(
-    services: ServiceFactory, sim_factory: list[Sim], provider: str
+    services: ServiceFactory, start_sim: StartSim, provider: str
 ) -> None:
     sim = await start_sim(batch_completion_s=4.0, batch_cancel_s=0.2)
-    sim_factory.append(sim)
     service = await batch_service(services)
     judge = await judge_for(service, sim, provider)
     created = await create_evaluation(service, queries=5, per_query=6)
@@ -216,11 +203,10 @@ async def test_a_cancel_is_forwarded_to_the_provider_and_returned_results_are_ke
 
 
 async def test_a_large_run_is_split_at_the_provider_limits(
-    services: ServiceFactory, sim_factory: list[Sim], monkeypatch: pytest.MonkeyPatch
+    services: ServiceFactory, start_sim: StartSim, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(OpenAIBatches, "limits", BatchLimits(max_requests=4, max_bytes=10**9))
     sim = await start_sim(batch_completion_s=0.2)
-    sim_factory.append(sim)
     service = await batch_service(services)
     judge = await judge_for(service, sim, "openai")
 
@@ -232,10 +218,9 @@ async def test_a_large_run_is_split_at_the_provider_limits(
 
 
 async def test_a_reasoning_model_judge_with_default_settings_judges_everything_in_batch(
-    services: ServiceFactory, sim_factory: list[Sim]
+    services: ServiceFactory, start_sim: StartSim
 ) -> None:
     sim = await start_sim(batch_completion_s=0.2)
-    sim_factory.append(sim)
     service = await batch_service(services)
     judge = await judge_for(service, sim, "openai", model="o4-mini", max_output_tokens=3000)
 
@@ -245,10 +230,9 @@ async def test_a_reasoning_model_judge_with_default_settings_judges_everything_i
 
 
 async def test_a_wrong_key_fails_the_batch_run_with_the_providers_message(
-    services: ServiceFactory, sim_factory: list[Sim]
+    services: ServiceFactory, start_sim: StartSim
 ) -> None:
     sim = await start_sim(api_key="sk-right")
-    sim_factory.append(sim)
     service = await batch_service(services)
     judge = await judge_for(service, sim, "openai", api_key="sk-wrong")
 
@@ -261,10 +245,9 @@ async def test_a_wrong_key_fails_the_batch_run_with_the_providers_message(
 
 
 async def test_an_unknown_model_fails_the_batch_run_instead_of_failing_every_candidate(
-    services: ServiceFactory, sim_factory: list[Sim]
+    services: ServiceFactory, start_sim: StartSim
 ) -> None:
     sim = await start_sim(batch_completion_s=0.2)
-    sim_factory.append(sim)
     service = await batch_service(services)
     judge = await judge_for(service, sim, "openai", model="missing-model")
 
@@ -276,10 +259,9 @@ async def test_an_unknown_model_fails_the_batch_run_instead_of_failing_every_can
 
 
 async def test_max_cost_limits_what_a_batch_run_submits(
-    services: ServiceFactory, sim_factory: list[Sim]
+    services: ServiceFactory, start_sim: StartSim
 ) -> None:
     sim = await start_sim(batch_completion_s=0.2)
-    sim_factory.append(sim)
     service = await batch_service(services)
     judge = await judge_for(
         service,
@@ -309,10 +291,9 @@ async def test_max_cost_limits_what_a_batch_run_submits(
 
 
 async def test_a_lock_while_the_provider_works_fails_the_run_and_cancels_the_batch(
-    services: ServiceFactory, sim_factory: list[Sim], db: asyncpg.Pool
+    services: ServiceFactory, start_sim: StartSim, db: asyncpg.Pool
 ) -> None:
     sim = await start_sim(batch_completion_s=1.5)
-    sim_factory.append(sim)
     service = await batch_service(services)
     judge = await judge_for(service, sim, "openai")
     created = await create_evaluation(service, queries=5, per_query=6)
@@ -340,10 +321,9 @@ async def test_a_lock_while_the_provider_works_fails_the_run_and_cancels_the_bat
 
 
 async def test_a_later_batch_run_overwrites_an_earlier_live_runs_judgments(
-    services: ServiceFactory, sim_factory: list[Sim], db: asyncpg.Pool
+    services: ServiceFactory, start_sim: StartSim, db: asyncpg.Pool
 ) -> None:
     sim = await start_sim(batch_completion_s=0.3)
-    sim_factory.append(sim)
     service = await batch_service(services)
     live = await create_judge(service, sim.openai_url, name="live judge")
     batch = await judge_for(service, sim, "openai", name="batch judge")

@@ -7,25 +7,22 @@ import asyncio
 
 from aiohttp import web
 
-from tests.conftest import (
-    ServiceFactory,
-    create_evaluation,
-    create_judge,
-    wait_for,
-    wait_until_ended,
-    wait_until_idle,
-)
-from tests.fakes import FakeProvider, blocks, completion, document_ids, start_run
+from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.fakes import FakeProviders, blocks, completion, document_ids, error
+from tests.support.service import ServiceFactory, wait_until_idle
+from tests.support.waiting import wait_for
 
 
-async def test_no_call_starts_after_the_cancel_response(services: ServiceFactory) -> None:
+async def test_no_call_starts_after_the_cancel_response(
+    services: ServiceFactory, fake_provider: FakeProviders
+) -> None:
     release = asyncio.Event()
 
     async def held(prompt: str, call_no: int) -> web.Response:
         await release.wait()
         return completion(blocks({cid: 1 for cid in document_ids(prompt)}))
 
-    provider = await FakeProvider(respond=held).start()
+    provider = await fake_provider(held)
     try:
         service = await services.start()
         evaluation = await create_evaluation(service, queries=10, per_query=4)
@@ -47,7 +44,6 @@ async def test_no_call_starts_after_the_cancel_response(services: ServiceFactory
         final = await wait_until_ended(service, run["id"])
     finally:
         release.set()
-        await provider.stop()
     assert calls_at_response == 3
     assert len(provider.calls) == 3, "a provider call started after the cancel response"
     assert final["status"] == "cancelled"
@@ -60,52 +56,47 @@ async def test_no_call_starts_after_the_cancel_response(services: ServiceFactory
 
 async def test_cancel_of_an_ended_run_is_409_and_unknown_is_404(
     services: ServiceFactory,
+    fake_provider: FakeProviders,
 ) -> None:
-    provider = await FakeProvider().start()
-    try:
-        service = await services.start()
-        evaluation = await create_evaluation(service)
-        judge = await create_judge(service, provider.base_url)
-        run = await start_run(service, evaluation["id"], judge["id"])
-        final = await wait_until_ended(service, run["id"])
-        assert final["status"] == "completed"
-        status, body = await service.request("POST", f"/ai-judging-runs/{run['id']}/cancel")
-        assert status == 409
-        assert body["error"]["code"] == "judging_run_ended"
-        assert "completed" in body["error"]["message"]
-        status, body = await service.request(
-            "POST", "/ai-judging-runs/3b241101-e2bb-4255-8caf-4136c566a962/cancel"
-        )
-        assert status == 404
-        status, again = await service.request("GET", f"/ai-judging-runs/{run['id']}")
-        assert again["status"] == "completed"
-    finally:
-        await provider.stop()
+    provider = await fake_provider()
+    service = await services.start()
+    evaluation = await create_evaluation(service)
+    judge = await create_judge(service, provider.base_url)
+    run = await start_run(service, evaluation["id"], judge["id"])
+    final = await wait_until_ended(service, run["id"])
+    assert final["status"] == "completed"
+    status, body = await service.request("POST", f"/ai-judging-runs/{run['id']}/cancel")
+    assert status == 409
+    assert body["error"]["code"] == "judging_run_ended"
+    assert "completed" in body["error"]["message"]
+    status, body = await service.request(
+        "POST", "/ai-judging-runs/3b241101-e2bb-4255-8caf-4136c566a962/cancel"
+    )
+    assert status == 404
+    status, again = await service.request("GET", f"/ai-judging-runs/{run['id']}")
+    assert again["status"] == "completed"
 
 
-async def test_cancel_stops_a_run_waiting_out_a_rate_limit(services: ServiceFactory) -> None:
-    from tests.fakes import error
-
+async def test_cancel_stops_a_run_waiting_out_a_rate_limit(
+    services: ServiceFactory, fake_provider: FakeProviders
+) -> None:
     async def limited(prompt: str, call_no: int) -> web.Response:
         return error(429, "slow down", headers={"Retry-After": "30"})
 
-    provider = await FakeProvider(respond=limited).start()
-    try:
-        service = await services.start()
-        evaluation = await create_evaluation(service, queries=2, per_query=2)
-        judge = await create_judge(service, provider.base_url, batch_size=2, concurrency=2)
-        run = await start_run(service, evaluation["id"], judge["id"])
+    provider = await fake_provider(limited)
+    service = await services.start()
+    evaluation = await create_evaluation(service, queries=2, per_query=2)
+    judge = await create_judge(service, provider.base_url, batch_size=2, concurrency=2)
+    run = await start_run(service, evaluation["id"], judge["id"])
 
-        async def both_limited() -> bool:
-            return len(provider.calls) == 2
+    async def both_limited() -> bool:
+        return len(provider.calls) == 2
 
-        await wait_for(both_limited)
-        status, _ = await service.request("POST", f"/ai-judging-runs/{run['id']}/cancel")
-        assert status == 200
-        await wait_until_idle(service)  # the 30 s waits end at once
-        final = await wait_until_ended(service, run["id"])
-    finally:
-        await provider.stop()
+    await wait_for(both_limited)
+    status, _ = await service.request("POST", f"/ai-judging-runs/{run['id']}/cancel")
+    assert status == 200
+    await wait_until_idle(service)  # the 30 s waits end at once
+    final = await wait_until_ended(service, run["id"])
     assert final["status"] == "cancelled"
     assert final["judged"] + final["failed"] == 0
     assert len(provider.calls) == 2

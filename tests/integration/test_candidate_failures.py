@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
 from aiohttp import web
 
-from tests.conftest import Service, create_judge, wait_until_ended
-from tests.fakes import FakeProvider, blocks, completion, document_ids, error, start_run
+from tests.support.api import create_judge, start_run, wait_until_ended
+from tests.support.fakes import FakeProvider, FakeProviders, blocks, completion, document_ids, error
+from tests.support.service import Service
 
 QUERIES = {
     "good answer": None,
@@ -41,10 +41,8 @@ async def answer(prompt: str, call_no: int) -> web.Response:
 
 
 @pytest.fixture
-async def provider() -> AsyncIterator[FakeProvider]:
-    fake = await FakeProvider(respond=answer).start()
-    yield fake
-    await fake.stop()
+async def provider(fake_provider: FakeProviders) -> FakeProvider:
+    return await fake_provider(answer)
 
 
 def body() -> dict[str, Any]:

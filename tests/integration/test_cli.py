@@ -2,41 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 
-from tests.conftest import TOKEN, Service
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-
-async def cli(*args: str, env: dict[str, str] | None = None) -> Result:
-    """Run the command in a subprocess, as a user would (the service keeps serving), with
-    no RELEVAL_ setting of this process's but those of ``env``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RELEVAL_")} | (env or {})
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "releval_judge",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await process.communicate()
-    assert process.returncode is not None
-    return Result(process.returncode, stdout.decode(), stderr.decode())
+from tests.support.cli import cli
+from tests.support.service import TOKEN, Service
 
 
 def write_files(tmp_path: Path) -> tuple[Path, Path, Path]:

@@ -3,37 +3,23 @@ talking to a live service (RELEVAL_URL, RELEVAL_TOKEN), judging through the simu
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from releval_judge.sim import SimConfig, run_sim
-from tests.conftest import (
-    TOKEN,
-    Service,
-    create_evaluation,
-    create_judge,
-    free_port,
-    wait_for,
-    wait_until_ended,
-)
+from releval_judge.sim import SimConfig
+from tests.support.api import create_evaluation, create_judge, wait_until_ended
+from tests.support.cli import Result, run
+from tests.support.servers import LocalServers
+from tests.support.service import TOKEN, Service, free_port
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
 SimFactory = Callable[[SimConfig], Awaitable[str]]
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
 
 
 async def cli(service: Service | None, *args: str, token: str | None = TOKEN) -> Result:
@@ -42,35 +28,18 @@ async def cli(service: Service | None, *args: str, token: str | None = TOKEN) ->
     env["RELEVAL_URL"] = service.base_url if service else f"http://127.0.0.1:{free_port()}"
     if token is not None:
         env["RELEVAL_TOKEN"] = token
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "releval_judge.client.cli",
-        "runs",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(60):
-        out, err = await process.communicate()
-    assert process.returncode is not None
-    return Result(process.returncode, out.decode(), err.decode())
+    return await run("releval_judge.client.cli", "runs", *args, env=env, timeout=60)
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[SimFactory]:
+def sim(local_servers: LocalServers) -> SimFactory:
     """Start simulators in this event loop; returns their OpenAI base URL."""
-    runners = []
 
     async def start(config: SimConfig) -> str:
-        runner, port = await run_sim(config, port=0)
-        runners.append(runner)
+        port = await local_servers.sim(config)
         return f"http://127.0.0.1:{port}/v1"
 
-    yield start
-    for runner in runners:
-        await runner.cleanup()
+    return start
 
 
 async def judged_setup(

@@ -17,9 +17,10 @@ import pytest
 from aiohttp import web
 
 from releval_judge.store.database import EmbeddedPostgres
-from tests.conftest import ServiceFactory, wait_for
-from tests.fakes import FakeProvider, blocks, completion, document_ids
-from tests.integration.test_crash import check_invariants, evaluation
+from tests.support.fakes import FakeProviders, blocks, completion, document_ids
+from tests.support.runs import check_invariants, start_judging
+from tests.support.service import ServiceFactory
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +48,7 @@ async def stop_postgres(server: EmbeddedPostgres) -> None:
 
 
 async def test_run_survives_a_postgres_restart(
-    own_postgres: EmbeddedPostgres, tmp_path: Path
+    own_postgres: EmbeddedPostgres, tmp_path: Path, fake_provider: FakeProviders
 ) -> None:
     url = own_postgres._server.get_uri()
     answered = 0
@@ -58,28 +59,13 @@ async def test_run_survives_a_postgres_restart(
         answered += 1
         return completion(blocks({cid: 2 for cid in document_ids(prompt)}))
 
-    provider = await FakeProvider(respond=slowish).start()
+    provider = await fake_provider(slowish)
     services = ServiceFactory(url, tmp_path)
     service = await services.start()
     db = await asyncpg.connect(url)
     try:
-        _, created = await service.request("POST", "/evaluations/runs", json=evaluation(80, 10))
-        _, judge = await service.request(
-            "POST",
-            "/ai-judges",
-            json={
-                "name": "patient",
-                "provider": "openai",
-                "model": "m",
-                "base_url": provider.base_url,
-                "batch_size": 2,
-                "concurrency": 2,
-            },
-        )
-        _, run = await service.request(
-            "POST",
-            f"/evaluations/runs/{created['id']}/ai-judge",
-            json={"ai_judge_id": judge["id"]},
+        run = await start_judging(
+            service, provider, 80, name="patient", batch_size=2, concurrency=2
         )
 
         async def some_done() -> bool:
@@ -104,9 +90,7 @@ async def test_run_survives_a_postgres_restart(
         row = await check_invariants(db, run["id"])
     finally:
         await db.close()
-        for started in services.started:
-            await started.stop()
-        await provider.stop()
+        await services.stop()
     assert ready_status == 503
     assert ready["status"] == "unavailable"
     assert ready_after == 200

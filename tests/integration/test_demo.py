@@ -3,10 +3,8 @@ simulator and the service, judges the bundled sample run, and stops everything."
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,8 @@ from releval_judge.demo.sample import sample_run
 from releval_judge.errors import EvaluationRunLocked, ValidationFailed
 from releval_judge.store.database import create_pool
 from releval_judge.store.human import HumanJudgments, HumanJudgmentWrite
-from tests.conftest import Service
+from tests.support.cli import run
+from tests.support.service import Service
 
 pytestmark = pytest.mark.slow
 
@@ -28,19 +27,8 @@ async def demo(data_dir: Path, *args: str, **env: str) -> tuple[int, str, str]:
         if k not in ("RELEVAL_DATABASE_URL", "DATABASE_URL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY")
     }
     environ.update({"RELEVAL_DATA_DIR": str(data_dir), "NO_COLOR": "1", **env})
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "releval_judge.demo",
-        *args,
-        env=environ,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(120):
-        out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    result = await run("releval_judge.demo", *args, env=environ, timeout=120)
+    return result.code, result.stdout, result.stderr
 
 
 def figure(output: str, label: str) -> int:

@@ -26,15 +26,14 @@ from releval_judge.models import (
 )
 from releval_judge.panels.models import JudgePanelCreate, PanelRunCreate
 from releval_judge.params import PageParams
-from tests.conftest import (
-    Service,
-    ServiceFactory,
+from tests.support.api import (
     assert_error,
     create_evaluation,
     create_judge,
     evaluation_body,
     wait_until_ended,
 )
+from tests.support.service import Service, ServiceFactory
 
 JSON_BODY_ROUTES = [spec for spec in ROUTES if spec.body is not None]
 ID_ROUTES = [spec for spec in ROUTES if "{" in spec.path]
@@ -57,6 +56,12 @@ VALID_BODIES: dict[type[Any], dict[str, Any]] = {
     PanelRunCreate: {"panel_id": str(uuid.uuid4())},
     TokenCreate: {"name": "t", "scopes": ["read"]},
 }
+
+
+def _walk(routes: list[RouteSpec]) -> list[RouteSpec]:
+    """The routes a test walks: never none, or the test would pass without a request."""
+    assert routes, "the filter matched no route"
+    return routes
 
 
 def _path(spec: RouteSpec, ids: dict[str, str] | None = None) -> str:
@@ -90,14 +95,25 @@ async def _ids_with_an_ended_judging_run(service: Service) -> dict[str, str]:
     return {"run_id": evaluation["id"], "judging_run_id": run["id"]}
 
 
+def test_each_walk_meets_the_routes_it_is_for() -> None:
+    """The filters above keep what they are meant to (seen on a route of each kind)."""
+
+    def walked(routes: list[RouteSpec]) -> set[tuple[str, str]]:
+        return {(spec.method, spec.path) for spec in routes}
+
+    assert ("POST", "/api/v1/evaluations/runs") in walked(JSON_BODY_ROUTES)
+    assert ("GET", "/api/v1/evaluations/runs/{run_id}") in walked(ID_ROUTES)
+    assert ("GET", "/api/v1/evaluations/runs") in walked(LIST_ROUTES)
+
+
 def test_every_json_body_route_has_a_valid_body_here() -> None:
-    assert {spec.body for spec in JSON_BODY_ROUTES} <= set(VALID_BODIES)
+    assert {spec.body for spec in _walk(JSON_BODY_ROUTES)} <= set(VALID_BODIES)
 
 
 async def test_malformed_json_is_400_invalid_json_on_every_route(service: Service) -> None:
     evaluation = await create_evaluation(service)
     ids = {"run_id": evaluation["id"]}
-    for spec in JSON_BODY_ROUTES:
+    for spec in _walk(JSON_BODY_ROUTES):
         for raw in [b'{"name": ', b"{'name': 'x'}", b"not json", b'{"a": 1,}', b"\xff\xfe"]:
             status, body = await _send(service, spec.method, _path(spec, ids), raw)
             error = assert_error(status, body, 400, "invalid_json")
@@ -108,7 +124,7 @@ async def test_malformed_json_is_400_invalid_json_on_every_route(service: Servic
 
 
 async def test_wrong_shapes_are_422_with_pydantics_error_list(service: Service) -> None:
-    for spec in JSON_BODY_ROUTES:
+    for spec in _walk(JSON_BODY_ROUTES):
         assert spec.body is not None
         valid = VALID_BODIES[spec.body]
         cases: list[tuple[Any, str]] = [
@@ -184,7 +200,7 @@ async def test_values_postgresql_cannot_store_are_422_not_500(service: Service) 
 
 
 async def test_unknown_or_malformed_ids_are_404_on_every_route(service: Service) -> None:
-    for spec in ID_ROUTES:
+    for spec in _walk(ID_ROUTES):
         body: Any = VALID_BODIES[spec.body] if spec.body is not None else None
         for bad_id in [str(uuid.uuid4()), "not-a-uuid", "1", "%00"]:
             names = [p[1:-1] for p in spec.path.split("/") if p.startswith("{")]
@@ -217,7 +233,7 @@ async def test_bodies_over_max_body_bytes_are_413_on_every_route(
     service = await services.start(max_body_bytes=2048)
     evaluation = await create_evaluation(service, queries=1, per_query=1)
     ids = {"run_id": evaluation["id"]}
-    for spec in JSON_BODY_ROUTES:
+    for spec in _walk(JSON_BODY_ROUTES):
         assert spec.body is not None
         big = {**VALID_BODIES[spec.body], "name": "x" * 4096}
         raw = json.dumps(big).encode()
@@ -250,7 +266,7 @@ async def test_forged_cursors_are_422_on_every_list_route(service: Service) -> N
         _cursor([None, None]),
         _cursor([10**30, "a\u0000", "2020-01-01T00:00:00+00:00", str(uuid.uuid4())]),
     ]
-    for spec in LIST_ROUTES:
+    for spec in _walk(LIST_ROUTES):
         for cursor in forged:
             status, body = await service.request("GET", _path(spec, ids), params={"cursor": cursor})
             error = assert_error(status, body, 422, "validation_error")
@@ -259,7 +275,7 @@ async def test_forged_cursors_are_422_on_every_list_route(service: Service) -> N
 
 async def test_bad_query_parameters_are_422_on_every_list_route(service: Service) -> None:
     ids = await _ids_with_an_ended_judging_run(service)
-    for spec in LIST_ROUTES:
+    for spec in _walk(LIST_ROUTES):
         assert spec.query is not None and issubclass(spec.query, PageParams), spec.path
         for params in [
             {"limit": "0"},

@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 
 from releval_judge.engine import estimate
-from tests.conftest import (
-    Service,
-    ServiceFactory,
+from tests.support.api import (
     assert_error,
     create_evaluation,
     create_judge,
+    start_run,
     wait_until_ended,
 )
-from tests.fakes import FakeProvider, start_run
+from tests.support.fakes import FakeProviders
+from tests.support.service import Service, ServiceFactory
 
 PRICES = {"input_price_per_mtok": 2.0, "output_price_per_mtok": 8.0}
 
@@ -53,20 +53,18 @@ async def _estimate(service: Service, evaluation_id: str, **body: Any) -> tuple[
 
 async def test_the_estimate_matches_what_the_run_then_sends_and_costs(
     services: ServiceFactory,
+    fake_provider: FakeProviders,
 ) -> None:
-    provider = await FakeProvider().start()  # 100 input and 20 output tokens per call
-    try:
-        service = await services.start()
-        evaluation = await _uneven_evaluation(service)
-        judge = await create_judge(service, provider.base_url, batch_size=2, **PRICES)
-        status, before = await _estimate(service, evaluation["id"], ai_judge_id=judge["id"])
-        assert status == 200, before
-        assert provider.calls == []  # no provider call for an estimate
-        run = await start_run(service, evaluation["id"], judge["id"])
-        final = await wait_until_ended(service, run["id"])
-        status, after = await _estimate(service, evaluation["id"], ai_judge_id=judge["id"])
-    finally:
-        await provider.stop()
+    provider = await fake_provider()  # 100 input and 20 output tokens per call
+    service = await services.start()
+    evaluation = await _uneven_evaluation(service)
+    judge = await create_judge(service, provider.base_url, batch_size=2, **PRICES)
+    status, before = await _estimate(service, evaluation["id"], ai_judge_id=judge["id"])
+    assert status == 200, before
+    assert provider.calls == []  # no provider call for an estimate
+    run = await start_run(service, evaluation["id"], judge["id"])
+    final = await wait_until_ended(service, run["id"])
+    status, after = await _estimate(service, evaluation["id"], ai_judge_id=judge["id"])
 
     assert (before["queries"], before["candidates"], before["batches"]) == (3, 12, 7)
     assert (before["scope"], before["batch_size"], before["extrapolated"]) == ("all", 2, False)
@@ -118,18 +116,17 @@ async def test_a_large_scope_is_sampled_and_extrapolated(
     )
 
 
-async def test_no_prices_no_cost_and_the_run_says_so_too(services: ServiceFactory) -> None:
-    provider = await FakeProvider().start()
-    try:
-        service = await services.start()
-        evaluation = await create_evaluation(service, queries=1, per_query=2)
-        judge = await create_judge(service, provider.base_url, input_price_per_mtok=1.0)
-        status, body = await _estimate(service, evaluation["id"], ai_judge_id=judge["id"])
-        final = await wait_until_ended(
-            service, (await start_run(service, evaluation["id"], judge["id"]))["id"]
-        )
-    finally:
-        await provider.stop()
+async def test_no_prices_no_cost_and_the_run_says_so_too(
+    services: ServiceFactory, fake_provider: FakeProviders
+) -> None:
+    provider = await fake_provider()
+    service = await services.start()
+    evaluation = await create_evaluation(service, queries=1, per_query=2)
+    judge = await create_judge(service, provider.base_url, input_price_per_mtok=1.0)
+    status, body = await _estimate(service, evaluation["id"], ai_judge_id=judge["id"])
+    final = await wait_until_ended(
+        service, (await start_run(service, evaluation["id"], judge["id"]))["id"]
+    )
     assert status == 200
     assert (body["cost"], body["input_price_per_mtok"], body["output_price_per_mtok"]) == (
         None,

@@ -12,8 +12,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.conftest import Service, ServiceFactory, assert_error, create_evaluation
-from tests.metrics_data import RunData, ir_measures_for, load, random_run, reference
+from tests.support.api import assert_error, create_evaluation
+from tests.support.metrics_data import RunData, ir_measures_for, load, random_run, reference
+from tests.support.service import Service, ServiceFactory
 
 MEASURES = "ndcg@5,p@3,ap"
 Z = 1.959963984540054

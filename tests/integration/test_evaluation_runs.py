@@ -8,7 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from tests.conftest import Service, assert_error, create_evaluation, evaluation_body
+from tests.support.api import assert_error, create_evaluation, evaluation_body
+from tests.support.service import Service
 
 RUN_FIELDS = {
     "id",

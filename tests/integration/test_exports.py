@@ -16,36 +16,30 @@ from aiohttp import web
 from ir_measures import P, nDCG
 
 from releval_judge.store.review import EXPORT_PAGE
-from tests.conftest import Service, ServiceFactory, assert_error, create_evaluation, wait_for
-from tests.fakes import FakeProvider, completion, document_ids
-from tests.reviewing import candidate_ids, grade_by_rank, judge_with, put_human, raw
+from tests.support.api import assert_error, create_evaluation
+from tests.support.fakes import FakeProviders, completion, document_ids
+from tests.support.reviewing import (
+    JUDGMENT_FIELDS,
+    candidate_ids,
+    grade_by_rank,
+    judge_with,
+    put_human,
+    raw,
+)
+from tests.support.service import Service, ServiceFactory
+from tests.support.waiting import wait_for
 
-LISTING_FIELDS = [
-    "candidate_id",
-    "query_id",
-    "query",
-    "doc_id",
-    "rank",
-    "grade",
-    "label",
-    "reasoning",
-    "source",
-    "judge",
-    "ai_judging_run_id",
-    "created_at",
-]
 TRICKY = 'said "no", twice\nreally'
 
 
-async def _judged(services: ServiceFactory, db: asyncpg.Pool) -> tuple[Service, str, str]:
+async def _judged(
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
+) -> tuple[Service, str, str]:
     """2 queries × 3 candidates graded 3, 2, 1 by rank; alice grades 3, bob 1 candidate."""
-    provider = await FakeProvider(respond=grade_by_rank).start()
-    try:
-        service = await services.start()
-        evaluation = await create_evaluation(service, queries=2, per_query=3)
-        _, run = await judge_with(service, provider, evaluation["id"], name="ranker", batch_size=3)
-    finally:
-        await provider.stop()
+    provider = await fake_provider(grade_by_rank)
+    service = await services.start()
+    evaluation = await create_evaluation(service, queries=2, per_query=3)
+    _, run = await judge_with(service, provider, evaluation["id"], name="ranker", batch_size=3)
     assert run["judged"] == 6
     ids = await candidate_ids(db, evaluation["id"])
     for doc, judge, grade, reasoning in [
@@ -70,9 +64,9 @@ def _jsonl(text: str) -> list[dict[str, Any]]:
 
 
 async def test_jsonl_and_csv_hold_what_the_listing_shows(
-    services: ServiceFactory, db: asyncpg.Pool
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
 ) -> None:
-    service, eval_id, _ = await _judged(services, db)
+    service, eval_id, _ = await _judged(services, db, fake_provider)
     path = f"/evaluations/runs/{eval_id}/judgments/export"
     status, listing = await service.request(
         "GET", f"/evaluations/runs/{eval_id}/judgments", params={"limit": "1000"}
@@ -85,7 +79,7 @@ async def test_jsonl_and_csv_hold_what_the_listing_shows(
     assert "Content-Length" not in headers  # streamed
     rows = _jsonl(text)
     assert len(rows) == 10  # 6 AI + 4 human
-    assert all(list(r) == LISTING_FIELDS for r in rows)
+    assert all(list(r) == JUDGMENT_FIELDS for r in rows)
     key = lambda j: (j["candidate_id"], j["source"], j["judge"])  # noqa: E731
     assert sorted(rows, key=key) == sorted(listing["items"], key=key)
     assert [(r["query_id"], r["rank"]) for r in rows] == sorted(
@@ -94,7 +88,7 @@ async def test_jsonl_and_csv_hold_what_the_listing_shows(
 
     headers, text = await _export(service, path, format="csv")
     assert headers["Content-Type"] == "text/csv; charset=utf-8"
-    assert text.startswith(",".join(LISTING_FIELDS) + "\r\n")
+    assert text.startswith(",".join(JUDGMENT_FIELDS) + "\r\n")
     table = list(csv.DictReader(io.StringIO(text, newline="")))
     assert len(table) == 10
     as_text = [
@@ -104,8 +98,10 @@ async def test_jsonl_and_csv_hold_what_the_listing_shows(
     assert TRICKY in [r["reasoning"] for r in table]
 
 
-async def test_filters_narrow_the_export(services: ServiceFactory, db: asyncpg.Pool) -> None:
-    service, eval_id, _ = await _judged(services, db)
+async def test_filters_narrow_the_export(
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
+) -> None:
+    service, eval_id, _ = await _judged(services, db, fake_provider)
     path = f"/evaluations/runs/{eval_id}/judgments/export"
 
     async def rows(**params: Any) -> list[tuple[str, str, str, int]]:
@@ -125,9 +121,9 @@ async def test_filters_narrow_the_export(services: ServiceFactory, db: asyncpg.P
 
 
 async def test_qrels_are_one_grade_per_document_and_trec_eval_reads_them(
-    services: ServiceFactory, db: asyncpg.Pool, tmp_path: Path
+    services: ServiceFactory, db: asyncpg.Pool, tmp_path: Path, fake_provider: FakeProviders
 ) -> None:
-    service, eval_id, _ = await _judged(services, db)
+    service, eval_id, _ = await _judged(services, db, fake_provider)
     path = f"/evaluations/runs/{eval_id}/judgments/export"
     headers, text = await _export(service, path, format="qrels")
     assert headers["Content-Type"] == "text/plain; charset=utf-8"
@@ -174,9 +170,9 @@ async def test_qrels_are_one_grade_per_document_and_trec_eval_reads_them(
 
 
 async def test_bad_parameters_are_422_and_unknown_runs_404(
-    services: ServiceFactory, db: asyncpg.Pool
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
 ) -> None:
-    service, eval_id, judging_run_id = await _judged(services, db)
+    service, eval_id, judging_run_id = await _judged(services, db, fake_provider)
     for path in [
         f"/evaluations/runs/{eval_id}/judgments/export",
         f"/ai-judging-runs/{judging_run_id}/judgments/export",
@@ -222,14 +218,11 @@ async def test_ids_with_white_space_cannot_go_to_qrels(service: Service) -> None
 
 
 async def test_a_judging_runs_export_keeps_what_a_later_run_overwrote(
-    services: ServiceFactory, db: asyncpg.Pool
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
 ) -> None:
-    service, eval_id, first_id = await _judged(services, db)
-    provider = await FakeProvider().start()  # grades every candidate 2
-    try:
-        _, second = await judge_with(service, provider, eval_id, name="later")
-    finally:
-        await provider.stop()
+    service, eval_id, first_id = await _judged(services, db, fake_provider)
+    provider = await fake_provider()  # grades every candidate 2
+    _, second = await judge_with(service, provider, eval_id, name="later")
     path = f"/ai-judging-runs/{first_id}/judgments/export"
     headers, text = await _export(service, path, format="jsonl")
     assert headers["Content-Disposition"] == f'attachment; filename="judging-run-{first_id}.jsonl"'
@@ -237,7 +230,7 @@ async def test_a_judging_runs_export_keeps_what_a_later_run_overwrote(
     assert [(r["doc_id"], r["grade"], r["current"], r["judge"]) for r in first_rows] == [
         (f"d{q}-{r}", 4 - r, False, "ranker") for q in (1, 2) for r in (1, 2, 3)
     ]
-    assert list(first_rows[0]) == [*LISTING_FIELDS, "current"]
+    assert list(first_rows[0]) == [*JUDGMENT_FIELDS, "current"]
 
     _, text = await _export(
         service, f"/ai-judging-runs/{second['id']}/judgments/export", format="csv"
@@ -421,36 +414,31 @@ async def _hostile_answer(prompt: str, call_no: int) -> web.Response:
 
 
 async def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(
-    services: ServiceFactory, db: asyncpg.Pool
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
 ) -> None:
-    provider = await FakeProvider(respond=_hostile_answer).start()
-    try:
-        service = await services.start()
-        status, evaluation = await service.request(
-            "POST",
-            "/evaluations/runs",
-            json={
-                "name": "hostile cells",
-                "status": "completed",
-                "scale": {"min": -1, "max": 2, "labels": {"-1": "-harmful", "2": "@good"}},
-                "queries": [
-                    {
-                        "query_id": "q1",
-                        "text": HOSTILE[0],
-                        "candidates": [
-                            {"doc_id": doc, "rank": rank, "title": HOSTILE[0], "text": doc}
-                            for rank, doc in enumerate(HOSTILE[1:4], start=1)
-                        ],
-                    }
-                ],
-            },
-        )
-        assert status == 201, evaluation
-        _, run = await judge_with(
-            service, provider, evaluation["id"], name=HOSTILE[0], batch_size=3
-        )
-    finally:
-        await provider.stop()
+    provider = await fake_provider(_hostile_answer)
+    service = await services.start()
+    status, evaluation = await service.request(
+        "POST",
+        "/evaluations/runs",
+        json={
+            "name": "hostile cells",
+            "status": "completed",
+            "scale": {"min": -1, "max": 2, "labels": {"-1": "-harmful", "2": "@good"}},
+            "queries": [
+                {
+                    "query_id": "q1",
+                    "text": HOSTILE[0],
+                    "candidates": [
+                        {"doc_id": doc, "rank": rank, "title": HOSTILE[0], "text": doc}
+                        for rank, doc in enumerate(HOSTILE[1:4], start=1)
+                    ],
+                }
+            ],
+        },
+    )
+    assert status == 201, evaluation
+    _, run = await judge_with(service, provider, evaluation["id"], name=HOSTILE[0], batch_size=3)
     assert run["judged"] == 3, run
     path = f"/evaluations/runs/{evaluation['id']}/judgments/export"
 

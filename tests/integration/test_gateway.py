@@ -27,9 +27,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import TOKEN, evaluation_body, free_port, wait_for
-from tests.fakes import FakeProvider
-from tests.process import ServiceProcess
+from tests.support.api import evaluation_body
+from tests.support.fakes import FakeProviders
+from tests.support.process import ServiceProcess, ServiceProcesses
+from tests.support.service import TOKEN, free_port
+from tests.support.waiting import wait_for
 
 PREFIX = "/releval"
 REQUEST_ID = "gw-test-123"
@@ -176,18 +178,14 @@ class Nginx:
 
 
 @pytest.fixture
-async def gateway(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[Nginx, ServiceProcess]]:
-    service = ServiceProcess(database_url, tmp_path / "service", env={"RELEVAL_ROOT_PATH": PREFIX})
-    service.data_dir.mkdir()
+async def gateway(
+    processes: ServiceProcesses, tmp_path: Path
+) -> AsyncIterator[tuple[Nginx, ServiceProcess]]:
+    service = processes.new(env={"RELEVAL_ROOT_PATH": PREFIX})
     await service.start()
-    try:
-        nginx = await Nginx.start(tmp_path / "nginx", upstream=service.port)
-        try:
-            yield nginx, service
-        finally:
-            await nginx.stop()
-    finally:
-        await service.stop()
+    nginx = await Nginx.start(tmp_path / "nginx", upstream=service.port)
+    yield nginx, service
+    await nginx.stop()
 
 
 async def _json(resp: aiohttp.ClientResponse) -> Any:
@@ -237,51 +235,49 @@ async def test_every_kind_of_route_answers_under_the_prefix(
 
 async def test_a_request_id_follows_a_judging_run_through_the_logs(
     gateway: tuple[Nginx, ServiceProcess],
+    fake_provider: FakeProviders,
 ) -> None:
     nginx, service = gateway
     api = nginx.url + PREFIX + "/api/v1"
-    provider = await FakeProvider().start()
-    try:
-        async with aiohttp.ClientSession(headers=AUTH) as client:
-            async with client.post(
-                f"{api}/evaluations/runs", json=evaluation_body(queries=2, per_query=3)
-            ) as resp:
-                assert resp.status == 201, await resp.text()
-                evaluation = await _json(resp)
-            judge_body = {
-                "name": "gateway judge",
-                "provider": "openai",
-                "model": "test-model",
-                "base_url": provider.base_url,
-                "api_key": "sk-test",
-                "batch_size": 2,
-            }
-            async with client.post(f"{api}/ai-judges", json=judge_body) as resp:
-                assert resp.status == 201, await resp.text()
-                judge = await _json(resp)
+    provider = await fake_provider()
+    async with aiohttp.ClientSession(headers=AUTH) as client:
+        async with client.post(
+            f"{api}/evaluations/runs", json=evaluation_body(queries=2, per_query=3)
+        ) as resp:
+            assert resp.status == 201, await resp.text()
+            evaluation = await _json(resp)
+        judge_body = {
+            "name": "gateway judge",
+            "provider": "openai",
+            "model": "test-model",
+            "base_url": provider.base_url,
+            "api_key": "sk-test",
+            "batch_size": 2,
+        }
+        async with client.post(f"{api}/ai-judges", json=judge_body) as resp:
+            assert resp.status == 201, await resp.text()
+            judge = await _json(resp)
 
-            async with client.post(
-                f"{api}/evaluations/runs/{evaluation['id']}/ai-judge",
-                json={"ai_judge_id": judge["id"]},
-                headers={"X-Request-ID": REQUEST_ID},
-            ) as resp:
-                assert resp.status == 201, await resp.text()
-                assert resp.headers["X-Request-ID"] == REQUEST_ID
-                run = await _json(resp)
+        async with client.post(
+            f"{api}/evaluations/runs/{evaluation['id']}/ai-judge",
+            json={"ai_judge_id": judge["id"]},
+            headers={"X-Request-ID": REQUEST_ID},
+        ) as resp:
+            assert resp.status == 201, await resp.text()
+            assert resp.headers["X-Request-ID"] == REQUEST_ID
+            run = await _json(resp)
 
-            async def ended() -> bool:
-                async with client.get(f"{api}/ai-judging-runs/{run['id']}") as resp:
-                    body = await _json(resp)
-                    return body["status"] not in ("queued", "running")
-
-            await wait_for(ended)
+        async def ended() -> bool:
             async with client.get(f"{api}/ai-judging-runs/{run['id']}") as resp:
-                final = await _json(resp)
-        assert final["status"] == "completed" and final["judged"] == 6, final
-        # Two queries of three candidates in batches of two (a batch never mixes queries).
-        assert len(provider.calls) == 4
-    finally:
-        await provider.stop()
+                body = await _json(resp)
+                return body["status"] not in ("queued", "running")
+
+        await wait_for(ended)
+        async with client.get(f"{api}/ai-judging-runs/{run['id']}") as resp:
+            final = await _json(resp)
+    assert final["status"] == "completed" and final["judged"] == 6, final
+    # Two queries of three candidates in batches of two (a batch never mixes queries).
+    assert len(provider.calls) == 4
 
     lines = [json.loads(line) for line in service.logs().splitlines() if line.startswith("{")]
     tagged = [line for line in lines if line.get("request_id") == REQUEST_ID]
@@ -334,66 +330,58 @@ async def _login_cookie(client: aiohttp.ClientSession, url: str, **headers: str)
 
 
 async def test_forwarded_headers_are_believed_only_from_forwarded_allow_ips(
-    database_url: str, tmp_path: Path
+    processes: ServiceProcesses, tmp_path: Path
 ) -> None:
-    service = ServiceProcess(
-        database_url,
-        tmp_path / "service",
-        env={"RELEVAL_ROOT_PATH": PREFIX, "RELEVAL_FORWARDED_ALLOW_IPS": GATEWAY_ADDRESS},
+    service = processes.new(
+        env={"RELEVAL_ROOT_PATH": PREFIX, "RELEVAL_FORWARDED_ALLOW_IPS": GATEWAY_ADDRESS}
     )
-    service.data_dir.mkdir()
     await service.start()
     direct = f"http://127.0.0.1:{service.port}"
+    nginx = await Nginx.start(tmp_path / "nginx", upstream=service.port, bind=GATEWAY_ADDRESS)
     try:
-        nginx = await Nginx.start(tmp_path / "nginx", upstream=service.port, bind=GATEWAY_ADDRESS)
-        try:
-            # Through the gateway, from a client at 127.0.0.3 that claims another address
-            # and HTTPS: the service believes nginx (the client is 127.0.0.3, the scheme
-            # what nginx saw), not what the client claimed.
-            async with aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(local_addr=("127.0.0.3", 0))
-            ) as client:
-                async with client.get(
-                    f"{nginx.url}{PREFIX}/healthz", headers={**FORGED, "X-Request-ID": "via-gw"}
-                ) as resp:
-                    assert resp.status == 200
-                cookie = await _login_cookie(client, f"{nginx.url}{PREFIX}/ui/login", **FORGED)
-            assert _seen(service, "via-gw") == ("127.0.0.3", f"{PREFIX}/healthz")
-            assert "secure" not in cookie.lower(), cookie
-        finally:
-            await nginx.stop()
-
-        # Straight to the service from 127.0.0.1, which is not the gateway: not believed.
-        async with aiohttp.ClientSession() as client:
-            async with client.get(
-                f"{direct}/healthz", headers={**FORGED, "X-Request-ID": "untrusted"}
-            ) as resp:
-                assert resp.status == 200
-            cookie = await _login_cookie(client, f"{direct}/ui/login", **FORGED)
-        assert _seen(service, "untrusted")[0] == "127.0.0.1"
-        assert "secure" not in cookie.lower(), cookie
-
-        # From the gateway's address the same headers are believed.
+        # Through the gateway, from a client at 127.0.0.3 that claims another address
+        # and HTTPS: the service believes nginx (the client is 127.0.0.3, the scheme
+        # what nginx saw), not what the client claimed.
         async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(local_addr=(GATEWAY_ADDRESS, 0))
+            connector=aiohttp.TCPConnector(local_addr=("127.0.0.3", 0))
         ) as client:
             async with client.get(
-                f"{direct}/healthz", headers={**FORGED, "X-Request-ID": "trusted"}
+                f"{nginx.url}{PREFIX}/healthz", headers={**FORGED, "X-Request-ID": "via-gw"}
             ) as resp:
                 assert resp.status == 200
-            cookie = await _login_cookie(client, f"{direct}/ui/login", **FORGED)
-        assert _seen(service, "trusted")[0] == "203.0.113.7"
-        assert "secure" in cookie.lower(), cookie
+            cookie = await _login_cookie(client, f"{nginx.url}{PREFIX}/ui/login", **FORGED)
+        assert _seen(service, "via-gw") == ("127.0.0.3", f"{PREFIX}/healthz")
+        assert "secure" not in cookie.lower(), cookie
     finally:
-        await service.stop()
+        await nginx.stop()
+
+    # Straight to the service from 127.0.0.1, which is not the gateway: not believed.
+    async with aiohttp.ClientSession() as client:
+        async with client.get(
+            f"{direct}/healthz", headers={**FORGED, "X-Request-ID": "untrusted"}
+        ) as resp:
+            assert resp.status == 200
+        cookie = await _login_cookie(client, f"{direct}/ui/login", **FORGED)
+    assert _seen(service, "untrusted")[0] == "127.0.0.1"
+    assert "secure" not in cookie.lower(), cookie
+
+    # From the gateway's address the same headers are believed.
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(local_addr=(GATEWAY_ADDRESS, 0))
+    ) as client:
+        async with client.get(
+            f"{direct}/healthz", headers={**FORGED, "X-Request-ID": "trusted"}
+        ) as resp:
+            assert resp.status == 200
+        cookie = await _login_cookie(client, f"{direct}/ui/login", **FORGED)
+    assert _seen(service, "trusted")[0] == "203.0.113.7"
+    assert "secure" in cookie.lower(), cookie
 
 
 async def test_a_bad_forwarded_allow_ips_refuses_to_start(
-    database_url: str, tmp_path: Path
+    processes: ServiceProcesses,
 ) -> None:
-    service = ServiceProcess(
-        database_url, tmp_path, env={"RELEVAL_FORWARDED_ALLOW_IPS": "127.0.0.1,gateway.internal"}
-    )
+    service = processes.new(env={"RELEVAL_FORWARDED_ALLOW_IPS": "127.0.0.1,gateway.internal"})
     assert await service.start_refused() == 2
     assert "RELEVAL_FORWARDED_ALLOW_IPS" in service.logs()
     assert "'gateway.internal'" in service.logs()

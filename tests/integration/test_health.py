@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 
 from releval_judge.api.routes import ROUTES
 from releval_judge.services import Services
-from tests.conftest import Service, ServiceFactory
+from tests.support.service import Service, ServiceFactory
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from __future__ import annotations
 import pytest
 
 from releval_judge.prompt import TemplateError, compile_template
-from tests.conftest import Service, assert_error
+from tests.support.api import assert_error
+from tests.support.service import Service
 
 ESCAPES = [
     "{{ ''.__class__.__mro__ }}",

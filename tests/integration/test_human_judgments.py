@@ -9,8 +9,10 @@ from urllib.parse import quote
 
 import asyncpg
 
-from tests.conftest import Service, assert_error, create_evaluation, wait_for
-from tests.reviewing import candidate_ids, put_human
+from tests.support.api import assert_error, create_evaluation
+from tests.support.reviewing import candidate_ids, put_human
+from tests.support.service import Service
+from tests.support.waiting import wait_for
 
 
 async def _human_listing(service: Service, evaluation_id: str) -> list[dict[str, Any]]:

@@ -9,7 +9,8 @@ from typing import Any
 
 import asyncpg
 
-from tests.conftest import Service, assert_error, create_evaluation
+from tests.support.api import assert_error, create_evaluation
+from tests.support.service import Service
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
 

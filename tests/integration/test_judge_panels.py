@@ -5,56 +5,28 @@ resume after a restart."""
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp import web
 
 from releval_judge.panels.aggregate import fleiss_kappa, krippendorff_alpha_ordinal, panel_agreement
 from releval_judge.store.panels import AggregateWrite, PanelStore
-from tests.conftest import (
-    Service,
-    ServiceFactory,
-    assert_error,
-    create_evaluation,
-    create_judge,
-    wait_for,
-    wait_until_ended,
-    wait_until_idle,
+from tests.support.api import assert_error, create_evaluation, wait_until_ended
+from tests.support.fakes import FakeProvider
+from tests.support.panels import (
+    DISAGREE,
+    GRADES,
+    MAJORITY,
+    make_panel,
+    marked_text,
+    member,
+    start_panel,
+    wait_panel_ended,
 )
-from tests.fakes import FakeProvider, blocks, completion
-
-# Per candidate (query, rank): the grades of members 0, 1 and 2, and the majority.
-GRADES: dict[tuple[int, int], tuple[int, int, int]] = {
-    (1, 1): (2, 2, 2),
-    (1, 2): (0, 2, 3),  # three-way tie: the lowest; spans 3 grades: disagreement
-    (1, 3): (1, 1, 2),
-    (2, 1): (3, 3, 0),  # spans 3 grades: disagreement
-    (2, 2): (1, 2, 2),
-    (2, 3): (0, 0, 0),
-}
-MAJORITY = {(1, 1): 2, (1, 2): 0, (1, 3): 1, (2, 1): 3, (2, 2): 2, (2, 3): 0}
-DISAGREE = {(1, 2), (2, 1)}
-MARK = re.compile(r'<document id="(\d+)">.*?grades (\d)(\d)(\d)', re.DOTALL)
-
-
-def text(q: int, r: int) -> str:
-    return "document {}-{} grades {}".format(q, r, "".join(map(str, GRADES[(q, r)])))
-
-
-def member(position: int, gate: asyncio.Event | None = None) -> FakeProvider:
-    """A provider that grades each document by digit ``position`` of its marker."""
-
-    async def respond(prompt: str, call_no: int) -> web.Response:
-        if gate is not None:
-            await gate.wait()
-        grades = {m.group(1): int(m.group(2 + position)) for m in MARK.finditer(prompt)}
-        return completion(blocks(grades))
-
-    return FakeProvider(respond=respond)
+from tests.support.servers import LocalServers
+from tests.support.service import ServiceFactory, wait_until_idle
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -63,69 +35,20 @@ async def gate() -> asyncio.Event:
 
 
 @pytest.fixture
-async def providers(gate: asyncio.Event) -> AsyncIterator[list[FakeProvider]]:
-    started = [await member(i).start() for i in range(3)]
-    yield started
-    for p in started:
-        await p.stop()
-
-
-@pytest.fixture
-async def gated(gate: asyncio.Event) -> AsyncIterator[list[FakeProvider]]:
-    started = [await member(i, gate).start() for i in range(3)]
-    yield started
+async def gated(
+    gate: asyncio.Event, local_servers: LocalServers
+) -> AsyncIterator[list[FakeProvider]]:
+    """The three members, answering nothing until ``gate`` is set (at the end at the latest)."""
+    yield [await local_servers.start(member(i, gate)) for i in range(3)]
     gate.set()
-    for p in started:
-        await p.stop()
-
-
-async def make_panel(
-    service: Service, providers: list[FakeProvider], aggregation: str = "majority"
-) -> dict[str, Any]:
-    judges = [
-        await create_judge(service, p.base_url, name=f"member {i}", batch_size=3)
-        for i, p in enumerate(providers)
-    ]
-    status, panel = await service.request(
-        "POST",
-        "/judge-panels",
-        json={
-            "name": "three judges",
-            "aggregation": aggregation,
-            "ai_judge_ids": [j["id"] for j in judges],
-        },
-    )
-    assert status == 201, panel
-    return dict(panel)
-
-
-async def start_panel(service: Service, evaluation_id: str, panel_id: str) -> dict[str, Any]:
-    status, run = await service.request(
-        "POST", f"/evaluations/runs/{evaluation_id}/judge-panel", json={"panel_id": panel_id}
-    )
-    assert status == 201, run
-    return dict(run)
-
-
-async def wait_panel_ended(service: Service, panel_run_id: str) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-
-    async def ended() -> bool:
-        status, body = await service.request("GET", f"/panel-runs/{panel_run_id}")
-        assert status == 200, body
-        result.update(body)
-        return bool(body["status"] != "running")
-
-    await wait_for(ended)
-    return result
 
 
 async def test_a_panel_run_writes_the_majority_as_the_panels_judgment(
-    services: ServiceFactory, providers: list[FakeProvider]
+    services: ServiceFactory, panel_members: list[FakeProvider]
 ) -> None:
     service = await services.start()
-    evaluation = await create_evaluation(service, texts=text)
-    panel = await make_panel(service, providers)
+    evaluation = await create_evaluation(service, texts=marked_text)
+    panel = await make_panel(service, panel_members)
     assert panel["aggregation"] == "majority" and len(panel["ai_judge_ids"]) == 3
     status, listed = await service.request("GET", "/judge-panels")
     assert status == 200 and panel["id"] in [p["id"] for p in listed["items"]]
@@ -200,16 +123,16 @@ async def test_a_panel_run_writes_the_majority_as_the_panels_judgment(
 
 
 async def test_mean_and_median_panels(
-    services: ServiceFactory, providers: list[FakeProvider]
+    services: ServiceFactory, panel_members: list[FakeProvider]
 ) -> None:
     service = await services.start()
-    evaluation = await create_evaluation(service, texts=text)
+    evaluation = await create_evaluation(service, texts=marked_text)
     expected = {
         "mean": {(1, 1): 2, (1, 2): 2, (1, 3): 1, (2, 1): 2, (2, 2): 2, (2, 3): 0},
         "median": {(1, 1): 2, (1, 2): 2, (1, 3): 1, (2, 1): 3, (2, 2): 2, (2, 3): 0},
     }
     for aggregation, grades in expected.items():
-        panel = await make_panel(service, providers, aggregation)
+        panel = await make_panel(service, panel_members, aggregation)
         run = await start_panel(service, evaluation["id"], panel["id"])
         final = await wait_panel_ended(service, run["id"])
         assert final["status"] == "completed", final
@@ -219,10 +142,10 @@ async def test_mean_and_median_panels(
         assert got == grades, aggregation
 
 
-async def test_refusals(services: ServiceFactory, providers: list[FakeProvider]) -> None:
+async def test_refusals(services: ServiceFactory, panel_members: list[FakeProvider]) -> None:
     service = await services.start(max_active_runs_per_evaluation=2)
-    evaluation = await create_evaluation(service, texts=text)
-    panel = await make_panel(service, providers)
+    evaluation = await create_evaluation(service, texts=marked_text)
+    panel = await make_panel(service, panel_members)
 
     status, body = await service.request(
         "POST", f"/evaluations/runs/{evaluation['id']}/judge-panel", json={"panel_id": panel["id"]}
@@ -284,13 +207,13 @@ async def test_refusals(services: ServiceFactory, providers: list[FakeProvider])
 
 
 async def test_the_aggregate_is_not_written_on_a_locked_evaluation_run(
-    services: ServiceFactory, providers: list[FakeProvider], db: asyncpg.Pool
+    services: ServiceFactory, panel_members: list[FakeProvider], db: asyncpg.Pool
 ) -> None:
     """The write's own lock check (as record_batch's): a panel run that reaches its
     aggregate after the evaluation run was locked writes nothing."""
     service = await services.start()
-    evaluation = await create_evaluation(service, texts=text)
-    panel = await make_panel(service, providers)
+    evaluation = await create_evaluation(service, texts=marked_text)
+    panel = await make_panel(service, panel_members)
     store = PanelStore(db)
     panel_run_id = await store.create_panel_run(
         panel["id"], evaluation["id"], scope="all", members=3, created_by="panel test"
@@ -324,7 +247,7 @@ async def test_a_lock_during_the_run_fails_the_panel(
     services: ServiceFactory, gated: list[FakeProvider], gate: asyncio.Event
 ) -> None:
     service = await services.start()
-    evaluation = await create_evaluation(service, texts=text)
+    evaluation = await create_evaluation(service, texts=marked_text)
     panel = await make_panel(service, gated)
     run = await start_panel(service, evaluation["id"], panel["id"])
     await service.request("PATCH", f"/evaluations/runs/{evaluation['id']}", json={"locked": True})
@@ -342,7 +265,7 @@ async def test_cancel_cancels_the_members(
     services: ServiceFactory, gated: list[FakeProvider], gate: asyncio.Event
 ) -> None:
     service = await services.start()
-    evaluation = await create_evaluation(service, texts=text)
+    evaluation = await create_evaluation(service, texts=marked_text)
     panel = await make_panel(service, gated)
     run = await start_panel(service, evaluation["id"], panel["id"])
 
@@ -370,7 +293,7 @@ async def test_a_panel_run_resumes_after_a_restart(
     services: ServiceFactory, gated: list[FakeProvider], gate: asyncio.Event
 ) -> None:
     first = await services.start(shutdown_grace_s=0.1)
-    evaluation = await create_evaluation(first, texts=text)
+    evaluation = await create_evaluation(first, texts=marked_text)
     panel = await make_panel(first, gated)
     run = await start_panel(first, evaluation["id"], panel["id"])
 

@@ -8,9 +8,10 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from tests.conftest import Service, ServiceFactory, assert_error, create_evaluation, create_judge
-from tests.fakes import FakeProvider, blocks, completion, document_ids, error
-from tests.reviewing import candidate_ids, put_human, query_of
+from tests.support.api import assert_error, create_evaluation, create_judge
+from tests.support.fakes import FakeProviders, blocks, completion, document_ids, error
+from tests.support.reviewing import candidate_ids, put_human, query_of
+from tests.support.service import Service, ServiceFactory
 
 TABLES = ["ai_judgments", "ai_run_judgments", "ai_judging_runs", "candidate_failures"]
 
@@ -28,33 +29,30 @@ async def only_the_first(prompt: str, call_no: int) -> web.Response:
 
 
 async def test_inline_candidates_come_back_graded_with_prompt_and_answer(
-    services: ServiceFactory, db: asyncpg.Pool
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
 ) -> None:
-    provider = await FakeProvider(respond=only_the_first).start()
-    try:
-        service = await services.start()
-        judge = await create_judge(
-            service,
-            provider.base_url,
-            batch_size=2,
-            input_price_per_mtok=1.0,
-            output_price_per_mtok=4.0,
-        )
-        before = await _counts(db)
-        status, result = await _test(
-            service,
-            judge["id"],
-            {
-                "query": "wireless headphones",
-                "candidates": [
-                    {"title": "Acme headphones", "text": "Over-ear, Bluetooth.", "doc_id": "a"},
-                    {"text": "A USB cable."},
-                    {"text": "Earbuds", "doc_id": "c", "rank": 7},
-                ],
-            },
-        )
-    finally:
-        await provider.stop()
+    provider = await fake_provider(only_the_first)
+    service = await services.start()
+    judge = await create_judge(
+        service,
+        provider.base_url,
+        batch_size=2,
+        input_price_per_mtok=1.0,
+        output_price_per_mtok=4.0,
+    )
+    before = await _counts(db)
+    status, result = await _test(
+        service,
+        judge["id"],
+        {
+            "query": "wireless headphones",
+            "candidates": [
+                {"title": "Acme headphones", "text": "Over-ear, Bluetooth.", "doc_id": "a"},
+                {"text": "A USB cable."},
+                {"text": "Earbuds", "doc_id": "c", "rank": 7},
+            ],
+        },
+    )
     assert status == 200, result
     assert await _counts(db) == before  # writes nothing
     assert (result["ai_judge_id"], result["model"]) == (judge["id"], "test-model")
@@ -86,26 +84,23 @@ async def test_inline_candidates_come_back_graded_with_prompt_and_answer(
 
 
 async def test_a_sample_of_a_run_with_human_judgments_reports_agreement(
-    services: ServiceFactory, db: asyncpg.Pool
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
 ) -> None:
     async def grade_two(prompt: str, call_no: int) -> web.Response:
         return completion(blocks({cid: 2 for cid in document_ids(prompt)}))
 
-    provider = await FakeProvider(respond=grade_two).start()
-    try:
-        service = await services.start()
-        evaluation = await create_evaluation(service, queries=4, per_query=5)
-        ids = await candidate_ids(db, evaluation["id"])
-        graded = sorted(ids)[:8]
-        for n, doc in enumerate(graded):
-            assert (await put_human(service, evaluation["id"], ids[doc], "alice", n % 4))[0] == 200
-        judge = await create_judge(service, provider.base_url, batch_size=3)
-        before = await _counts(db)
-        body = {"evaluation_run_id": evaluation["id"], "sample_size": 6, "seed": 42}
-        status, result = await _test(service, judge["id"], body)
-        status_again, again = await _test(service, judge["id"], body)
-    finally:
-        await provider.stop()
+    provider = await fake_provider(grade_two)
+    service = await services.start()
+    evaluation = await create_evaluation(service, queries=4, per_query=5)
+    ids = await candidate_ids(db, evaluation["id"])
+    graded = sorted(ids)[:8]
+    for n, doc in enumerate(graded):
+        assert (await put_human(service, evaluation["id"], ids[doc], "alice", n % 4))[0] == 200
+    judge = await create_judge(service, provider.base_url, batch_size=3)
+    before = await _counts(db)
+    body = {"evaluation_run_id": evaluation["id"], "sample_size": 6, "seed": 42}
+    status, result = await _test(service, judge["id"], body)
+    status_again, again = await _test(service, judge["id"], body)
     assert status == 200 and status_again == 200, result
     assert await _counts(db) == before
     assert (result["evaluation_run_id"], result["seed"], result["human_judge"]) == (
@@ -134,17 +129,15 @@ async def test_a_sample_of_a_run_with_human_judgments_reports_agreement(
 
 async def test_a_run_without_human_judgments_is_sampled_whole(
     services: ServiceFactory,
+    fake_provider: FakeProviders,
 ) -> None:
-    provider = await FakeProvider().start()
-    try:
-        service = await services.start()
-        evaluation = await create_evaluation(service, queries=2, per_query=2)
-        judge = await create_judge(service, provider.base_url)
-        status, result = await _test(
-            service, judge["id"], {"evaluation_run_id": evaluation["id"], "sample_size": 50}
-        )
-    finally:
-        await provider.stop()
+    provider = await fake_provider()
+    service = await services.start()
+    evaluation = await create_evaluation(service, queries=2, per_query=2)
+    judge = await create_judge(service, provider.base_url)
+    status, result = await _test(
+        service, judge["id"], {"evaluation_run_id": evaluation["id"], "sample_size": 50}
+    )
     assert status == 200, result
     assert len(result["results"]) == 4  # fewer candidates than asked for: all of them
     assert isinstance(result["seed"], int)
@@ -157,20 +150,17 @@ async def test_a_run_without_human_judgments_is_sampled_whole(
     [(401, "Incorrect API key provided"), (404, "The model `test-model` does not exist")],
 )
 async def test_a_provider_that_refuses_the_judge_is_a_502(
-    services: ServiceFactory, status: int, message: str
+    services: ServiceFactory, status: int, message: str, fake_provider: FakeProviders
 ) -> None:
     async def refuse(prompt: str, call_no: int) -> web.Response:
         return error(status, message)
 
-    provider = await FakeProvider(respond=refuse).start()
-    try:
-        service = await services.start()
-        judge = await create_judge(service, provider.base_url)
-        code, body = await _test(
-            service, judge["id"], {"query": "q", "candidates": [{"text": "t"}] * 4}
-        )
-    finally:
-        await provider.stop()
+    provider = await fake_provider(refuse)
+    service = await services.start()
+    judge = await create_judge(service, provider.base_url)
+    code, body = await _test(
+        service, judge["id"], {"query": "q", "candidates": [{"text": "t"}] * 4}
+    )
     error_body = assert_error(code, body, 502, "provider_error")
     assert message in error_body["message"]
     assert error_body["details"] == {"provider_status": status}
@@ -178,19 +168,17 @@ async def test_a_provider_that_refuses_the_judge_is_a_502(
 
 async def test_a_batch_the_provider_rejects_is_a_per_candidate_failure(
     services: ServiceFactory,
+    fake_provider: FakeProviders,
 ) -> None:
     async def too_long(prompt: str, call_no: int) -> web.Response:
         return error(400, "maximum context length exceeded")
 
-    provider = await FakeProvider(respond=too_long).start()
-    try:
-        service = await services.start()
-        judge = await create_judge(service, provider.base_url)
-        status, result = await _test(
-            service, judge["id"], {"query": "q", "candidates": [{"text": "t"}]}
-        )
-    finally:
-        await provider.stop()
+    provider = await fake_provider(too_long)
+    service = await services.start()
+    judge = await create_judge(service, provider.base_url)
+    status, result = await _test(
+        service, judge["id"], {"query": "q", "candidates": [{"text": "t"}]}
+    )
     assert status == 200, result
     assert result["failed"] == 1
     assert "maximum context length exceeded" in result["results"][0]["failure"]
@@ -206,28 +194,25 @@ async def test_a_key_the_service_cannot_read_is_a_502(service: Service) -> None:
     assert "TEST_NO_SUCH_API_KEY" in error_body["message"]
 
 
-async def test_the_judges_document_rules_shape_the_prompt(services: ServiceFactory) -> None:
-    provider = await FakeProvider().start()
-    try:
-        service = await services.start()
-        judge = await create_judge(
-            service, provider.base_url, max_document_chars=20, fields=["brand"]
-        )
-        status, result = await _test(
-            service,
-            judge["id"],
-            {
-                "query": "q",
-                "candidates": [
-                    {
-                        "text": "A very long description of the product that goes on",
-                        "fields": {"brand": "Acme", "sku": "X-1", "vector": [0.25] * 100},
-                    }
-                ],
-            },
-        )
-    finally:
-        await provider.stop()
+async def test_the_judges_document_rules_shape_the_prompt(
+    services: ServiceFactory, fake_provider: FakeProviders
+) -> None:
+    provider = await fake_provider()
+    service = await services.start()
+    judge = await create_judge(service, provider.base_url, max_document_chars=20, fields=["brand"])
+    status, result = await _test(
+        service,
+        judge["id"],
+        {
+            "query": "q",
+            "candidates": [
+                {
+                    "text": "A very long description of the product that goes on",
+                    "fields": {"brand": "Acme", "sku": "X-1", "vector": [0.25] * 100},
+                }
+            ],
+        },
+    )
     assert status == 200, result
     prompt = result["calls"][0]["prompt"]
     assert "A very long […]\n" in prompt

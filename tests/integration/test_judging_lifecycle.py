@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import asyncpg
 import pytest
 
-from tests.conftest import (
-    Service,
-    create_evaluation,
-    create_judge,
-    wait_until_ended,
-)
-from tests.fakes import FakeProvider
+from tests.support.api import create_evaluation, create_judge, wait_until_ended
+from tests.support.fakes import FakeProvider, FakeProviders
+from tests.support.service import Service
 
 
 @pytest.fixture
-async def provider() -> AsyncIterator[FakeProvider]:
-    fake = await FakeProvider().start()
-    yield fake
-    await fake.stop()
+async def provider(fake_provider: FakeProviders) -> FakeProvider:
+    return await fake_provider()
 
 
 async def test_run_judges_every_candidate_and_reports_progress(

@@ -6,7 +6,8 @@ import uuid
 
 import pytest
 
-from tests.conftest import Service, create_evaluation, create_judge
+from tests.support.api import create_evaluation, create_judge
+from tests.support.service import Service
 
 
 @pytest.mark.parametrize("status", ["pending", "queued", "running", "failed"])

@@ -16,15 +16,16 @@ import structlog
 from aiohttp import web
 
 from releval_judge.api import events
-from tests.conftest import (
-    Service,
+from tests.support.api import (
     assert_error,
     create_evaluation,
     create_judge,
-    wait_for,
+    start_run,
     wait_until_ended,
 )
-from tests.fakes import FakeProvider, blocks, completion, document_ids, start_run
+from tests.support.fakes import FakeProvider, FakeProviders, blocks, completion, document_ids
+from tests.support.service import Service
+from tests.support.waiting import wait_for
 
 
 @dataclass
@@ -79,7 +80,7 @@ class Gate:
 
 
 @pytest.fixture
-async def gate() -> AsyncIterator[Gate]:
+async def gate(fake_provider: FakeProviders) -> AsyncIterator[Gate]:
     steps = asyncio.Semaphore(0)
     opened = asyncio.Event()
 
@@ -91,10 +92,9 @@ async def gate() -> AsyncIterator[Gate]:
                 waiter.cancel()
         return completion(blocks(dict.fromkeys(document_ids(prompt), 2)))
 
-    provider = await FakeProvider(respond).start()
+    provider = await fake_provider(respond)
     yield Gate(provider, steps, opened)
     opened.set()
-    await provider.stop()
 
 
 @pytest.fixture
@@ -171,11 +171,14 @@ async def test_a_quiet_stream_sends_heartbeats(
     monkeypatch.setattr(events, "HEARTBEAT_S", 0.3)
     monkeypatch.setattr(events, "POLL_S", 0.05)
     run = held_run
+    heartbeat: Event | None = None
     async with service.client.get(f"{service.api}/ai-judging-runs/{run['id']}/events") as resp:
         async with asyncio.timeout(10):
             async for event in read_events(resp):
                 if event.comment == "heartbeat":
+                    heartbeat = event
                     break
+    assert heartbeat is not None, "the stream ended without a heartbeat"
 
 
 async def test_the_stream_stops_when_the_client_goes_away(

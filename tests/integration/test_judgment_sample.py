@@ -6,9 +6,10 @@ from typing import Any
 
 import asyncpg
 
-from tests.conftest import Service, ServiceFactory, assert_error, create_evaluation
-from tests.fakes import FakeProvider
-from tests.reviewing import candidate_ids, grade_by_rank, judge_with, put_human
+from tests.support.api import assert_error, create_evaluation
+from tests.support.fakes import FakeProviders
+from tests.support.reviewing import candidate_ids, grade_by_rank, judge_with, put_human
+from tests.support.service import Service, ServiceFactory
 
 
 async def _sample(service: Service, evaluation_id: str, **params: Any) -> tuple[int, Any]:
@@ -20,15 +21,12 @@ async def _sample(service: Service, evaluation_id: str, **params: Any) -> tuple[
 
 
 async def test_a_sample_is_random_repeatable_and_carries_reasoning_and_judge(
-    services: ServiceFactory, db: asyncpg.Pool
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
 ) -> None:
-    provider = await FakeProvider(respond=grade_by_rank).start()
-    try:
-        service = await services.start()
-        evaluation = await create_evaluation(service, queries=10, per_query=4)
-        _, run = await judge_with(service, provider, evaluation["id"], name="ranker", batch_size=4)
-    finally:
-        await provider.stop()
+    provider = await fake_provider(grade_by_rank)
+    service = await services.start()
+    evaluation = await create_evaluation(service, queries=10, per_query=4)
+    _, run = await judge_with(service, provider, evaluation["id"], name="ranker", batch_size=4)
     eval_id = evaluation["id"]
     ids = await candidate_ids(db, eval_id)
     for doc in ["d1-1", "d2-2", "d3-3"]:

@@ -7,8 +7,10 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from tests.conftest import Service, ServiceFactory, create_judge, wait_until_ended
-from tests.fakes import FakeProvider, blocks, completion, document_ids, start_run
+from tests.support.api import create_judge, start_run, wait_until_ended
+from tests.support.fakes import FakeProviders, blocks, completion, document_ids
+from tests.support.reviewing import JUDGMENT_FIELDS
+from tests.support.service import Service, ServiceFactory
 
 
 async def grade_by_rank(prompt: str, call_no: int) -> web.Response:
@@ -17,8 +19,10 @@ async def grade_by_rank(prompt: str, call_no: int) -> web.Response:
     return completion(blocks({cid: max(0, 4 - int(cid)) for cid in ids}))
 
 
-async def judged_run(services: ServiceFactory, db: asyncpg.Pool) -> tuple[Service, str, str]:
-    provider = await FakeProvider(respond=grade_by_rank).start()
+async def judged_run(
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
+) -> tuple[Service, str, str]:
+    provider = await fake_provider(grade_by_rank)
     service = await services.start()
     body = {
         "name": "listing",
@@ -36,10 +40,7 @@ async def judged_run(services: ServiceFactory, db: asyncpg.Pool) -> tuple[Servic
     assert status == 201
     judge = await create_judge(service, provider.base_url, batch_size=5, name="lister")
     run = await start_run(service, evaluation["id"], judge["id"])
-    try:
-        assert (await wait_until_ended(service, run["id"]))["status"] == "completed"
-    finally:
-        await provider.stop()
+    assert (await wait_until_ended(service, run["id"]))["status"] == "completed"
     # Two human judgments on q1, written directly (their REST route has tests of its own).
     await db.execute(
         """INSERT INTO human_judgments (candidate_id, evaluation_run_id, judge, grade, reasoning)
@@ -61,27 +62,16 @@ async def listing(service: Service, run_id: str, **params: Any) -> dict[str, Any
     return result
 
 
-async def test_filters_sort_and_pages(services: ServiceFactory, db: asyncpg.Pool) -> None:
-    service, run_id, judging_run_id = await judged_run(services, db)
+async def test_filters_sort_and_pages(
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
+) -> None:
+    service, run_id, judging_run_id = await judged_run(services, db, fake_provider)
 
     everything = await listing(service, run_id, limit=1000)
     assert len(everything["items"]) == 22  # 20 AI + 2 human
     assert everything["next_cursor"] is None
     item = everything["items"][0]
-    assert set(item) == {
-        "candidate_id",
-        "query_id",
-        "query",
-        "doc_id",
-        "rank",
-        "grade",
-        "label",
-        "reasoning",
-        "source",
-        "judge",
-        "ai_judging_run_id",
-        "created_at",
-    }
+    assert set(item) == set(JUDGMENT_FIELDS)
 
     ai = await listing(service, run_id, source="ai", limit=1000)
     assert {j["source"] for j in ai["items"]} == {"ai"}

@@ -8,23 +8,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp import web
 
 from releval_judge.engine import key_slots
 from releval_judge.engine.key_slots import KeySlotPool
 from releval_judge.engine.pacing import Halted
 from releval_judge.store.database import apply_schema, create_pool
 from releval_judge.store.key_slots import KeySlotStore
-from tests.conftest import wait_for
-from tests.fakes import FakeProvider, blocks, completion, document_ids
-from tests.integration.test_crash import check_invariants, evaluation
-from tests.integration.test_replicas import FAST_LEASES, until_completed
-from tests.process import ServiceProcess
+from tests.support.api import start_run, wait_until_ended
+from tests.support.fakes import FakeProvider
+from tests.support.process import ServiceProcess, ServiceProcesses
+from tests.support.runs import FAST_LEASES, HeldProvider, check_invariants, evaluation
+from tests.support.servers import LocalServers
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -136,22 +135,6 @@ async def test_a_halt_while_waiting_for_a_slot_holds_nothing(
 # --- service processes --------------------------------------------------------------------
 
 
-class SlowProvider:
-    """Answers after `delay`, or holds calls while `hold` is set; the fake counts the peak."""
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self.hold = asyncio.Event()
-        self.released = asyncio.Event()
-        self.fake = FakeProvider(respond=self.respond)
-
-    async def respond(self, prompt: str, call_no: int) -> web.Response:
-        if self.hold.is_set():
-            await self.released.wait()
-        await asyncio.sleep(self.delay)
-        return completion(blocks({cid: 2 for cid in document_ids(prompt)}))
-
-
 async def start_on_key(
     replica: ServiceProcess, provider: FakeProvider, n: int, candidates: int, key_concurrency: int
 ) -> str:
@@ -175,10 +158,7 @@ async def start_on_key(
     )
     assert status == 201, judge
     assert judge["key_concurrency"] == key_concurrency
-    status, run = await replica.request(
-        "POST", f"/evaluations/runs/{created['id']}/ai-judge", json={"ai_judge_id": judge["id"]}
-    )
-    assert status == 201, run
+    run = await start_run(replica, created["id"], judge["id"])
     run_id: str = run["id"]
     return run_id
 
@@ -186,23 +166,16 @@ async def start_on_key(
 @pytest.mark.slow
 @pytest.mark.usefixtures("no_active_runs")
 async def test_two_replicas_on_one_key_never_exceed_its_concurrency(
-    database_url: str, db: asyncpg.Pool, tmp_path: Path
+    db: asyncpg.Pool, processes: ServiceProcesses, local_servers: LocalServers
 ) -> None:
-    slow = SlowProvider(delay=0.05)
-    provider = await slow.fake.start()
-    replicas = [ServiceProcess(database_url, tmp_path / f"r{i}") for i in range(2)]
-    try:
-        for replica in replicas:
-            replica.data_dir.mkdir()
-            await replica.start()
-        runs = [await start_on_key(r, provider, n, 60, 3) for n, r in enumerate(replicas)]
-        finals: list[dict[str, Any]] = [
-            await until_completed(r, run_id) for r, run_id in zip(replicas, runs, strict=True)
-        ]
-    finally:
-        for replica in replicas:
-            await replica.stop()
-        await provider.stop()
+    slow = await local_servers.start(HeldProvider(delay=0.05))
+    provider = slow.fake
+    replicas = await processes.start_replicas(2)
+    runs = [await start_on_key(r, provider, n, 60, 3) for n, r in enumerate(replicas)]
+    finals: list[dict[str, Any]] = [
+        await wait_until_ended(r, run_id, timeout=120)
+        for r, run_id in zip(replicas, runs, strict=True)
+    ]
     for run_id, final in zip(runs, finals, strict=True):
         assert (final["status"], final["judged"]) == ("completed", 60)
         await check_invariants(db, run_id)
@@ -214,41 +187,32 @@ async def test_two_replicas_on_one_key_never_exceed_its_concurrency(
 @pytest.mark.slow
 @pytest.mark.usefixtures("no_active_runs")
 async def test_a_killed_replicas_slots_are_freed_by_their_expiry(
-    database_url: str, db: asyncpg.Pool, tmp_path: Path
+    db: asyncpg.Pool, processes: ServiceProcesses, local_servers: LocalServers
 ) -> None:
-    slow = SlowProvider(delay=0.02)
-    provider = await slow.fake.start()
-    a = ServiceProcess(database_url, tmp_path / "a", env=FAST_LEASES)
-    b = ServiceProcess(database_url, tmp_path / "b", env=FAST_LEASES)
-    a.data_dir.mkdir()
-    b.data_dir.mkdir()
-    try:
-        await a.start()
-        slow.hold.set()
-        first = await start_on_key(a, provider, 0, 20, 2)
+    slow = await local_servers.start(HeldProvider(delay=0.02))
+    provider = slow.fake
+    a = processes.new("a", env=FAST_LEASES)
+    b = processes.new("b", env=FAST_LEASES)
+    await a.start()
+    slow.hold.set()
+    first = await start_on_key(a, provider, 0, 20, 2)
 
-        async def a_holds_the_key() -> bool:
-            return provider.in_flight == 2
+    async def a_holds_the_key() -> bool:
+        return provider.in_flight == 2
 
-        await wait_for(a_holds_the_key)
-        a.kill()  # A dies holding both slots of the key
-        await a.wait()
-        slow.hold.clear()
-        slow.released.set()  # the dead replica's calls end at the provider
+    await wait_for(a_holds_the_key)
+    a.kill()  # A dies holding both slots of the key
+    await a.wait()
+    slow.release()  # the dead replica's calls end at the provider
 
-        async def drained() -> bool:
-            return provider.in_flight == 0
+    async def drained() -> bool:
+        return provider.in_flight == 0
 
-        await wait_for(drained)
-        provider.peak = 0
-        await b.start()
-        second = await start_on_key(b, provider, 1, 20, 2)
-        finals = [await until_completed(b, run_id) for run_id in (first, second)]
-    finally:
-        slow.released.set()
-        await a.stop()
-        await b.stop()
-        await provider.stop()
+    await wait_for(drained)
+    provider.peak = 0
+    await b.start()
+    second = await start_on_key(b, provider, 1, 20, 2)
+    finals = [await wait_until_ended(b, run_id, timeout=120) for run_id in (first, second)]
     # B judged both runs (A's by takeover) once A's slots had expired, never above the key's 2.
     for run_id, final in zip((first, second), finals, strict=True):
         assert (final["status"], final["judged"]) == ("completed", 20)

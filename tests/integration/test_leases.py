@@ -18,7 +18,7 @@ from releval_judge.store.store import (
     Lease,
     Store,
 )
-from tests.conftest import evaluation_body
+from tests.support.api import evaluation_body
 
 
 @pytest.fixture

@@ -8,45 +8,25 @@ Content-Length) are tested in ``test_errors.py``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
-from aiohttp import web
 
 from releval_judge.api.routes import ROUTES, RouteSpec
 from releval_judge.models import Page
 from releval_judge.params import MAX_LIMIT
-from tests.conftest import (
-    Service,
-    ServiceFactory,
+from tests.support.api import (
     assert_error,
     create_evaluation,
     create_judge,
+    start_run,
     wait_until_ended,
-    wait_until_idle,
 )
-from tests.fakes import FakeProvider, blocks, completion, document_ids, start_run
+from tests.support.fakes import FakeProvider, FakeProviders
+from tests.support.service import Service, ServiceFactory, wait_until_idle
 
 # Routes that answer a page: {"items": [...], "next_cursor": ...}.
 LIST_ROUTES = [
     spec for spec in ROUTES if spec.response is not None and issubclass(spec.response, Page)
 ]
-
-
-@pytest.fixture
-async def held_provider() -> AsyncIterator[FakeProvider]:
-    """A provider that answers no call until the test ends, so runs stay running."""
-    release = asyncio.Event()
-
-    async def hold(prompt: str, call_no: int) -> web.Response:
-        await release.wait()
-        return completion(blocks(dict.fromkeys(document_ids(prompt), 1)))
-
-    provider = await FakeProvider(respond=hold).start()
-    yield provider
-    release.set()
-    await provider.stop()
 
 
 async def _start(service: Service, evaluation_id: str, judge_id: str) -> tuple[int, Any]:
@@ -56,11 +36,11 @@ async def _start(service: Service, evaluation_id: str, judge_id: str) -> tuple[i
 
 
 async def test_a_third_active_run_is_refused_until_one_ends(
-    services: ServiceFactory, held_provider: FakeProvider
+    services: ServiceFactory, stalled_provider: FakeProvider
 ) -> None:
     service = await services.start(max_active_runs_per_evaluation=2)
     evaluation = await create_evaluation(service)
-    judge = await create_judge(service, held_provider.base_url)
+    judge = await create_judge(service, stalled_provider.base_url)
     first = await start_run(service, evaluation["id"], judge["id"])
     await start_run(service, evaluation["id"], judge["id"])
 
@@ -87,13 +67,13 @@ async def test_a_third_active_run_is_refused_until_one_ends(
 
 
 async def test_concurrent_starts_never_exceed_the_limit(
-    services: ServiceFactory, held_provider: FakeProvider
+    services: ServiceFactory, stalled_provider: FakeProvider
 ) -> None:
     service = await services.start(max_active_runs_per_evaluation=2)
     evaluation = await create_evaluation(service)
     # Different judges, so that nothing but the limit itself serialises the starts.
     judges = [
-        await create_judge(service, held_provider.base_url, name=f"judge {n}") for n in range(8)
+        await create_judge(service, stalled_provider.base_url, name=f"judge {n}") for n in range(8)
     ]
 
     answers = await asyncio.gather(
@@ -123,33 +103,32 @@ def test_every_list_route_is_found_here() -> None:
     assert len(LIST_ROUTES) >= 6, [spec.path for spec in LIST_ROUTES]
 
 
-async def test_page_size_is_capped_at_1000_on_every_list_route(service: Service) -> None:
-    provider = await FakeProvider().start()
-    try:
-        evaluation = await create_evaluation(service, queries=1, per_query=2)
-        judge = await create_judge(service, provider.base_url)
-        run = await start_run(service, evaluation["id"], judge["id"])
-        await wait_until_ended(service, run["id"])
-        other = await create_judge(service, provider.base_url, name="second judge")
-        status, panel = await service.request(
-            "POST",
-            "/judge-panels",
-            json={
-                "name": "pair",
-                "aggregation": "mean",
-                "ai_judge_ids": [judge["id"], other["id"]],
-            },
-        )
-        assert status == 201, panel
-        status, panel_run = await service.request(
-            "POST",
-            f"/evaluations/runs/{evaluation['id']}/judge-panel",
-            json={"panel_id": panel["id"]},
-        )
-        assert status == 201, panel_run
-        await wait_until_idle(service)
-    finally:
-        await provider.stop()
+async def test_page_size_is_capped_at_1000_on_every_list_route(
+    service: Service, fake_provider: FakeProviders
+) -> None:
+    provider = await fake_provider()
+    evaluation = await create_evaluation(service, queries=1, per_query=2)
+    judge = await create_judge(service, provider.base_url)
+    run = await start_run(service, evaluation["id"], judge["id"])
+    await wait_until_ended(service, run["id"])
+    other = await create_judge(service, provider.base_url, name="second judge")
+    status, panel = await service.request(
+        "POST",
+        "/judge-panels",
+        json={
+            "name": "pair",
+            "aggregation": "mean",
+            "ai_judge_ids": [judge["id"], other["id"]],
+        },
+    )
+    assert status == 201, panel
+    status, panel_run = await service.request(
+        "POST",
+        f"/evaluations/runs/{evaluation['id']}/judge-panel",
+        json={"panel_id": panel["id"]},
+    )
+    assert status == 201, panel_run
+    await wait_until_idle(service)
     status, judgments = await service.request(
         "GET", f"/evaluations/runs/{evaluation['id']}/judgments"
     )

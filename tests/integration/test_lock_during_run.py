@@ -7,18 +7,14 @@ import asyncio
 import asyncpg
 from aiohttp import web
 
-from tests.conftest import (
-    ServiceFactory,
-    create_evaluation,
-    create_judge,
-    wait_for,
-    wait_until_ended,
-)
-from tests.fakes import FakeProvider, blocks, completion, document_ids, start_run
+from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.fakes import FakeProviders, blocks, completion, document_ids
+from tests.support.service import ServiceFactory
+from tests.support.waiting import wait_for
 
 
 async def test_a_run_that_meets_a_lock_fails_and_writes_nothing_after_it(
-    services: ServiceFactory, db: asyncpg.Pool
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
 ) -> None:
     gate = asyncio.Event()
 
@@ -27,7 +23,7 @@ async def test_a_run_that_meets_a_lock_fails_and_writes_nothing_after_it(
             await gate.wait()
         return completion(blocks({cid: 2 for cid in document_ids(prompt)}))
 
-    provider = await FakeProvider(respond=gated).start()
+    provider = await fake_provider(gated)
     try:
         service = await services.start()
         evaluation = await create_evaluation(service, queries=6, per_query=2)
@@ -47,7 +43,6 @@ async def test_a_run_that_meets_a_lock_fails_and_writes_nothing_after_it(
         final = await wait_until_ended(service, run["id"])
     finally:
         gate.set()
-        await provider.stop()
     assert final["status"] == "failed"
     assert "was locked" in final["error"]
     assert final["judged"] == 4

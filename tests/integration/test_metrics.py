@@ -5,8 +5,9 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from tests.conftest import ServiceFactory, create_evaluation, create_judge, wait_until_ended
-from tests.fakes import FakeProvider, blocks, completion, document_ids, error, start_run
+from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.fakes import FakeProviders, blocks, completion, document_ids, error
+from tests.support.service import ServiceFactory
 
 
 def sample(text: str, name: str) -> float:
@@ -16,28 +17,27 @@ def sample(text: str, name: str) -> float:
     raise AssertionError(f"{name} not in metrics")
 
 
-async def test_metrics_count_what_a_run_did(services: ServiceFactory) -> None:
+async def test_metrics_count_what_a_run_did(
+    services: ServiceFactory, fake_provider: FakeProviders
+) -> None:
     async def one_429_then_ok(prompt: str, call_no: int) -> web.Response:
         if call_no == 1:
             return error(429, "slow down", headers={"Retry-After": "0.05"})
         return completion(blocks({cid: 1 for cid in document_ids(prompt)}), 50, 10)
 
-    provider = await FakeProvider(respond=one_429_then_ok).start()
-    try:
-        service = await services.start()
-        evaluation = await create_evaluation(service, queries=2, per_query=2)
-        judge = await create_judge(service, provider.base_url, batch_size=2, concurrency=1)
-        run = await start_run(service, evaluation["id"], judge["id"])
-        assert (await wait_until_ended(service, run["id"]))["status"] == "completed"
-        async with (
-            aiohttp.ClientSession() as anonymous,  # no token needed
-            anonymous.get(service.base_url + "/metrics") as resp,
-        ):
-            assert resp.status == 200
-            assert resp.headers["Content-Type"].startswith("text/plain")
-            text = await resp.text()
-    finally:
-        await provider.stop()
+    provider = await fake_provider(one_429_then_ok)
+    service = await services.start()
+    evaluation = await create_evaluation(service, queries=2, per_query=2)
+    judge = await create_judge(service, provider.base_url, batch_size=2, concurrency=1)
+    run = await start_run(service, evaluation["id"], judge["id"])
+    assert (await wait_until_ended(service, run["id"]))["status"] == "completed"
+    async with (
+        aiohttp.ClientSession() as anonymous,  # no token needed
+        anonymous.get(service.base_url + "/metrics") as resp,
+    ):
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        text = await resp.text()
     assert sample(text, 'releval_judging_runs{status="completed"}') >= 1
     assert sample(text, 'releval_candidates_total{outcome="judged"}') == 4
     assert sample(text, 'releval_tokens_total{direction="input"}') == 100

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
-from tests.conftest import REPO, TOKEN, ServiceFactory, create_judge
-from tests.fakes import FakeProvider, blocks, completion
-from tests.reviewing import query_of
+from tests.support.api import create_judge
+from tests.support.fakes import FakeProviders, blocks, completion
+from tests.support.reviewing import query_of
+from tests.support.service import REPO, ServiceFactory
+from tests.support.walkthrough import shell_blocks, walk
 
-SECTION = re.compile(r"^## Comparing two rankers\n(.*?)^## ", re.S | re.M)
-SHELL_BLOCK = re.compile(r"```sh\n(.*?)```", re.S)
 DOCUMENT = re.compile(r'<document id="(\d+)">\nTitle: (.*)\n')
 
 # The AI judge's grade of each (query, title): the dense ranker's order is the ideal one.
@@ -42,44 +40,19 @@ async def grade_by_title(prompt: str, call_no: int) -> web.Response:
     )
 
 
-def walkthrough() -> list[str]:
-    section = SECTION.search((REPO / "docs" / "metrics.md").read_text())
-    assert section, "docs/metrics.md has no 'Comparing two rankers' section"
-    found: list[str] = SHELL_BLOCK.findall(section.group(1))
-    assert len(found) == 7
-    return found
-
-
 async def test_the_comparison_walkthrough_runs_as_written(
-    services: ServiceFactory, tmp_path: Path
+    services: ServiceFactory, tmp_path: Path, fake_provider: FakeProviders
 ) -> None:
-    provider = await FakeProvider(respond=grade_by_title).start()
-    try:
-        service = await services.start()
-        judge = await create_judge(service, provider.base_url, name="doc judge", batch_size=4)
-        (tmp_path / ".releval").mkdir()
-        (tmp_path / ".releval" / "dev-token").write_text(TOKEN + "\n")
-        shutil.copytree(REPO / "examples", tmp_path / "examples")
-        host = service.base_url.removeprefix("http://")
-        script = "set -euo pipefail\n" + "\n".join(
-            f"echo '=== block {i}'\n{block}\necho" for i, block in enumerate(walkthrough())
-        ).replace("127.0.0.1:8080", host)
-        process = await asyncio.create_subprocess_exec(
-            "bash",
-            "-c",
-            script,
-            cwd=tmp_path,
-            env={"PATH": "/usr/bin:/bin", "AI_JUDGE_ID": judge["id"]},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        async with asyncio.timeout(120):  # stops a hung walkthrough, nothing else
-            out, err = await process.communicate()
-    finally:
-        await provider.stop()
-    stdout = out.decode()
-    assert process.returncode == 0, (stdout, err.decode())
-    parts = re.split(r"^=== block \d+\n", stdout, flags=re.M)[1:]
+    provider = await fake_provider(grade_by_title)
+    service = await services.start()
+    judge = await create_judge(service, provider.base_url, name="doc judge", batch_size=4)
+    parts = await walk(
+        shell_blocks(REPO / "docs" / "metrics.md", "Comparing two rankers", 7),
+        service,
+        tmp_path,
+        {"AI_JUDGE_ID": judge["id"]},
+        timeout=120,
+    )
     _, _, judged, _, metrics, compared, estimated = (p.strip() for p in parts)
 
     assert [json.loads(line) for line in judged.splitlines()] == [

@@ -7,7 +7,6 @@ results_url naming it."""
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -18,28 +17,25 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from releval_judge.providers import OpenAIProvider, OutboundRefused, Prompt, ProviderConfig
 from releval_judge.providers.outbound import OutboundConnector, OutboundPolicy
 from releval_judge.sim import SimConfig
-from releval_judge.sim.server import run_sim
-from tests.conftest import (
-    Service,
-    ServiceFactory,
+from tests.support.api import (
     assert_error,
     create_evaluation,
     create_judge,
+    start_run,
     wait_until_ended,
-    wait_until_idle,
 )
-from tests.fakes import FakeProvider, Responder, start_run
-from tests.hostile import Catcher, Rewriter
+from tests.support.fakes import FakeProviders, Responder
+from tests.support.hostile import Catcher, Rewriter
+from tests.support.servers import LocalServers
+from tests.support.service import Service, ServiceFactory, wait_until_idle
 
 POLICY = "the outbound policy allows only public addresses unless RELEVAL_PROVIDER_ALLOW names it"
 INLINE = {"query": "headphones", "candidates": [{"text": "Over-ear headphones."}]}
 
 
 @pytest.fixture
-async def catcher() -> AsyncIterator[Catcher]:
-    started = await Catcher().start()
-    yield started
-    await started.stop()
+async def catcher(local_servers: LocalServers) -> Catcher:
+    return await local_servers.start(Catcher())
 
 
 def redirect_to(target: str) -> Responder:
@@ -152,23 +148,20 @@ async def test_a_judge_test_and_a_run_never_reach_an_address_that_is_not_allowed
 
 @pytest.mark.parametrize("catcher_allowed", [False, True])
 async def test_a_redirect_is_never_followed(
-    services: ServiceFactory, catcher: Catcher, catcher_allowed: bool
+    services: ServiceFactory, catcher: Catcher, catcher_allowed: bool, fake_provider: FakeProviders
 ) -> None:
     target = catcher.url + "/v1/chat/completions"
-    provider = await FakeProvider(respond=redirect_to(target)).start()
-    try:
-        allow = "127.0.0.1,127.0.0.2" if catcher_allowed else "127.0.0.1"
-        service = await services.start(provider_allow=allow)
-        judge = await create_judge(service, provider.base_url, max_retries=3)
-        status, answer = await judge_test(service, judge["id"])
-        error = assert_error(status, answer, 502, "provider_error")
-        said = f"the provider answered HTTP 307, a redirect to {target}; redirects are never"
-        assert error["message"].startswith(said), error
-        assert len(provider.calls) == 1  # fatal: not retried
-        final = await failed_run(service, judge["id"])
-        assert final["error"].startswith(said), final
-    finally:
-        await provider.stop()
+    provider = await fake_provider(redirect_to(target))
+    allow = "127.0.0.1,127.0.0.2" if catcher_allowed else "127.0.0.1"
+    service = await services.start(provider_allow=allow)
+    judge = await create_judge(service, provider.base_url, max_retries=3)
+    status, answer = await judge_test(service, judge["id"])
+    error = assert_error(status, answer, 502, "provider_error")
+    said = f"the provider answered HTTP 307, a redirect to {target}; redirects are never"
+    assert error["message"].startswith(said), error
+    assert len(provider.calls) == 1  # fatal: not retried
+    final = await failed_run(service, judge["id"])
+    assert final["error"].startswith(said), final
     assert catcher.connections == 0
 
 
@@ -211,9 +204,12 @@ class Dialled:
         return socket.socket(family, kind, proto)
 
 
-async def test_dns_rebinding_is_judged_on_the_answer_that_is_connected_to() -> None:
-    provider = await FakeProvider().start()
-    catcher = await Catcher().start(port=provider.port)  # the same port on 127.0.0.2
+async def test_dns_rebinding_is_judged_on_the_answer_that_is_connected_to(
+    local_servers: LocalServers, fake_provider: FakeProviders
+) -> None:
+    provider = await fake_provider()
+    # The same port on 127.0.0.2.
+    catcher = await local_servers.start(Catcher(port=provider.port))
     dialled = Dialled()
     resolver = Rebinding("127.0.0.1", "127.0.0.2")
     connector = OutboundConnector(
@@ -227,15 +223,11 @@ async def test_dns_rebinding_is_judged_on_the_answer_that_is_connected_to() -> N
         provider="openai", model="m", base_url=f"http://rebind.example:{provider.port}/v1"
     )
     prompt = Prompt('<document id="1">text</document>')
-    try:
-        async with aiohttp.ClientSession(connector=connector) as session:
-            client = OpenAIProvider(config, session)
-            assert (await client.complete(prompt)).text.startswith('<candidate id="1">')
-            with pytest.raises(OutboundRefused) as raised:
-                await client.complete(prompt)
-    finally:
-        await provider.stop()
-        await catcher.stop()
+    async with aiohttp.ClientSession(connector=connector) as session:
+        client = OpenAIProvider(config, session)
+        assert (await client.complete(prompt)).text.startswith('<candidate id="1">')
+        with pytest.raises(OutboundRefused) as raised:
+            await client.complete(prompt)
     assert raised.value.message.startswith(
         f"refused to connect to 127.0.0.2 (rebind.example:{provider.port}): a loopback address"
     )
@@ -261,19 +253,16 @@ async def test_a_literal_address_is_refused_before_any_socket_is_connected(url: 
 
 
 async def test_a_results_url_on_a_refused_address_fails_the_batch_run(
-    services: ServiceFactory, catcher: Catcher
+    services: ServiceFactory, local_servers: LocalServers, catcher: Catcher
 ) -> None:
-    sim_runner, sim_port = await run_sim(SimConfig(latency_ms=0, seed=7, batch_completion_s=0.5))
-    proxy = await Rewriter(f"http://127.0.0.1:{sim_port}", results_origin=catcher.url).start()
-    try:
-        service = await services.start(batch_poll_s=0.1)
-        judge = await create_judge(
-            service, proxy.url, provider="anthropic", model="claude-x", delivery="batch"
-        )
-        final = await failed_run(service, judge["id"])
-    finally:
-        await proxy.stop()
-        await sim_runner.cleanup()
+    sim_port = await local_servers.sim(SimConfig(latency_ms=0, seed=7, batch_completion_s=0.5))
+    upstream = f"http://127.0.0.1:{sim_port}"
+    proxy = await local_servers.start(Rewriter(upstream, results_origin=catcher.url))
+    service = await services.start(batch_poll_s=0.1)
+    judge = await create_judge(
+        service, proxy.url, provider="anthropic", model="claude-x", delivery="batch"
+    )
+    final = await failed_run(service, judge["id"])
     assert final["error"].startswith(
         f"refused to connect to 127.0.0.2:{catcher.port}: a loopback address; {POLICY}"
     ), final

@@ -7,18 +7,14 @@ import asyncio
 import asyncpg
 from aiohttp import web
 
-from tests.conftest import (
-    ServiceFactory,
-    create_evaluation,
-    create_judge,
-    wait_for,
-    wait_until_ended,
-)
-from tests.fakes import FakeProvider, blocks, completion, document_ids, start_run
+from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.fakes import FakeProviders, blocks, completion, document_ids
+from tests.support.service import ServiceFactory
+from tests.support.waiting import wait_for
 
 
 async def test_later_run_wins_even_when_the_earlier_runs_calls_finish_last(
-    services: ServiceFactory, db: asyncpg.Pool
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
 ) -> None:
     release_first = asyncio.Event()
 
@@ -29,8 +25,8 @@ async def test_later_run_wins_even_when_the_earlier_runs_calls_finish_last(
     async def quick_second(prompt: str, call_no: int) -> web.Response:
         return completion(blocks({cid: 3 for cid in document_ids(prompt)}, "second"))
 
-    first_provider = await FakeProvider(respond=slow_first).start()
-    second_provider = await FakeProvider(respond=quick_second).start()
+    first_provider = await fake_provider(slow_first)
+    second_provider = await fake_provider(quick_second)
     try:
         service = await services.start()
         evaluation = await create_evaluation(service, queries=2, per_query=3)
@@ -53,8 +49,6 @@ async def test_later_run_wins_even_when_the_earlier_runs_calls_finish_last(
         first_final = await wait_until_ended(service, first["id"])
     finally:
         release_first.set()
-        await first_provider.stop()
-        await second_provider.stop()
     assert first_final["status"] == "completed"
     assert first_final["judged"] == 6  # the earlier run still counts what it judged
 
@@ -78,24 +72,22 @@ async def test_later_run_wins_even_when_the_earlier_runs_calls_finish_last(
     assert [r["id"] for r in runs["items"]] == [second["id"], first["id"]]  # newest first
 
 
-async def test_a_later_run_overwrites_an_earlier_completed_one(services: ServiceFactory) -> None:
+async def test_a_later_run_overwrites_an_earlier_completed_one(
+    services: ServiceFactory, fake_provider: FakeProviders
+) -> None:
     async def grade_zero(prompt: str, call_no: int) -> web.Response:
         return completion(blocks({cid: 0 for cid in document_ids(prompt)}))
 
-    provider_a = await FakeProvider(respond=grade_zero).start()
-    provider_b = await FakeProvider().start()
-    try:
-        service = await services.start()
-        evaluation = await create_evaluation(service, queries=1, per_query=4)
-        judge_a = await create_judge(service, provider_a.base_url, name="a")
-        judge_b = await create_judge(service, provider_b.base_url, name="b")
-        run_a = await start_run(service, evaluation["id"], judge_a["id"])
-        await wait_until_ended(service, run_a["id"])
-        run_b = await start_run(service, evaluation["id"], judge_b["id"])
-        await wait_until_ended(service, run_b["id"])
-    finally:
-        await provider_a.stop()
-        await provider_b.stop()
+    provider_a = await fake_provider(grade_zero)
+    provider_b = await fake_provider()
+    service = await services.start()
+    evaluation = await create_evaluation(service, queries=1, per_query=4)
+    judge_a = await create_judge(service, provider_a.base_url, name="a")
+    judge_b = await create_judge(service, provider_b.base_url, name="b")
+    run_a = await start_run(service, evaluation["id"], judge_a["id"])
+    await wait_until_ended(service, run_a["id"])
+    run_b = await start_run(service, evaluation["id"], judge_b["id"])
+    await wait_until_ended(service, run_b["id"])
     _, page = await service.request("GET", f"/evaluations/runs/{evaluation['id']}/judgments")
     assert [(j["judge"], j["grade"]) for j in page["items"]] == [("b", 2)] * 4
     _, only_a = await service.request(

@@ -19,8 +19,9 @@ from releval_judge.store.database import create_pool, fetch_planned
 from releval_judge.store.review import ReviewStore
 from releval_judge.store.sql import queries
 from releval_judge.store.store import Store
-from tests.conftest import Service, create_evaluation, create_judge, wait_until_ended
-from tests.fakes import FakeProvider
+from tests.support.api import create_evaluation, create_judge, wait_until_ended
+from tests.support.fakes import FakeProviders
+from tests.support.service import Service
 
 
 async def _page_plans(pool: asyncpg.Pool, purpose: str) -> list[asyncpg.Record]:
@@ -139,21 +140,18 @@ async def test_pages_are_never_read_with_a_generic_plan(
 
 
 async def test_a_runs_judgments_are_paged_without_a_generic_plan(
-    service: Service, db: asyncpg.Pool, database_url: str
+    service: Service, db: asyncpg.Pool, database_url: str, fake_provider: FakeProviders
 ) -> None:
-    fake = await FakeProvider().start()
-    try:
-        big = await create_evaluation(service, queries=100, per_query=20)
-        for _ in range(3):
-            await create_evaluation(service, queries=2, per_query=3)
-        judge = await create_judge(service, fake.base_url, batch_size=100, concurrency=4)
-        status, created = await service.request(
-            "POST", f"/evaluations/runs/{big['id']}/ai-judge", json={"ai_judge_id": judge["id"]}
-        )
-        assert status == 201, created
-        final = await wait_until_ended(service, created["id"])
-    finally:
-        await fake.stop()
+    fake = await fake_provider()
+    big = await create_evaluation(service, queries=100, per_query=20)
+    for _ in range(3):
+        await create_evaluation(service, queries=2, per_query=3)
+    judge = await create_judge(service, fake.base_url, batch_size=100, concurrency=4)
+    status, created = await service.request(
+        "POST", f"/evaluations/runs/{big['id']}/ai-judge", json={"ai_judge_id": judge["id"]}
+    )
+    assert status == 201, created
+    final = await wait_until_ended(service, created["id"])
     assert final["judged"] == 2000
     await db.execute("ANALYZE")
 

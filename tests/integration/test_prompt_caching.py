@@ -5,16 +5,15 @@ input tokens."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from releval_judge.prompt import DEFAULT_TEMPLATE
 from releval_judge.sim import SimConfig
-from releval_judge.sim.server import run_sim
-from tests.conftest import Service, create_evaluation, create_judge, wait_until_ended
-from tests.fakes import start_run
+from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.servers import LocalServers
+from tests.support.service import Service
 
 # About 1,500 tokens of fixed text before the template's first variable.
 GUIDELINES = (
@@ -28,10 +27,8 @@ GUIDELINES = (
 
 
 @pytest.fixture
-async def sim_port() -> AsyncIterator[int]:
-    runner, port = await run_sim(SimConfig(latency_ms=0, seed=1))
-    yield port
-    await runner.cleanup()
+async def sim_port(local_servers: LocalServers) -> int:
+    return await local_servers.sim(SimConfig(latency_ms=0, seed=1))
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])

@@ -10,9 +10,11 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from tests.conftest import ServiceFactory, create_evaluation, create_judge, wait_until_ended
-from tests.fakes import FakeProvider, blocks, completion, document_ids, start_run
-from tests.integration.test_crash import check_invariants
+from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.fakes import FakeProvider, FakeProviders, blocks, completion, document_ids
+from tests.support.runs import check_invariants
+from tests.support.servers import LocalServers
+from tests.support.service import ServiceFactory
 
 
 async def slow_body(prompt: str, call_no: int) -> web.Response:
@@ -59,26 +61,23 @@ FAULTS = {
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 async def test_fault_exhausts_retries_then_the_run_fails_as_an_outage(
-    services: ServiceFactory, db: asyncpg.Pool, fault: str
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders, fault: str
 ) -> None:
     respond, message = FAULTS[fault]
-    provider = await FakeProvider(respond=respond).start()
-    try:
-        service = await services.start(outage_batches=2)
-        evaluation = await create_evaluation(service, queries=4, per_query=2)
-        judge = await create_judge(
-            service,
-            provider.base_url,
-            batch_size=2,
-            concurrency=1,
-            max_retries=1,
-            request_timeout_s=0.3,
-        )
-        run = await start_run(service, evaluation["id"], judge["id"])
-        final = await wait_until_ended(service, run["id"])
-        _, failures = await service.request("GET", f"/ai-judging-runs/{run['id']}/failures")
-    finally:
-        await provider.stop()
+    provider = await fake_provider(respond)
+    service = await services.start(outage_batches=2)
+    evaluation = await create_evaluation(service, queries=4, per_query=2)
+    judge = await create_judge(
+        service,
+        provider.base_url,
+        batch_size=2,
+        concurrency=1,
+        max_retries=1,
+        request_timeout_s=0.3,
+    )
+    run = await start_run(service, evaluation["id"], judge["id"])
+    final = await wait_until_ended(service, run["id"])
+    _, failures = await service.request("GET", f"/ai-judging-runs/{run['id']}/failures")
     assert final["status"] == "failed"
     assert final["error"].startswith("provider outage: gave up after 2 attempts")
     assert message in final["error"]
@@ -88,7 +87,7 @@ async def test_fault_exhausts_retries_then_the_run_fails_as_an_outage(
 
 
 async def test_connection_reset_is_retried_and_the_run_recovers(
-    services: ServiceFactory, db: asyncpg.Pool
+    services: ServiceFactory, db: asyncpg.Pool, local_servers: LocalServers
 ) -> None:
     provider = FakeProvider()
     requests: list[web.Request] = []
@@ -107,17 +106,14 @@ async def test_connection_reset_is_retried_and_the_run_recovers(
 
     provider._handle = remember  # type: ignore[method-assign]
     provider.respond = reset_every_other
-    await provider.start()
-    try:
-        service = await services.start()
-        evaluation = await create_evaluation(service, queries=3, per_query=2)
-        judge = await create_judge(
-            service, provider.base_url, batch_size=2, concurrency=1, max_retries=2
-        )
-        run = await start_run(service, evaluation["id"], judge["id"])
-        final = await wait_until_ended(service, run["id"])
-    finally:
-        await provider.stop()
+    await local_servers.start(provider)
+    service = await services.start()
+    evaluation = await create_evaluation(service, queries=3, per_query=2)
+    judge = await create_judge(
+        service, provider.base_url, batch_size=2, concurrency=1, max_retries=2
+    )
+    run = await start_run(service, evaluation["id"], judge["id"])
+    final = await wait_until_ended(service, run["id"])
     assert final["status"] == "completed"
     assert (final["judged"], final["failed"]) == (6, 0)
     assert len(provider.calls) == 6  # each batch: a reset, then an answer

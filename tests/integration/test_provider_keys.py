@@ -16,16 +16,16 @@ import pytest
 from releval_judge.config import Settings
 from releval_judge.operator_cli import rotate_secrets
 from releval_judge.secrets import SecretBox
-from tests.conftest import (
-    Service,
-    ServiceFactory,
+from tests.support.api import (
     assert_error,
     create_evaluation,
     create_judge,
-    fresh_database,
+    start_run,
     wait_until_ended,
 )
-from tests.fakes import FakeProvider, start_run
+from tests.support.database import fresh_database
+from tests.support.fakes import FakeProvider, FakeProviders
+from tests.support.service import Service, ServiceFactory
 
 CANARY = "canary-7f3a9c-never-leaves"
 KEY = "sk-owner-key-5b1e8d"
@@ -84,98 +84,91 @@ async def test_the_allow_list_is_the_operators(services: ServiceFactory) -> None
 
 
 async def test_a_stored_judge_naming_a_service_setting_never_sends_it(
-    services: ServiceFactory, db: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+    services: ServiceFactory,
+    db: asyncpg.Pool,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_provider: FakeProviders,
 ) -> None:
     """A judge stored before the rule (or edited in the database) that names one of the
     service's own variables: runs and tests fail naming the rule, and the value goes
     nowhere."""
     monkeypatch.setenv("RELEVAL_CANARY_SETTING", CANARY)
-    provider = await FakeProvider().start()
-    try:
-        service = await services.start()
-        evaluation = await create_evaluation(service, queries=1, per_query=2)
-        judge = await create_judge(service, provider.base_url, api_key=None)
-        await db.execute(
-            "UPDATE ai_judges SET api_key_env = 'RELEVAL_CANARY_SETTING' WHERE id = $1::uuid",
-            judge["id"],
-        )
-        run = await start_run(service, evaluation["id"], judge["id"])
-        ended = await wait_until_ended(service, run["id"])
-        assert ended["status"] == "failed"
-        assert "RELEVAL_CANARY_SETTING" in ended["error"]
-        assert "service's own settings" in ended["error"]
+    provider = await fake_provider()
+    service = await services.start()
+    evaluation = await create_evaluation(service, queries=1, per_query=2)
+    judge = await create_judge(service, provider.base_url, api_key=None)
+    await db.execute(
+        "UPDATE ai_judges SET api_key_env = 'RELEVAL_CANARY_SETTING' WHERE id = $1::uuid",
+        judge["id"],
+    )
+    run = await start_run(service, evaluation["id"], judge["id"])
+    ended = await wait_until_ended(service, run["id"])
+    assert ended["status"] == "failed"
+    assert "RELEVAL_CANARY_SETTING" in ended["error"]
+    assert "service's own settings" in ended["error"]
 
-        status, body = await _judge_test(service, judge["id"])
-        assert (
-            "RELEVAL_CANARY_SETTING" in assert_error(status, body, 502, "provider_error")["message"]
-        )
-        assert CANARY not in json.dumps(body) + json.dumps(ended)
-    finally:
-        await provider.stop()
+    status, body = await _judge_test(service, judge["id"])
+    assert "RELEVAL_CANARY_SETTING" in assert_error(status, body, 502, "provider_error")["message"]
+    assert CANARY not in json.dumps(body) + json.dumps(ended)
     assert provider.calls == []
 
 
 async def test_an_allowed_variable_is_sent_as_the_key(
-    services: ServiceFactory, monkeypatch: pytest.MonkeyPatch
+    services: ServiceFactory, monkeypatch: pytest.MonkeyPatch, fake_provider: FakeProviders
 ) -> None:
     monkeypatch.setenv("RELEVAL_TEST_SEARCH_API_KEY", "never")  # RELEVAL_*: refused anyway
     monkeypatch.setenv("SEARCH_TEAM_API_KEY", KEY)
-    provider = await FakeProvider().start()
-    try:
-        service = await services.start()
-        judge = await create_judge(
-            service, provider.base_url, api_key=None, api_key_env="SEARCH_TEAM_API_KEY"
-        )
-        status, body = await _judge_test(service, judge["id"])
-        assert status == 200, body
-    finally:
-        await provider.stop()
+    provider = await fake_provider()
+    service = await services.start()
+    judge = await create_judge(
+        service, provider.base_url, api_key=None, api_key_env="SEARCH_TEAM_API_KEY"
+    )
+    status, body = await _judge_test(service, judge["id"])
+    assert status == 200, body
     assert _keys_seen(provider) == [f"Bearer {KEY}"]
 
 
-async def test_a_key_does_not_follow_its_judge_to_another_url(services: ServiceFactory) -> None:
-    owner = await FakeProvider().start()
-    elsewhere = await FakeProvider().start()
-    try:
-        service = await services.start()
-        judge = await create_judge(service, owner.base_url, api_key=KEY)
-        path = f"/ai-judges/{judge['id']}"
+async def test_a_key_does_not_follow_its_judge_to_another_url(
+    services: ServiceFactory, fake_provider: FakeProviders
+) -> None:
+    owner = await fake_provider()
+    elsewhere = await fake_provider()
+    service = await services.start()
+    judge = await create_judge(service, owner.base_url, api_key=KEY)
+    path = f"/ai-judges/{judge['id']}"
 
-        # The same base_url again, or another field: the key stays.
-        status, same = await service.request(
-            "PATCH", path, json={"base_url": owner.base_url, "batch_size": 2}
-        )
-        assert status == 200 and same["api_key_set"] is True, same
-        assert (await _judge_test(service, judge["id"]))[0] == 200
+    # The same base_url again, or another field: the key stays.
+    status, same = await service.request(
+        "PATCH", path, json={"base_url": owner.base_url, "batch_size": 2}
+    )
+    assert status == 200 and same["api_key_set"] is True, same
+    assert (await _judge_test(service, judge["id"]))[0] == 200
 
-        status, moved = await service.request("PATCH", path, json={"base_url": elsewhere.base_url})
-        assert status == 200, moved
-        assert (moved["api_key_set"], moved["api_key_env"]) == (False, None)
-        assert (await _judge_test(service, judge["id"]))[0] == 200
+    status, moved = await service.request("PATCH", path, json={"base_url": elsewhere.base_url})
+    assert status == 200, moved
+    assert (moved["api_key_set"], moved["api_key_env"]) == (False, None)
+    assert (await _judge_test(service, judge["id"]))[0] == 200
 
-        # A move that brings its own key keeps that one.
-        status, back = await service.request(
-            "PATCH", path, json={"base_url": owner.base_url, "api_key": "sk-second"}
-        )
-        assert status == 200 and back["api_key_set"] is True, back
-        assert (await _judge_test(service, judge["id"]))[0] == 200
+    # A move that brings its own key keeps that one.
+    status, back = await service.request(
+        "PATCH", path, json={"base_url": owner.base_url, "api_key": "sk-second"}
+    )
+    assert status == 200 and back["api_key_set"] is True, back
+    assert (await _judge_test(service, judge["id"]))[0] == 200
 
-        # A key from the environment is dropped as well, and so is a key on a change of
-        # provider.
-        status, env = await service.request(
-            "PATCH", path, json={"api_key_env": "OWNER_API_KEY", "api_key": None}
-        )
-        assert status == 200 and env["api_key_env"] == "OWNER_API_KEY", env
-        status, moved = await service.request("PATCH", path, json={"base_url": elsewhere.base_url})
-        assert (moved["api_key_set"], moved["api_key_env"]) == (False, None), moved
-        status, keyed = await service.request("PATCH", path, json={"api_key": KEY})
-        assert keyed["api_key_set"] is True
-        status, switched = await service.request("PATCH", path, json={"provider": "anthropic"})
-        assert status == 200, switched
-        assert switched["api_key_set"] is False
-    finally:
-        await owner.stop()
-        await elsewhere.stop()
+    # A key from the environment is dropped as well, and so is a key on a change of
+    # provider.
+    status, env = await service.request(
+        "PATCH", path, json={"api_key_env": "OWNER_API_KEY", "api_key": None}
+    )
+    assert status == 200 and env["api_key_env"] == "OWNER_API_KEY", env
+    status, moved = await service.request("PATCH", path, json={"base_url": elsewhere.base_url})
+    assert (moved["api_key_set"], moved["api_key_env"]) == (False, None), moved
+    status, keyed = await service.request("PATCH", path, json={"api_key": KEY})
+    assert keyed["api_key_set"] is True
+    status, switched = await service.request("PATCH", path, json={"provider": "anthropic"})
+    assert status == 200, switched
+    assert switched["api_key_set"] is False
     assert _keys_seen(owner) == [f"Bearer {KEY}", "Bearer sk-second"]
     assert _keys_seen(elsewhere) == [None]
 
@@ -216,9 +209,9 @@ async def own_database(database_url: str) -> AsyncIterator[str]:
 
 
 async def test_rotation_moves_every_stored_key_to_the_new_secret(
-    own_database: str, tmp_path: Path
+    own_database: str, tmp_path: Path, fake_provider: FakeProviders
 ) -> None:
-    provider = await FakeProvider().start()
+    provider = await fake_provider()
     services = ServiceFactory(own_database, tmp_path)
     try:
         old = await services.start(secret_key="old-secret")
@@ -268,8 +261,5 @@ async def test_rotation_moves_every_stored_key_to_the_new_secret(
         assert (await _judge_test(new, judge["id"]))[0] == 200
         await new.stop()
     finally:
-        for service in services.started:
-            if not service.task.done():
-                await service.stop()
-        await provider.stop()
+        await services.stop()
     assert _keys_seen(provider) == [f"Bearer {KEY}"] * 3

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 
 import pytest
 
 from releval_judge.sim import SimConfig
-from releval_judge.sim.server import run_sim
-from tests.conftest import REPO, ServiceFactory
+from tests.support.servers import LocalServers
+from tests.support.service import REPO, ServiceFactory
 
 SECTION = re.compile(r"^## Providers\n(.*?)^## ", re.S | re.M)
 JSON_BLOCK = re.compile(r"```json\n(.*?)```", re.S)
@@ -32,10 +31,9 @@ def judge_bodies() -> list[dict[str, object]]:
 
 
 @pytest.fixture
-async def sim_root() -> AsyncIterator[str]:
-    runner, port = await run_sim(SimConfig(latency_ms=0, seed=2))
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+async def sim_root(local_servers: LocalServers) -> str:
+    port = await local_servers.sim(SimConfig(latency_ms=0, seed=2))
+    return f"http://127.0.0.1:{port}"
 
 
 def test_the_section_has_a_body_per_provider() -> None:

@@ -13,15 +13,10 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from tests.conftest import (
-    Service,
-    ServiceFactory,
-    create_evaluation,
-    create_judge,
-    wait_until_ended,
-    wait_until_idle,
-)
-from tests.fakes import blocks, document_ids, serve_on_loopback, start_run
+from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.fakes import blocks, document_ids
+from tests.support.servers import LocalServers
+from tests.support.service import Service, ServiceFactory, wait_until_idle
 
 REASONING_MAX_TOKENS = {
     "error": {
@@ -66,8 +61,7 @@ class ModelServer:
     bodies: list[dict[str, Any]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
-    runner: web.AppRunner | None = None
-    port: int = 0
+    port: int = 0  # once served
 
     @property
     def base_url(self) -> str:
@@ -99,24 +93,19 @@ class ModelServer:
             }
         )
 
-    async def start(self) -> ModelServer:
+    def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.handle)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.handle)
         app.router.add_post("/openai/v1/chat/completions", self.handle)
-        self.runner, self.port = await serve_on_loopback(app)
-        return self
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
+        return app
 
 
 @pytest.fixture
-async def server() -> Any:
-    model = await ModelServer().start()
-    yield model
-    await model.stop()
+async def server(local_servers: LocalServers) -> ModelServer:
+    model = ModelServer()
+    model.port = await local_servers.serve(model.app())
+    return model
 
 
 async def run_to_end(service: Service, judge: dict[str, Any], **evaluation: Any) -> dict[str, Any]:

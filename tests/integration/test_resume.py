@@ -7,18 +7,20 @@ import asyncio
 import asyncpg
 from aiohttp import web
 
-from tests.conftest import (
-    ServiceFactory,
-    create_evaluation,
-    create_judge,
-    wait_for,
-    wait_until_ended,
+from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.fakes import (
+    FakeProviders,
+    blocks,
+    completion,
+    document_ids,
+    grade_all_two,
 )
-from tests.fakes import FakeProvider, blocks, completion, document_ids, grade_all_two, start_run
+from tests.support.service import ServiceFactory
+from tests.support.waiting import wait_for
 
 
 async def test_stopped_mid_run_the_run_resumes_and_judges_each_candidate_once(
-    services: ServiceFactory, db: asyncpg.Pool
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
 ) -> None:
     never = asyncio.Event()
 
@@ -27,7 +29,7 @@ async def test_stopped_mid_run_the_run_resumes_and_judges_each_candidate_once(
             await never.wait()
         return completion(blocks({cid: 1 for cid in document_ids(prompt)}))
 
-    provider = await FakeProvider(respond=stalls_after_three).start()
+    provider = await fake_provider(stalls_after_three)
     try:
         first = await services.start(shutdown_grace_s=0.2)
         evaluation = await create_evaluation(first, queries=5, per_query=4)
@@ -52,7 +54,6 @@ async def test_stopped_mid_run_the_run_resumes_and_judges_each_candidate_once(
         final = await wait_until_ended(second, run["id"])
     finally:
         never.set()
-        await provider.stop()
     assert final["status"] == "completed"
     assert (final["judged"], final["failed"], final["total"]) == (20, 0, 20)
     rows = await db.fetch(
@@ -67,6 +68,7 @@ async def test_stopped_mid_run_the_run_resumes_and_judges_each_candidate_once(
 
 async def test_a_run_cancelled_before_a_restart_stays_cancelled(
     services: ServiceFactory,
+    fake_provider: FakeProviders,
 ) -> None:
     never = asyncio.Event()
 
@@ -74,7 +76,7 @@ async def test_a_run_cancelled_before_a_restart_stays_cancelled(
         await never.wait()
         return completion("")
 
-    provider = await FakeProvider(respond=stall).start()
+    provider = await fake_provider(stall)
     try:
         first = await services.start(shutdown_grace_s=0.1)
         evaluation = await create_evaluation(first, queries=2, per_query=2)
@@ -94,6 +96,5 @@ async def test_a_run_cancelled_before_a_restart_stays_cancelled(
         status, body = await second.request("GET", f"/ai-judging-runs/{run['id']}")
     finally:
         never.set()
-        await provider.stop()
     assert body["status"] == "cancelled"
     assert len(provider.calls) == calls

@@ -4,17 +4,17 @@ judges, a query without candidates)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
-import sys
 from typing import Any
 
 import asyncpg
 import pytest
 
-from tests.conftest import TOKEN, Service, ServiceFactory, assert_error, create_evaluation
-from tests.metrics_data import RunData, ir_measures_for, judge, load, random_run, reference
+from tests.support.api import assert_error, create_evaluation
+from tests.support.cli import run
+from tests.support.metrics_data import RunData, ir_measures_for, judge, load, random_run, reference
+from tests.support.service import TOKEN, Service, ServiceFactory
 
 MEASURES = "ndcg@5,ndcg@10,p@3,p@10,ap,rr,judged@5"
 
@@ -147,20 +147,8 @@ async def test_bad_parameters_are_422_and_unknown_runs_404(
 
 async def _cli(service: Service, *args: str) -> tuple[int, str, str]:
     env = {**os.environ, "RELEVAL_URL": service.base_url, "RELEVAL_TOKEN": TOKEN}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "releval_judge",
-        "metrics",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(60):
-        out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    result = await run("releval_judge", "metrics", *args, env=env, timeout=60)
+    return result.code, result.stdout, result.stderr
 
 
 async def test_the_cli_prints_a_table(services: ServiceFactory, db: asyncpg.Pool) -> None:

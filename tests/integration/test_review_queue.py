@@ -4,34 +4,20 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.conftest import ServiceFactory, assert_error, create_evaluation
-from tests.fakes import FakeProvider
-from tests.integration.test_judge_panels import (
-    make_panel,
-    member,
-    start_panel,
-    text,
-    wait_panel_ended,
-)
-
-
-@pytest.fixture
-async def providers() -> AsyncIterator[list[FakeProvider]]:
-    started = [await member(i).start() for i in range(3)]
-    yield started
-    for p in started:
-        await p.stop()
+from tests.support.api import assert_error, create_evaluation
+from tests.support.fakes import FakeProvider
+from tests.support.panels import make_panel, marked_text, start_panel, wait_panel_ended
+from tests.support.service import ServiceFactory
 
 
 async def test_the_queue_orders_by_priority_and_says_why(
-    services: ServiceFactory, providers: list[FakeProvider]
+    services: ServiceFactory, panel_members: list[FakeProvider]
 ) -> None:
     service = await services.start()
-    evaluation = await create_evaluation(service, texts=text)
+    evaluation = await create_evaluation(service, texts=marked_text)
     run_id = evaluation["id"]
 
     status, empty = await service.request("GET", f"/evaluations/runs/{run_id}/review-queue")
@@ -39,7 +25,7 @@ async def test_the_queue_orders_by_priority_and_says_why(
     assert len(empty["items"]) == 6  # no AI grade yet: rank and sample only
     assert [i["doc_id"] for i in empty["items"][:2]] == ["d1-1", "d2-1"]
 
-    panel = await make_panel(service, providers)
+    panel = await make_panel(service, panel_members)
     panel_run = await start_panel(service, run_id, panel["id"])
     assert (await wait_panel_ended(service, panel_run["id"]))["status"] == "completed"
     # A human grade on d1-3: q1 is in the human sample now, d1-3 leaves the queue.

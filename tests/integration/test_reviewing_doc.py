@@ -2,60 +2,32 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import shutil
 from pathlib import Path
 
-from tests.conftest import REPO, TOKEN, ServiceFactory, create_judge
-from tests.fakes import FakeProvider
-from tests.reviewing import grade_by_rank
-
-SECTION = re.compile(r"^## Reviewing a run\n(.*?)^## ", re.S | re.M)
-SHELL_BLOCK = re.compile(r"```sh\n(.*?)```", re.S)
-
-
-def walkthrough() -> list[str]:
-    section = SECTION.search((REPO / "docs" / "reviewing.md").read_text())
-    assert section, "docs/reviewing.md has no 'Reviewing a run' section"
-    blocks: list[str] = SHELL_BLOCK.findall(section.group(1))
-    assert len(blocks) == 10
-    return blocks
+from tests.support.api import create_judge
+from tests.support.fakes import FakeProviders
+from tests.support.reviewing import grade_by_rank
+from tests.support.service import REPO, ServiceFactory
+from tests.support.walkthrough import shell_blocks, walk
 
 
 async def test_the_reviewing_walkthrough_runs_as_written(
-    services: ServiceFactory, tmp_path: Path
+    services: ServiceFactory, tmp_path: Path, fake_provider: FakeProviders
 ) -> None:
-    provider = await FakeProvider(respond=grade_by_rank).start()
-    try:
-        service = await services.start()
-        example = json.loads((REPO / "examples" / "evaluation-run.json").read_text())
-        status, evaluation = await service.request("POST", "/evaluations/runs", json=example)
-        assert status == 201, evaluation
-        judge = await create_judge(service, provider.base_url, name="doc judge", batch_size=3)
-        (tmp_path / ".releval").mkdir()
-        (tmp_path / ".releval" / "dev-token").write_text(TOKEN + "\n")
-        shutil.copytree(REPO / "examples", tmp_path / "examples")
-        host = service.base_url.removeprefix("http://")
-        script = "set -euo pipefail\n" + "\n".join(
-            f"echo '=== block {i}'\n{block}\necho" for i, block in enumerate(walkthrough())
-        ).replace("127.0.0.1:8080", host)
-        process = await asyncio.create_subprocess_exec(
-            "bash",
-            "-c",
-            script,
-            cwd=tmp_path,
-            env={"PATH": "/usr/bin:/bin", "RUN_ID": evaluation["id"], "AI_JUDGE_ID": judge["id"]},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await process.communicate()
-    finally:
-        await provider.stop()
-    stdout = out.decode()
-    assert process.returncode == 0, (stdout, err.decode())
-    blocks = re.split(r"^=== block \d+\n", stdout, flags=re.M)[1:]
+    provider = await fake_provider(grade_by_rank)
+    service = await services.start()
+    example = json.loads((REPO / "examples" / "evaluation-run.json").read_text())
+    status, evaluation = await service.request("POST", "/evaluations/runs", json=example)
+    assert status == 201, evaluation
+    judge = await create_judge(service, provider.base_url, name="doc judge", batch_size=3)
+    blocks = await walk(
+        shell_blocks(REPO / "docs" / "reviewing.md", "Reviewing a run", 10),
+        service,
+        tmp_path,
+        {"RUN_ID": evaluation["id"], "AI_JUDGE_ID": judge["id"]},
+    )
     patched, tried, estimated, ran, human, agreement, views, gaps = blocks[1:9]
     assert json.loads(patched)["fields"] == ["brand", "category"]
     inline, sampled = (json.loads(part) for part in re.split(r"(?<=\})\n(?=\{)", tried.strip()))

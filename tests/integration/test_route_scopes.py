@@ -9,8 +9,9 @@ import uuid
 from typing import Any
 
 from releval_judge.api.routes import ROUTES, RouteSpec
-from tests.conftest import TOKEN, Service, assert_error, create_evaluation, create_judge
-from tests.integration.test_tokens import bearer, create_token
+from tests.support.api import assert_error, create_evaluation, create_judge
+from tests.support.service import TOKEN, Service
+from tests.support.tokens import bearer, create_token
 
 PROTECTED = [spec for spec in ROUTES if spec.auth]
 # The routes that are not "GET needs read, anything else write" (docs/security.md).

@@ -6,9 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.conftest import Service, ServiceFactory, assert_error, create_evaluation
-from tests.fakes import FakeProvider, blocks, completion, document_ids
-from tests.reviewing import judge_with, query_of
+from tests.support.api import assert_error, create_evaluation
+from tests.support.fakes import FakeProviders, blocks, completion, document_ids
+from tests.support.reviewing import JUDGMENT_FIELDS, judge_with, query_of
+from tests.support.service import Service, ServiceFactory
 
 
 async def _all_pages(service: Service, judging_run_id: str, limit: int) -> list[dict[str, Any]]:
@@ -31,6 +32,7 @@ async def _all_pages(service: Service, judging_run_id: str, limit: int) -> list[
 
 async def test_a_runs_judgments_stay_listed_after_a_later_run_overwrites_them(
     services: ServiceFactory,
+    fake_provider: FakeProviders,
 ) -> None:
     async def first_grades(prompt: str, call_no: int) -> web.Response:
         return completion(blocks({cid: 1 for cid in document_ids(prompt)}, "first"))
@@ -40,20 +42,16 @@ async def test_a_runs_judgments_stay_listed_after_a_later_run_overwrites_them(
             return completion("no blocks")
         return completion(blocks({cid: 3 for cid in document_ids(prompt)}, "second"))
 
-    first_provider = await FakeProvider(respond=first_grades).start()
-    second_provider = await FakeProvider(respond=second_skips_q1).start()
-    try:
-        service = await services.start()
-        evaluation = await create_evaluation(service, queries=3, per_query=3)
-        _, first = await judge_with(
-            service, first_provider, evaluation["id"], name="first judge", batch_size=3
-        )
-        _, second = await judge_with(
-            service, second_provider, evaluation["id"], name="second judge", batch_size=3
-        )
-    finally:
-        await first_provider.stop()
-        await second_provider.stop()
+    first_provider = await fake_provider(first_grades)
+    second_provider = await fake_provider(second_skips_q1)
+    service = await services.start()
+    evaluation = await create_evaluation(service, queries=3, per_query=3)
+    _, first = await judge_with(
+        service, first_provider, evaluation["id"], name="first judge", batch_size=3
+    )
+    _, second = await judge_with(
+        service, second_provider, evaluation["id"], name="second judge", batch_size=3
+    )
     assert (first["judged"], second["judged"], second["failed"]) == (9, 6, 3)
 
     history = await _all_pages(service, first["id"], limit=4)
@@ -67,21 +65,7 @@ async def test_a_runs_judgments_stay_listed_after_a_later_run_overwrites_them(
     assert all(j["reasoning"].startswith("first") for j in history)
     # q1 kept the first run's judgment (the second run failed it); q2 and q3 were replaced.
     assert {j["query_id"]: j["current"] for j in history} == {"q1": True, "q2": False, "q3": False}
-    assert set(history[0]) == {
-        "candidate_id",
-        "query_id",
-        "query",
-        "doc_id",
-        "rank",
-        "grade",
-        "label",
-        "reasoning",
-        "source",
-        "judge",
-        "ai_judging_run_id",
-        "created_at",
-        "current",
-    }
+    assert set(history[0]) == {*JUDGMENT_FIELDS, "current"}
     assert history[0]["label"] is None and history[0]["query"] == "query number 1"
 
     latest = await _all_pages(service, second["id"], limit=1000)

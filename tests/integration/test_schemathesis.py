@@ -43,14 +43,9 @@ from schemathesis.specs.openapi.checks import (
 from schemathesis.transport import SerializationContext
 
 from releval_judge.api.routes import ROUTES
-from tests.conftest import (
-    TOKEN,
-    ServiceFactory,
-    create_evaluation,
-    create_judge,
-    wait_until_ended,
-)
-from tests.fakes import FakeProvider, blocks, completion, document_ids, start_run
+from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.fakes import FakeProvider, FakeProviders, blocks, completion, document_ids
+from tests.support.service import TOKEN, ServiceFactory
 
 MAX_EXAMPLES = 30
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
@@ -305,6 +300,7 @@ def _fuzz(base_url: str, existing: Existing) -> tuple[list[str], dict[str, Count
 
 async def test_every_operation_answers_hostile_input_as_documented(
     services: ServiceFactory,
+    fake_provider: FakeProviders,
 ) -> None:
     release = asyncio.Event()
 
@@ -312,16 +308,14 @@ async def test_every_operation_answers_hostile_input_as_documented(
         await release.wait()
         return completion(blocks(dict.fromkeys(document_ids(prompt), 1)))
 
-    quick = await FakeProvider(_grade_all_but_the_first).start()
-    held = await FakeProvider(hold).start()
+    quick = await fake_provider(_grade_all_but_the_first)
+    held = await fake_provider(hold)
     try:
         base_url, existing = await _seed(services, quick, held)
         assert set(existing.known_good) <= set(LABELS), "known_good names a route that is gone"
         failures, seen = await asyncio.to_thread(_fuzz, base_url, existing)
     finally:
         release.set()
-        await quick.stop()
-        await held.stop()
 
     summary = "\n".join(f"{label}: {dict(counts)}" for label, counts in seen.items())
     assert not failures, "\n\n".join(failures) + "\n\nstatuses:\n" + summary

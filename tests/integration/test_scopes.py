@@ -7,18 +7,17 @@ import asyncio
 import asyncpg
 from aiohttp import web
 
-from tests.conftest import (
-    Service,
-    ServiceFactory,
+from tests.support.api import (
     assert_error,
     create_evaluation,
     create_judge,
-    wait_for,
+    start_run,
     wait_until_ended,
-    wait_until_idle,
 )
-from tests.fakes import FakeProvider, blocks, completion, document_ids, start_run
-from tests.reviewing import query_of, start_scoped
+from tests.support.fakes import FakeProviders, blocks, completion, document_ids
+from tests.support.reviewing import query_of, start_scoped
+from tests.support.service import Service, ServiceFactory, wait_until_idle
+from tests.support.waiting import wait_for
 
 
 async def _estimate(service: Service, evaluation_id: str, judge_id: str, scope: str) -> int:
@@ -33,7 +32,7 @@ async def _estimate(service: Service, evaluation_id: str, judge_id: str, scope: 
 
 
 async def test_unjudged_scope_fills_in_what_a_cancelled_run_left(
-    services: ServiceFactory, db: asyncpg.Pool
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
 ) -> None:
     release = asyncio.Event()
 
@@ -42,7 +41,7 @@ async def test_unjudged_scope_fills_in_what_a_cancelled_run_left(
             await release.wait()
         return completion(blocks({cid: 1 for cid in document_ids(prompt)}))
 
-    provider = await FakeProvider(respond=third_call_held).start()
+    provider = await fake_provider(third_call_held)
     try:
         service = await services.start()
         evaluation = await create_evaluation(service, queries=4, per_query=3)
@@ -67,7 +66,6 @@ async def test_unjudged_scope_fills_in_what_a_cancelled_run_left(
         final = await wait_until_ended(service, second["id"])
     finally:
         release.set()
-        await provider.stop()
     assert final["status"] == "completed"
     assert (final["judged"], final["failed"], final["total"]) == (3, 0, 3)
     asked = [query_of(c.prompt) for c in provider.calls[calls_before:]]
@@ -80,7 +78,7 @@ async def test_unjudged_scope_fills_in_what_a_cancelled_run_left(
 
 
 async def test_failed_scope_retries_the_candidates_whose_last_attempt_failed(
-    services: ServiceFactory, db: asyncpg.Pool
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
 ) -> None:
     failing: set[str] = {"query number 1"}
 
@@ -89,52 +87,45 @@ async def test_failed_scope_retries_the_candidates_whose_last_attempt_failed(
             return completion("I cannot judge these.")  # no <candidate> blocks
         return completion(blocks({cid: 1 for cid in document_ids(prompt)}))
 
-    provider = await FakeProvider(respond=fails_some_queries).start()
-    try:
-        service = await services.start()
-        evaluation = await create_evaluation(service, queries=3, per_query=2)
-        eval_id = evaluation["id"]
-        judge = await create_judge(service, provider.base_url, batch_size=2, concurrency=1)
-        first = await wait_until_ended(
-            service, (await start_run(service, eval_id, judge["id"]))["id"]
-        )
-        assert (first["judged"], first["failed"]) == (4, 2)
-        assert await _estimate(service, eval_id, judge["id"], "failed") == 2
+    provider = await fake_provider(fails_some_queries)
+    service = await services.start()
+    evaluation = await create_evaluation(service, queries=3, per_query=2)
+    eval_id = evaluation["id"]
+    judge = await create_judge(service, provider.base_url, batch_size=2, concurrency=1)
+    first = await wait_until_ended(service, (await start_run(service, eval_id, judge["id"]))["id"])
+    assert (first["judged"], first["failed"]) == (4, 2)
+    assert await _estimate(service, eval_id, judge["id"], "failed") == 2
 
-        # Retrying the failures: only q1 is asked again.
-        failing.clear()
-        before = len(provider.calls)
-        retry = await start_scoped(service, eval_id, judge["id"], "failed")
-        assert (retry["scope"], retry["total"]) == ("failed", 2)
-        retry = await wait_until_ended(service, retry["id"])
-        assert (retry["status"], retry["judged"], retry["failed"]) == ("completed", 2, 0)
-        assert [query_of(c.prompt) for c in provider.calls[before:]] == ["query number 1"]
-        assert await _estimate(service, eval_id, judge["id"], "failed") == 0
+    # Retrying the failures: only q1 is asked again.
+    failing.clear()
+    before = len(provider.calls)
+    retry = await start_scoped(service, eval_id, judge["id"], "failed")
+    assert (retry["scope"], retry["total"]) == ("failed", 2)
+    retry = await wait_until_ended(service, retry["id"])
+    assert (retry["status"], retry["judged"], retry["failed"]) == ("completed", 2, 0)
+    assert [query_of(c.prompt) for c in provider.calls[before:]] == ["query number 1"]
+    assert await _estimate(service, eval_id, judge["id"], "failed") == 0
 
-        # A later run that fails q2, judged before: q2's last attempt failed, so it is in
-        # the failed scope even though it still has a current judgment (the first run's).
-        failing.add("query number 2")
-        third = await wait_until_ended(
-            service, (await start_run(service, eval_id, judge["id"]))["id"]
-        )
-        assert (third["judged"], third["failed"]) == (4, 2)
-        assert await _estimate(service, eval_id, judge["id"], "failed") == 2
-        assert await _estimate(service, eval_id, judge["id"], "unjudged") == 0
+    # A later run that fails q2, judged before: q2's last attempt failed, so it is in
+    # the failed scope even though it still has a current judgment (the first run's).
+    failing.add("query number 2")
+    third = await wait_until_ended(service, (await start_run(service, eval_id, judge["id"]))["id"])
+    assert (third["judged"], third["failed"]) == (4, 2)
+    assert await _estimate(service, eval_id, judge["id"], "failed") == 2
+    assert await _estimate(service, eval_id, judge["id"], "unjudged") == 0
 
-        failing.clear()
-        before = len(provider.calls)
-        fourth = await start_scoped(service, eval_id, judge["id"], "failed")
-        fourth = await wait_until_ended(service, fourth["id"])
-        assert (fourth["total"], fourth["judged"]) == (2, 2)
-        assert [query_of(c.prompt) for c in provider.calls[before:]] == ["query number 2"]
+    failing.clear()
+    before = len(provider.calls)
+    fourth = await start_scoped(service, eval_id, judge["id"], "failed")
+    fourth = await wait_until_ended(service, fourth["id"])
+    assert (fourth["total"], fourth["judged"]) == (2, 2)
+    assert [query_of(c.prompt) for c in provider.calls[before:]] == ["query number 2"]
 
-        # Nothing left that failed: the run completes at once, without a provider call.
-        before = len(provider.calls)
-        empty = await start_scoped(service, eval_id, judge["id"], "failed")
-        assert empty["total"] == 0
-        empty = await wait_until_ended(service, empty["id"])
-    finally:
-        await provider.stop()
+    # Nothing left that failed: the run completes at once, without a provider call.
+    before = len(provider.calls)
+    empty = await start_scoped(service, eval_id, judge["id"], "failed")
+    assert empty["total"] == 0
+    empty = await wait_until_ended(service, empty["id"])
     assert (empty["status"], empty["judged"], empty["failed"], empty["progress"]) == (
         "completed",
         0,
@@ -148,7 +139,9 @@ async def test_failed_scope_retries_the_candidates_whose_last_attempt_failed(
     assert stored == "failed"
 
 
-async def test_a_resumed_run_keeps_its_scope(services: ServiceFactory, db: asyncpg.Pool) -> None:
+async def test_a_resumed_run_keeps_its_scope(
+    services: ServiceFactory, db: asyncpg.Pool, fake_provider: FakeProviders
+) -> None:
     never = asyncio.Event()
     mode = {"fail_odd_queries": True, "stall_after": 0}
 
@@ -162,7 +155,7 @@ async def test_a_resumed_run_keeps_its_scope(services: ServiceFactory, db: async
             await never.wait()
         return completion(blocks({cid: 3 for cid in document_ids(prompt)}))
 
-    provider = await FakeProvider(respond=respond).start()
+    provider = await fake_provider(respond)
     try:
         first = await services.start(shutdown_grace_s=0.2)
         evaluation = await create_evaluation(first, queries=6, per_query=2)
@@ -188,7 +181,6 @@ async def test_a_resumed_run_keeps_its_scope(services: ServiceFactory, db: async
         final = await wait_until_ended(second, run["id"])
     finally:
         never.set()
-        await provider.stop()
     assert (final["status"], final["scope"]) == ("completed", "failed")
     assert (final["judged"], final["failed"], final["total"]) == (6, 0, 6)
     asked = {query_of(c.prompt) for c in provider.calls[calls_before:]}

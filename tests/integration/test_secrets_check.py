@@ -3,43 +3,33 @@ start, saying so, instead of failing runs that another replica judges fine."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tests.process import ServiceProcess
+from tests.support.process import ServiceProcesses
 
 pytestmark = pytest.mark.slow
 
 
 async def test_a_replica_with_another_key_refuses_to_start(
-    database_url: str, tmp_path: Path
+    processes: ServiceProcesses,
 ) -> None:
-    first = ServiceProcess(database_url, tmp_path / "a")
-    other_key = ServiceProcess(
-        database_url, tmp_path / "b", env={"RELEVAL_SECRET_KEY": "not-the-shared-key"}
+    first = processes.new("a")
+    other_key = processes.new("b", env={"RELEVAL_SECRET_KEY": "not-the-shared-key"})
+    same_key = processes.new("c")
+    await first.start()
+    status, _ = await first.request(
+        "POST",
+        "/ai-judges",
+        json={"name": "keyed", "provider": "openai", "model": "m", "api_key": "sk-1"},
     )
-    same_key = ServiceProcess(database_url, tmp_path / "c")
-    for service in (first, other_key, same_key):
-        service.data_dir.mkdir()
-    try:
-        await first.start()
-        status, _ = await first.request(
-            "POST",
-            "/ai-judges",
-            json={"name": "keyed", "provider": "openai", "model": "m", "api_key": "sk-1"},
-        )
-        assert status == 201
+    assert status == 201
 
-        code = await other_key.start_refused()
-        output = other_key.logs()
-        last_line = output.strip().splitlines()[-1]
+    code = await other_key.start_refused()
+    output = other_key.logs()
+    last_line = output.strip().splitlines()[-1]
 
-        await same_key.start()  # the shared key is accepted
-        status, _ = await first.request("GET", "/ai-judges")
-    finally:
-        for service in (first, other_key, same_key):
-            await service.stop()
+    await same_key.start()  # the shared key is accepted
+    status, _ = await first.request("GET", "/ai-judges")
     assert code != 0
     assert '"event": "service_refused_to_start"' in output
     assert last_line.startswith("releval-judge: not started: RELEVAL_SECRET_KEY cannot decrypt")

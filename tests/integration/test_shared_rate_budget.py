@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,11 +14,12 @@ import pytest
 
 from releval_judge.engine.shared_pacing import SPACING_MARGIN
 from releval_judge.sim import SimConfig
-from releval_judge.sim.server import run_sim
 from releval_judge.store.database import create_pool
 from releval_judge.store.rate_budgets import RateBudgetStore
-from tests.conftest import Service, wait_for
-from tests.process import ServiceProcess
+from tests.support.process import ServiceProcesses
+from tests.support.servers import LocalServers
+from tests.support.service import Service
+from tests.support.waiting import wait_for
 
 
 async def test_turns_taken_from_separate_connections_are_never_lost_or_shared(
@@ -74,75 +74,67 @@ async def test_a_pause_after_a_429_holds_for_every_connection(
 
 @pytest.mark.slow
 async def test_two_replicas_on_one_key_keep_to_its_limit_together(
-    database_url: str, tmp_path: Path
+    processes: ServiceProcesses, local_servers: LocalServers
 ) -> None:
     rpm = 60  # one call a second for the key, whichever replica makes it
-    runner, port = await run_sim(SimConfig(latency_ms=20, requests_per_minute=rpm, seed=5))
-    replicas = [ServiceProcess(database_url, tmp_path / f"r{i}") for i in range(2)]
-    try:
-        for replica in replicas:
-            replica.data_dir.mkdir()
-            await replica.start()
-        runs = []
-        for n, replica in enumerate(replicas):
-            status, created = await replica.request(
-                "POST",
-                "/evaluations/runs",
-                json={
-                    "name": f"shared {n}",
-                    "scale": {"min": 0, "max": 3},
-                    "queries": [
-                        {
-                            "query_id": f"q{q}",
-                            "text": f"query {q}",
-                            "candidates": [{"doc_id": f"d{q}", "rank": 1, "text": "text"}],
-                        }
-                        for q in range(6)
-                    ],
-                },
-            )
-            assert status == 201, created
-            status, judge = await replica.request(
-                "POST",
-                "/ai-judges",
-                json={
-                    "name": f"judge {n}",
-                    "provider": "openai",
-                    "model": "m",
-                    "base_url": f"http://127.0.0.1:{port}/v1",
-                    "api_key": "sk-the-same-key",
-                    "batch_size": 1,
-                    "concurrency": 4,
-                    "requests_per_minute": rpm,
-                },
-            )
-            assert status == 201, judge
-            status, run = await replica.request(
-                "POST",
-                f"/evaluations/runs/{created['id']}/ai-judge",
-                json={"ai_judge_id": judge["id"]},
-            )
-            assert status == 201, run
-            runs.append((replica, run["id"]))
+    port = await local_servers.sim(SimConfig(latency_ms=20, requests_per_minute=rpm, seed=5))
+    replicas = await processes.start_replicas(2)
+    runs = []
+    for n, replica in enumerate(replicas):
+        status, created = await replica.request(
+            "POST",
+            "/evaluations/runs",
+            json={
+                "name": f"shared {n}",
+                "scale": {"min": 0, "max": 3},
+                "queries": [
+                    {
+                        "query_id": f"q{q}",
+                        "text": f"query {q}",
+                        "candidates": [{"doc_id": f"d{q}", "rank": 1, "text": "text"}],
+                    }
+                    for q in range(6)
+                ],
+            },
+        )
+        assert status == 201, created
+        status, judge = await replica.request(
+            "POST",
+            "/ai-judges",
+            json={
+                "name": f"judge {n}",
+                "provider": "openai",
+                "model": "m",
+                "base_url": f"http://127.0.0.1:{port}/v1",
+                "api_key": "sk-the-same-key",
+                "batch_size": 1,
+                "concurrency": 4,
+                "requests_per_minute": rpm,
+            },
+        )
+        assert status == 201, judge
+        status, run = await replica.request(
+            "POST",
+            f"/evaluations/runs/{created['id']}/ai-judge",
+            json={"ai_judge_id": judge["id"]},
+        )
+        assert status == 201, run
+        runs.append((replica, run["id"]))
 
-        async def both_ended() -> bool:
-            for replica, run_id in runs:
-                _, body = await replica.request("GET", f"/ai-judging-runs/{run_id}")
-                assert body["status"] in ("queued", "running", "completed"), body
-                if body["status"] != "completed":
-                    return False
-            return True
+    async def both_ended() -> bool:
+        for replica, run_id in runs:
+            _, body = await replica.request("GET", f"/ai-judging-runs/{run_id}")
+            assert body["status"] in ("queued", "running", "completed"), body
+            if body["status"] != "completed":
+                return False
+        return True
 
-        await wait_for(both_ended, timeout=90)
-        async with (
-            aiohttp.ClientSession() as client,
-            client.get(f"http://127.0.0.1:{port}/stats") as resp,
-        ):
-            stats: dict[str, Any] = await resp.json()
-    finally:
-        for replica in replicas:
-            await replica.stop()
-        await runner.cleanup()
+    await wait_for(both_ended, timeout=90)
+    async with (
+        aiohttp.ClientSession() as client,
+        client.get(f"http://127.0.0.1:{port}/stats") as resp,
+    ):
+        stats: dict[str, Any] = await resp.json()
 
     times = sorted(stats["call_times"])
     assert len(times) == 12

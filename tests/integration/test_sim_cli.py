@@ -12,8 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import REPO, free_port
-from tests.unit.test_sim import ANTHROPIC_HEADERS, CLIMATE_PROMPT
+from tests.support.service import REPO, free_port
+from tests.support.sim import ANTHROPIC_HEADERS, CLIMATE_PROMPT
 
 CONFIG = {
     "latency_ms": 0,

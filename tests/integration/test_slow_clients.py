@@ -19,7 +19,9 @@ from typing import Any
 import asyncpg
 import structlog
 
-from tests.conftest import TOKEN, Service, ServiceFactory, assert_error, wait_for
+from tests.support.api import assert_error
+from tests.support.service import TOKEN, Service, ServiceFactory
+from tests.support.waiting import wait_for
 
 STALLED = 12
 CANDIDATES = 10_000

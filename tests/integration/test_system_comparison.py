@@ -12,8 +12,9 @@ import asyncpg
 import pytest
 from scipy.stats import kendalltau  # type: ignore[import-untyped]
 
-from tests.conftest import Service, ServiceFactory, assert_error, create_evaluation
-from tests.metrics_data import ir_measures_for, load, random_run, reference
+from tests.support.api import assert_error, create_evaluation
+from tests.support.metrics_data import ir_measures_for, load, random_run, reference
+from tests.support.service import Service, ServiceFactory
 
 MEASURES = "ndcg@10,p@3,ap,rr"
 QUERIES = [f"q{i:02d}" for i in range(10)]

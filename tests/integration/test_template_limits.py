@@ -13,17 +13,17 @@ from starlette.applications import Starlette
 
 from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.sim import SimConfig
-from releval_judge.sim.server import run_sim
-from tests.conftest import (
-    Service,
-    ServiceFactory,
+from tests.support.api import (
     assert_error,
     create_evaluation,
     create_judge,
-    wait_for,
+    start_run,
     wait_until_ended,
 )
-from tests.fakes import FakeProvider, start_run
+from tests.support.fakes import FakeProviders
+from tests.support.servers import LocalServers
+from tests.support.service import Service, ServiceFactory
+from tests.support.waiting import wait_for
 
 # 1,000 copies of each document: about 60 KB on the samples' one-line documents, more
 # than 1 MB on three 2 KB documents.
@@ -50,36 +50,33 @@ def _request_templates(service: Service) -> TemplateRenderer:
 
 
 async def test_a_template_over_the_prompt_cap_on_real_documents_fails_the_run_unsent(
-    services: ServiceFactory, db: asyncpg.Pool, no_active_runs: None
+    services: ServiceFactory, db: asyncpg.Pool, no_active_runs: None, fake_provider: FakeProviders
 ) -> None:
-    provider = await FakeProvider().start()
-    try:
-        service = await services.start()
-        evaluation = await create_evaluation(service, texts=_two_kilobytes)
-        # Saved: on the samples it renders well under the cap.
-        judge = await create_judge(service, provider.base_url, prompt_template=REPEATING)
+    provider = await fake_provider()
+    service = await services.start()
+    evaluation = await create_evaluation(service, texts=_two_kilobytes)
+    # Saved: on the samples it renders well under the cap.
+    judge = await create_judge(service, provider.base_url, prompt_template=REPEATING)
 
-        status, body = await service.request(
-            "POST",
-            f"/ai-judges/{judge['id']}/test",
-            json={"evaluation_run_id": evaluation["id"], "sample_size": 3},
-        )
-        error = assert_error(status, body, 422, "validation_error")
-        assert error["message"] == (
-            "prompt_template is over a limit: the prompt template rendered more than 1000000 "
-            "bytes for one prompt (RELEVAL_MAX_PROMPT_BYTES)"
-        )
-        status, body = await service.request(
-            "POST",
-            f"/evaluations/runs/{evaluation['id']}/ai-judge/estimate",
-            json={"ai_judge_id": judge["id"]},
-        )
-        assert_error(status, body, 422, "validation_error")
+    status, body = await service.request(
+        "POST",
+        f"/ai-judges/{judge['id']}/test",
+        json={"evaluation_run_id": evaluation["id"], "sample_size": 3},
+    )
+    error = assert_error(status, body, 422, "validation_error")
+    assert error["message"] == (
+        "prompt_template is over a limit: the prompt template rendered more than 1000000 "
+        "bytes for one prompt (RELEVAL_MAX_PROMPT_BYTES)"
+    )
+    status, body = await service.request(
+        "POST",
+        f"/evaluations/runs/{evaluation['id']}/ai-judge/estimate",
+        json={"ai_judge_id": judge["id"]},
+    )
+    assert_error(status, body, 422, "validation_error")
 
-        run = await start_run(service, evaluation["id"], judge["id"])
-        ended = await wait_until_ended(service, run["id"])
-    finally:
-        await provider.stop()
+    run = await start_run(service, evaluation["id"], judge["id"])
+    ended = await wait_until_ended(service, run["id"])
 
     assert ended["status"] == "failed", ended
     assert ended["error"] == (
@@ -96,28 +93,25 @@ async def test_a_template_over_the_prompt_cap_on_real_documents_fails_the_run_un
 
 
 async def test_a_batch_delivery_run_over_the_cap_fails_before_submitting_a_batch(
-    services: ServiceFactory, no_active_runs: None
+    services: ServiceFactory, local_servers: LocalServers, no_active_runs: None
 ) -> None:
-    sim, port = await run_sim(SimConfig(latency_ms=0, seed=7))
-    try:
-        service = await services.start(batch_poll_s=0.1)
-        evaluation = await create_evaluation(service, texts=_two_kilobytes)
-        judge = await create_judge(
-            service,
-            f"http://127.0.0.1:{port}/v1",
-            model="gpt-4.1-mini",
-            delivery="batch",
-            prompt_template=REPEATING,
-        )
-        run = await start_run(service, evaluation["id"], judge["id"])
-        ended = await wait_until_ended(service, run["id"])
-        async with (
-            aiohttp.ClientSession() as client,
-            client.get(f"http://127.0.0.1:{port}/stats") as resp,
-        ):
-            stats = await resp.json()
-    finally:
-        await sim.cleanup()
+    port = await local_servers.sim(SimConfig(latency_ms=0, seed=7))
+    service = await services.start(batch_poll_s=0.1)
+    evaluation = await create_evaluation(service, texts=_two_kilobytes)
+    judge = await create_judge(
+        service,
+        f"http://127.0.0.1:{port}/v1",
+        model="gpt-4.1-mini",
+        delivery="batch",
+        prompt_template=REPEATING,
+    )
+    run = await start_run(service, evaluation["id"], judge["id"])
+    ended = await wait_until_ended(service, run["id"])
+    async with (
+        aiohttp.ClientSession() as client,
+        client.get(f"http://127.0.0.1:{port}/stats") as resp,
+    ):
+        stats = await resp.json()
 
     assert ended["status"] == "failed", ended
     assert "RELEVAL_MAX_PROMPT_BYTES" in ended["error"]

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.conftest import Service, assert_error, wait_for
-from tests.integration.test_cli import Result, cli
-from tests.integration.test_tokens import bearer
+from tests.support.api import assert_error
+from tests.support.cli import Result, cli
+from tests.support.service import Service
+from tests.support.tokens import bearer
+from tests.support.waiting import wait_for
 
 
 async def token_cli(database_url: str, data_dir: Path, *args: str) -> Result:

@@ -9,23 +9,10 @@ from typing import Any
 
 import asyncpg
 
-from tests.conftest import Service, ServiceFactory, assert_error, wait_for
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def create_token(
-    service: Service, scopes: list[str], name: str = "a token", **fields: Any
-) -> dict[str, Any]:
-    """A stored token made through the API with the static (admin) token."""
-    status, body = await service.request(
-        "POST", "/tokens", json={"name": name, "scopes": scopes, **fields}
-    )
-    assert status == 201, body
-    result: dict[str, Any] = body
-    return result
+from tests.support.api import assert_error
+from tests.support.service import Service, ServiceFactory
+from tests.support.tokens import bearer, create_token
+from tests.support.waiting import wait_for
 
 
 async def status_with(service: Service, token: str, path: str = "/ai-judges") -> int:

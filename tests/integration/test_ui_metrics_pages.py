@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
-import pytest
 
-from tests.conftest import Service, create_evaluation
-from tests.fakes import FakeProvider
-from tests.integration.test_judge_panels import (
-    make_panel,
-    member,
-    start_panel,
-    wait_panel_ended,
-)
-from tests.integration.test_judge_panels import (
-    text as marked_text,
-)
-from tests.integration.test_ui_pages import page, text
-
-__all__ = ["page"]  # the logged-in client fixture
-
-
-@pytest.fixture
-async def providers() -> AsyncIterator[list[FakeProvider]]:
-    started = [await member(i).start() for i in range(3)]
-    yield started
-    for p in started:
-        await p.stop()
+from tests.support.api import create_evaluation
+from tests.support.fakes import FakeProvider
+from tests.support.panels import make_panel, marked_text, start_panel, wait_panel_ended
+from tests.support.service import Service
+from tests.support.ui import text
 
 
 async def test_metrics_compare_panel_and_queue_pages(
-    service: Service, page: aiohttp.ClientSession, providers: list[FakeProvider]
+    service: Service, page: aiohttp.ClientSession, panel_members: list[FakeProvider]
 ) -> None:
     evaluation = await create_evaluation(service, texts=marked_text)
     other = await create_evaluation(service, texts=marked_text)
-    panel = await make_panel(service, providers)
+    panel = await make_panel(service, panel_members)
     run = await start_panel(service, evaluation["id"], panel["id"])
     assert (await wait_panel_ended(service, run["id"]))["status"] == "completed"
 

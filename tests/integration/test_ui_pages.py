@@ -5,33 +5,14 @@ from __future__ import annotations
 
 import html
 import uuid
-from collections.abc import AsyncIterator
 
 import aiohttp
 import asyncpg
-import pytest
 
 from releval_judge.ui.session import COOKIE
-from tests.conftest import TOKEN, Service, create_evaluation, create_judge
-from tests.integration.test_ui_session import cookie_header
-
-
-@pytest.fixture
-async def page(service: Service) -> AsyncIterator[aiohttp.ClientSession]:
-    """A client logged in to the UI (the session cookie on every request)."""
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as login:
-        cookie = await cookie_header(login, service.base_url)
-    async with aiohttp.ClientSession(
-        base_url=service.base_url, headers={"Cookie": cookie}
-    ) as session:
-        yield session
-
-
-async def text(session: aiohttp.ClientSession, path: str, status: int = 200) -> str:
-    async with session.get(path, allow_redirects=False) as response:
-        body = await response.text()
-        assert response.status == status, body
-        return html.unescape(body)
+from tests.support.api import create_evaluation, create_judge
+from tests.support.service import TOKEN, Service
+from tests.support.ui import text
 
 
 async def test_run_ai_judge_is_disabled_with_the_reason(

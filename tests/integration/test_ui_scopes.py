@@ -14,11 +14,10 @@ import asyncpg
 import pytest
 
 from releval_judge.ui.session import csrf_token
-from tests.conftest import Service, ServiceFactory, create_evaluation, create_judge
-from tests.fakes import start_run
-from tests.integration.test_tokens import create_token
-from tests.integration.test_ui_pages import text
-from tests.integration.test_ui_session import log_in, session_cookie
+from tests.support.api import create_evaluation, create_judge, start_run
+from tests.support.service import Service, ServiceFactory
+from tests.support.tokens import create_token
+from tests.support.ui import log_in, session_cookie, text
 
 Login = Callable[[str], Awaitable[aiohttp.ClientSession]]
 REFUSED = "Your token's scope is read"

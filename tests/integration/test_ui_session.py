@@ -5,21 +5,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from http.cookies import SimpleCookie
 from typing import Any
 
 import aiohttp
 import pytest
 
 from releval_judge.ui.session import csrf_token
-from tests.conftest import (
-    TOKEN,
-    Service,
-    ServiceFactory,
-    assert_error,
-    create_evaluation,
-    evaluation_body,
-)
+from tests.support.api import assert_error, create_evaluation, evaluation_body
+from tests.support.service import TOKEN, Service, ServiceFactory
+from tests.support.ui import cookie_header, log_in, session_cookie
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([0-9a-f]*)">')
 
@@ -32,32 +26,6 @@ async def browser() -> AsyncIterator[aiohttp.ClientSession]:
         connector=aiohttp.TCPConnector(force_close=True),
     ) as session:
         yield session
-
-
-async def log_in(
-    browser: aiohttp.ClientSession, base: str, token: str = TOKEN, **form: str
-) -> aiohttp.ClientResponse:
-    async with browser.post(
-        f"{base}/ui/login",
-        data={"token": token, **form},
-        allow_redirects=False,
-    ) as response:
-        await response.read()
-        return response
-
-
-def session_cookie(response: aiohttp.ClientResponse) -> SimpleCookie:
-    jar: SimpleCookie = SimpleCookie()
-    for header in response.headers.getall("Set-Cookie", []):
-        jar.load(header)
-    return jar
-
-
-async def cookie_header(browser: aiohttp.ClientSession, base: str) -> str:
-    response = await log_in(browser, base)
-    assert response.status == 303, response
-    morsel = session_cookie(response)["releval_session"]
-    return f"releval_session={morsel.value}"
 
 
 async def api(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -23,27 +22,26 @@ from releval_judge.store.database import apply_schema
 from releval_judge.store.human import HumanJudgments, HumanJudgmentWrite
 from releval_judge.store.store import Store
 from releval_judge.ui.session import csrf_token
-from tests.conftest import (
-    Service,
-    ServiceFactory,
+from tests.support.api import (
     assert_error,
     create_evaluation,
     create_judge,
-    wait_for,
+    start_run,
     wait_until_ended,
 )
-from tests.fakes import (
+from tests.support.fakes import (
     FakeProvider,
+    FakeProviders,
     blocks,
     completion,
     document_ids,
     error,
     grade_all_two,
-    start_run,
 )
-from tests.integration.test_ui_pages import text
-from tests.integration.test_ui_session import cookie_header, log_in, session_cookie
-from tests.reviewing import candidate_ids
+from tests.support.reviewing import candidate_ids
+from tests.support.service import Service, ServiceFactory
+from tests.support.ui import cookie_header, log_in, session_cookie, text
+from tests.support.waiting import wait_for
 
 BOT = "grading-bot"
 STATIC = "static"
@@ -57,21 +55,6 @@ async def bot(db: asyncpg.Pool) -> str:
     token = new_token()
     await Store(db).tokens.create(BOT, hash_token(token), ["write"])
     return token
-
-
-@pytest.fixture
-async def held() -> AsyncIterator[FakeProvider]:
-    """A provider that answers no call until the test ends: its runs stay running."""
-    release = asyncio.Event()
-
-    async def hold(prompt: str, call_no: int) -> web.Response:
-        await release.wait()
-        return completion(blocks(dict.fromkeys(document_ids(prompt), 1)))
-
-    provider = await FakeProvider(respond=hold).start()
-    yield provider
-    release.set()
-    await provider.stop()
 
 
 async def as_token(
@@ -97,10 +80,10 @@ def who(thing: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 async def test_judging_runs_name_who_started_and_who_cancelled_them(
-    service: Service, bot: str, held: FakeProvider
+    service: Service, bot: str, stalled_provider: FakeProvider, fake_provider: FakeProviders
 ) -> None:
     evaluation = await create_evaluation(service)
-    judge = await create_judge(service, held.base_url)
+    judge = await create_judge(service, stalled_provider.base_url)
     path = f"/evaluations/runs/{evaluation['id']}/ai-judge"
 
     by_static = await start_run(service, evaluation["id"], judge["id"])
@@ -125,16 +108,11 @@ async def test_judging_runs_name_who_started_and_who_cancelled_them(
     async def no_such_model(prompt: str, call_no: int) -> web.Response:
         return error(404, "The model `gpt-9` does not exist")
 
-    refusing = await FakeProvider(respond=no_such_model).start()
-    try:
-        failing = await create_judge(service, refusing.base_url, name="refused", model="gpt-9")
-        status, failed = await as_token(
-            service, bot, "POST", path, json={"ai_judge_id": failing["id"]}
-        )
-        assert status == 201, failed
-        ended = await wait_until_ended(service, failed["id"])
-    finally:
-        await refusing.stop()
+    refusing = await fake_provider(no_such_model)
+    failing = await create_judge(service, refusing.base_url, name="refused", model="gpt-9")
+    status, failed = await as_token(service, bot, "POST", path, json={"ai_judge_id": failing["id"]})
+    assert status == 201, failed
+    ended = await wait_until_ended(service, failed["id"])
     assert ended["status"] == "failed" and who(ended) == (BOT, None), ended
 
     # Every answer that shows a run: one run, the list, the event stream.
@@ -155,7 +133,7 @@ async def test_judging_runs_name_who_started_and_who_cancelled_them(
 
 
 async def test_a_run_resumed_by_another_replica_keeps_who_started_it(
-    services: ServiceFactory, bot: str
+    services: ServiceFactory, bot: str, fake_provider: FakeProviders
 ) -> None:
     never = asyncio.Event()
 
@@ -164,7 +142,7 @@ async def test_a_run_resumed_by_another_replica_keeps_who_started_it(
             await never.wait()
         return completion(blocks(dict.fromkeys(document_ids(prompt), 1)))
 
-    provider = await FakeProvider(respond=stalls_after_two).start()
+    provider = await fake_provider(stalls_after_two)
     try:
         first = await services.start(shutdown_grace_s=0.2)
         evaluation = await create_evaluation(first, queries=3, per_query=2)
@@ -189,7 +167,6 @@ async def test_a_run_resumed_by_another_replica_keeps_who_started_it(
         final = await wait_until_ended(second, run["id"])
     finally:
         never.set()
-        await provider.stop()
     assert final["status"] == "completed" and final["judged"] == 6, final
     assert who(final) == (BOT, None)
 
@@ -198,10 +175,12 @@ async def test_a_run_resumed_by_another_replica_keeps_who_started_it(
 
 
 async def test_panel_runs_and_their_members_name_who_started_and_cancelled_them(
-    service: Service, bot: str, held: FakeProvider
+    service: Service, bot: str, stalled_provider: FakeProvider
 ) -> None:
     evaluation = await create_evaluation(service)
-    judges = [await create_judge(service, held.base_url, name=f"member {n}") for n in (1, 2)]
+    judges = [
+        await create_judge(service, stalled_provider.base_url, name=f"member {n}") for n in (1, 2)
+    ]
     status, panel = await service.request(
         "POST", "/judge-panels", json={"name": "pair", "ai_judge_ids": [j["id"] for j in judges]}
     )
@@ -457,10 +436,10 @@ async def test_the_database_refuses_to_change_or_remove_the_history(
 
 
 async def test_the_ui_says_who_started_cancelled_and_last_changed(
-    service: Service, bot: str, held: FakeProvider
+    service: Service, bot: str, stalled_provider: FakeProvider
 ) -> None:
     evaluation = await create_evaluation(service)
-    judge = await create_judge(service, held.base_url, name="ui judge")
+    judge = await create_judge(service, stalled_provider.base_url, name="ui judge")
     status, _ = await as_token(
         service, bot, "PATCH", f"/ai-judges/{judge['id']}", json={"batch_size": 2}
     )

@@ -20,7 +20,7 @@ from releval_judge.parse import REASONING_LIMIT, parse_answer
 from releval_judge.prompt import PromptCandidate, compile_template, default_template, render_prompt
 from releval_judge.scale import Scale
 from releval_judge.sim import grader
-from tests.fakes import blocks
+from tests.support.fakes import blocks
 
 PROPERTY = settings(max_examples=150, deadline=None, derandomize=True, database=None)
 

@@ -12,7 +12,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from markupsafe import escape
 
 from releval_judge.sim import SimConfig, StatsReport, build_app, run_sim
 from releval_judge.sim.grader import (
@@ -24,39 +23,7 @@ from releval_judge.sim.grader import (
 )
 from releval_judge.sim.latency import draw_latency_s
 from releval_judge.sim.ratelimit import SlidingWindowLimiter
-
-BLOCK = re.compile(
-    r'<candidate id="([^"]+)">\n<grade>(-?\d+)</grade>\n<reasoning>([^<]*)</reasoning>\n'
-    r"</candidate>"
-)
-ANTHROPIC_HEADERS = {"anthropic-version": "2023-06-01"}
-
-
-def render(query: str, docs: list[tuple[str, str]], scale: tuple[int, int] | None = (0, 3)) -> str:
-    """A prompt laid out like the service's default template, autoescaped like Jinja2."""
-    lines = ["You are a search relevance judge.", f"Query: {escape(query)}"]
-    if scale is not None:
-        lines.append(f"Grades: integers from {scale[0]} to {scale[1]}")
-    for i, (title, text) in enumerate(docs, start=1):
-        lines += [f'<document id="{i}">', f"<title>{escape(title)}</title>", escape(text)]
-        lines.append("</document>")
-    lines.append('Answer with one <candidate id="N"> block per document.')
-    return "\n".join(lines)
-
-
-CLIMATE_PROMPT = render(
-    "climate policy in Europe",
-    [
-        ("European climate policy", "The EU climate policy sets emission targets for Europe."),
-        ("Banana bread", "Mash three bananas, add flour and bake for an hour."),
-        ("Climate science", "Climate models predict warming this century."),
-    ],
-)
-
-
-def grades(answer: str) -> dict[str, int]:
-    return {m.group(1): int(m.group(2)) for m in BLOCK.finditer(answer)}
-
+from tests.support.sim import ANTHROPIC_HEADERS, BLOCK, CLIMATE_PROMPT, grades, render
 
 # --- grader -------------------------------------------------------------------------------
 

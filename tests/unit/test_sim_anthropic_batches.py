@@ -4,36 +4,14 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from releval_judge.sim import SimConfig, StatsReport, build_app
-from tests.unit.test_sim import ANTHROPIC_HEADERS, CLIMATE_PROMPT, grades
-from tests.unit.test_sim_openai_batches import Clock
+from releval_judge.sim import SimConfig, StatsReport
+from tests.support.sim import ANTHROPIC_HEADERS, CLIMATE_PROMPT, Client, Clock, grades, sim_client
 
-Client = TestClient[Any, Any]
 BATCHES = "/v1/messages/batches"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-async def start(config: SimConfig, clock: Clock) -> Client:
-    client: Client = TestClient(TestServer(build_app(config, clock=clock)))
-    await client.start_server()
-    return client
-
-
-@pytest.fixture
-async def sim(clock: Clock) -> AsyncIterator[Client]:
-    client = await start(SimConfig(latency_ms=0), clock)
-    yield client
-    await client.close()
 
 
 def item(custom_id: str, **params: Any) -> dict[str, Any]:
@@ -134,7 +112,7 @@ async def test_batch_cycle_from_in_progress_to_results(sim: Client, clock: Clock
 async def test_results_come_in_a_shuffled_but_reproducible_order(clock: Clock) -> None:
     orders = []
     ids = [f"r{i:02d}" for i in range(20)]
-    client = await start(SimConfig(latency_ms=0, seed=3), clock)
+    client = await sim_client(SimConfig(latency_ms=0, seed=3), clock)
     try:
         created = await create(client, [item(i) for i in ids])
         clock.now += 5
@@ -189,7 +167,7 @@ async def test_cancel_goes_through_canceling_and_cancels_the_rest(
 
 
 async def test_expired_batch_expires_the_requests_not_run(clock: Clock) -> None:
-    client = await start(SimConfig(latency_ms=0, batch_expiry_s=0.5), clock)
+    client = await sim_client(SimConfig(latency_ms=0, batch_expiry_s=0.5), clock)
     try:
         created = await create(client, [item(f"r{i}") for i in range(4)])
         clock.now += 0.5
@@ -210,7 +188,7 @@ async def test_expired_batch_expires_the_requests_not_run(clock: Clock) -> None:
 
 
 async def test_every_nth_request_is_errored_by_the_provider(clock: Clock) -> None:
-    client = await start(SimConfig(latency_ms=0, batch_request_error_every=3), clock)
+    client = await sim_client(SimConfig(latency_ms=0, batch_request_error_every=3), clock)
     try:
         created = await create(client, [item(f"r{i}") for i in range(1, 7)])
         clock.now += 5
@@ -271,7 +249,7 @@ async def test_list_is_newest_first_and_pages(sim: Client) -> None:
 
 
 async def test_batches_need_the_x_api_key(clock: Clock) -> None:
-    client = await start(SimConfig(latency_ms=0, api_key="sk-ant"), clock)
+    client = await sim_client(SimConfig(latency_ms=0, api_key="sk-ant"), clock)
     try:
         async with client.post(
             BATCHES, json={"requests": [item("r")]}, headers=ANTHROPIC_HEADERS

@@ -7,32 +7,26 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from releval_judge.sim import SimConfig, StatsReport, build_app
+from releval_judge.sim import SimConfig, StatsReport
 from releval_judge.sim.caching import ExplicitCache, PromptCache
 from releval_judge.sim.grader import estimate_tokens
-from tests.unit.test_sim import ANTHROPIC_HEADERS, CLIMATE_PROMPT, grades
+from tests.support.sim import ANTHROPIC_HEADERS, CLIMATE_PROMPT, Client, grades, sim_client
 
 # A stable instruction prefix long enough to be cached (6,000 characters, 1,500 tokens).
 STABLE = ("Judge each document for the query below. " * 150)[:6000]
 
 
-async def client_for(config: SimConfig) -> TestClient[Any, Any]:
-    client: TestClient[Any, Any] = TestClient(TestServer(build_app(config)))
-    await client.start_server()
-    return client
-
-
 @pytest.fixture
-async def sim() -> AsyncIterator[TestClient[Any, Any]]:
-    client = await client_for(SimConfig(latency_ms=0))
+async def sim() -> AsyncIterator[Client]:
+    """The simulator on real time (unlike tests/unit/conftest.py's, on a test's clock)."""
+    client = await sim_client(SimConfig(latency_ms=0))
     yield client
     await client.close()
 
 
 async def chat(
-    client: TestClient[Any, Any], path: str = "/v1/chat/completions", **body: Any
+    client: Client, path: str = "/v1/chat/completions", **body: Any
 ) -> tuple[int, dict[str, Any]]:
     headers = body.pop("_headers", None)
     payload = {"messages": [{"role": "user", "content": CLIMATE_PROMPT}], **body}
@@ -41,7 +35,7 @@ async def chat(
 
 
 async def post(
-    client: TestClient[Any, Any], path: str, body: dict[str, Any], headers: dict[str, str]
+    client: Client, path: str, body: dict[str, Any], headers: dict[str, str]
 ) -> tuple[int, dict[str, Any]]:
     async with client.post(path, json=body, headers=headers) as response:
         return response.status, await response.json()
@@ -61,7 +55,7 @@ def openai_error(message: str, param: str, code: str) -> dict[str, Any]:
 # --- reasoning models ---------------------------------------------------------------------
 
 
-async def test_reasoning_model_refuses_max_tokens(sim: TestClient[Any, Any]) -> None:
+async def test_reasoning_model_refuses_max_tokens(sim: Client) -> None:
     status, body = await chat(sim, model="o3-mini", max_tokens=500)
 
     assert status == 400
@@ -74,7 +68,7 @@ async def test_reasoning_model_refuses_max_tokens(sim: TestClient[Any, Any]) -> 
 
 
 async def test_reasoning_model_refuses_a_temperature_other_than_one(
-    sim: TestClient[Any, Any],
+    sim: Client,
 ) -> None:
     status, body = await chat(sim, model="gpt-5-mini", temperature=0)
     status_02, body_02 = await chat(sim, model="o1", temperature=0.2)
@@ -91,7 +85,7 @@ async def test_reasoning_model_refuses_a_temperature_other_than_one(
 
 
 async def test_reasoning_effort_only_for_reasoning_models_and_known_values(
-    sim: TestClient[Any, Any],
+    sim: Client,
 ) -> None:
     status_other, other = await chat(sim, model="gpt-4o", reasoning_effort="low")
     status_bad, bad = await chat(sim, model="o4-mini", reasoning_effort="extreme")
@@ -108,7 +102,7 @@ async def test_reasoning_effort_only_for_reasoning_models_and_known_values(
 
 
 async def test_reasoning_model_bills_reasoning_tokens_by_effort(
-    sim: TestClient[Any, Any],
+    sim: Client,
 ) -> None:
     _, medium = await chat(sim, model="o3", max_completion_tokens=4000)
     _, high = await chat(sim, model="o3", max_completion_tokens=4000, reasoning_effort="high")
@@ -125,7 +119,7 @@ async def test_reasoning_model_bills_reasoning_tokens_by_effort(
 
 
 async def test_reasoning_prefixes_are_configurable() -> None:
-    client = await client_for(SimConfig(latency_ms=0, reasoning_model_prefixes=("thinker",)))
+    client = await sim_client(SimConfig(latency_ms=0, reasoning_model_prefixes=("thinker",)))
     try:
         status_o3, _ = await chat(client, model="o3", max_tokens=10, temperature=0)
         status_thinker, _ = await chat(client, model="thinker-2", max_tokens=10)
@@ -136,7 +130,7 @@ async def test_reasoning_prefixes_are_configurable() -> None:
 
 
 async def test_a_legacy_server_does_not_know_max_completion_tokens() -> None:
-    client = await client_for(SimConfig(latency_ms=0, legacy_max_tokens=True))
+    client = await sim_client(SimConfig(latency_ms=0, legacy_max_tokens=True))
     try:
         status, body = await chat(client, model="gpt-sim", max_completion_tokens=100)
         status_old, _ = await chat(client, model="gpt-sim", max_tokens=100)
@@ -152,7 +146,7 @@ async def test_a_legacy_server_does_not_know_max_completion_tokens() -> None:
     }
 
 
-async def test_anthropic_refuses_reasoning_effort(sim: TestClient[Any, Any]) -> None:
+async def test_anthropic_refuses_reasoning_effort(sim: Client) -> None:
     body = {
         "model": "claude-sim",
         "max_tokens": 100,
@@ -174,7 +168,7 @@ async def test_anthropic_refuses_reasoning_effort(sim: TestClient[Any, Any]) -> 
 # --- prompt caching -----------------------------------------------------------------------
 
 
-async def test_openai_caches_a_long_prefix_in_128_token_steps(sim: TestClient[Any, Any]) -> None:
+async def test_openai_caches_a_long_prefix_in_128_token_steps(sim: Client) -> None:
     first_prompt = STABLE + "\n" + CLIMATE_PROMPT
     other_prompt = STABLE + "\nQuery: banana bread\n" + CLIMATE_PROMPT
     usages = []
@@ -195,7 +189,7 @@ async def test_openai_caches_a_long_prefix_in_128_token_steps(sim: TestClient[An
 
 
 async def test_openai_does_not_cache_short_prompts_or_across_models(
-    sim: TestClient[Any, Any],
+    sim: Client,
 ) -> None:
     long_prompt = STABLE + "\n" + CLIMATE_PROMPT
     cached = []
@@ -227,7 +221,7 @@ def anthropic_cached_body(stable: str, model: str = "claude-sim") -> dict[str, A
     }
 
 
-async def test_anthropic_writes_then_reads_the_marked_prefix(sim: TestClient[Any, Any]) -> None:
+async def test_anthropic_writes_then_reads_the_marked_prefix(sim: Client) -> None:
     answers = []
     for _ in range(2):
         status, body = await post(
@@ -252,7 +246,7 @@ async def test_anthropic_writes_then_reads_the_marked_prefix(sim: TestClient[Any
     assert report.cache_creation_input_tokens == prefix
 
 
-async def test_anthropic_does_not_cache_a_short_marked_block(sim: TestClient[Any, Any]) -> None:
+async def test_anthropic_does_not_cache_a_short_marked_block(sim: Client) -> None:
     usages = []
     for _ in range(2):
         _, body = await post(
@@ -266,7 +260,7 @@ async def test_anthropic_does_not_cache_a_short_marked_block(sim: TestClient[Any
         assert usage["input_tokens"] == estimate_tokens("Judge these.\n" + CLIMATE_PROMPT)
 
 
-async def test_anthropic_caches_a_marked_system_block(sim: TestClient[Any, Any]) -> None:
+async def test_anthropic_caches_a_marked_system_block(sim: Client) -> None:
     body = {
         "model": "claude-sim",
         "max_tokens": 1024,
@@ -285,8 +279,8 @@ async def test_anthropic_caches_a_marked_system_block(sim: TestClient[Any, Any])
 
 
 @pytest.fixture
-async def keyed() -> AsyncIterator[TestClient[Any, Any]]:
-    client = await client_for(SimConfig(latency_ms=0, api_key="azure-key"))
+async def keyed() -> AsyncIterator[Client]:
+    client = await sim_client(SimConfig(latency_ms=0, api_key="azure-key"))
     yield client
     await client.close()
 
@@ -295,7 +289,7 @@ DEPLOYMENT = "/openai/deployments/{}/chat/completions?api-version=2024-10-21"
 
 
 async def test_azure_deployment_route_takes_the_model_from_the_path(
-    keyed: TestClient[Any, Any],
+    keyed: Client,
 ) -> None:
     status, body = await chat(
         keyed, DEPLOYMENT.format("gpt-4o-judge"), _headers={"api-key": "azure-key"}
@@ -307,7 +301,7 @@ async def test_azure_deployment_route_takes_the_model_from_the_path(
 
 
 async def test_azure_deployment_route_needs_the_api_key_header_and_api_version(
-    keyed: TestClient[Any, Any],
+    keyed: Client,
 ) -> None:
     path = DEPLOYMENT.format("gpt-4o-judge")
     bearer, bearer_body = await chat(keyed, path, _headers={"Authorization": "Bearer azure-key"})
@@ -324,7 +318,7 @@ async def test_azure_deployment_route_needs_the_api_key_header_and_api_version(
 
 
 async def test_azure_deployment_follows_the_reasoning_rules_and_404s_when_missing(
-    keyed: TestClient[Any, Any],
+    keyed: Client,
 ) -> None:
     key = {"api-key": "azure-key"}
     status, body = await chat(keyed, DEPLOYMENT.format("o4-mini"), max_tokens=10, _headers=key)
@@ -334,7 +328,7 @@ async def test_azure_deployment_follows_the_reasoning_rules_and_404s_when_missin
     assert (gone, gone_body["error"]["code"]) == (404, "DeploymentNotFound")
 
 
-async def test_azure_v1_route_takes_api_key_or_bearer(keyed: TestClient[Any, Any]) -> None:
+async def test_azure_v1_route_takes_api_key_or_bearer(keyed: Client) -> None:
     path = "/openai/v1/chat/completions"
     by_key, body = await chat(keyed, path, model="gpt-4o", _headers={"api-key": "azure-key"})
     by_bearer, _ = await chat(

@@ -3,47 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from releval_judge.sim import SimConfig, StatsReport, build_app
+from releval_judge.sim import SimConfig, StatsReport
 from releval_judge.sim.batches import progress, schedule
-from tests.unit.test_sim import CLIMATE_PROMPT, grades
-
-
-class Clock:
-    """Epoch seconds that move only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1_750_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-Client = TestClient[Any, Any]
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-async def start(config: SimConfig, clock: Clock) -> Client:
-    client: Client = TestClient(TestServer(build_app(config, clock=clock)))
-    await client.start_server()
-    return client
-
-
-@pytest.fixture
-async def sim(clock: Clock) -> AsyncIterator[Client]:
-    client = await start(SimConfig(latency_ms=0), clock)
-    yield client
-    await client.close()
+from tests.support.sim import CLIMATE_PROMPT, Client, Clock, grades, sim_client
 
 
 def line(
@@ -199,7 +165,7 @@ async def test_batch_requests_share_the_prompt_cache(sim: Client, clock: Clock) 
 
 
 async def test_expired_batch_reports_the_requests_it_did_not_run(clock: Clock) -> None:
-    client = await start(SimConfig(latency_ms=0, batch_expiry_s=1.0), clock)
+    client = await sim_client(SimConfig(latency_ms=0, batch_expiry_s=1.0), clock)
     try:
         created = await create(client, jsonl([line(f"r{i}") for i in range(4)]))
         clock.now += 1.0
@@ -288,7 +254,7 @@ async def test_an_invalid_input_file_fails_the_batch_with_line_errors(
 
 
 async def test_more_lines_than_batch_max_requests_fail_the_batch(clock: Clock) -> None:
-    client = await start(SimConfig(latency_ms=0, batch_max_requests=2), clock)
+    client = await sim_client(SimConfig(latency_ms=0, batch_max_requests=2), clock)
     try:
         created = await create(client, jsonl([line(f"r{i}") for i in range(3)]))
         clock.now += 1.0
@@ -303,7 +269,7 @@ async def test_more_lines_than_batch_max_requests_fail_the_batch(clock: Clock) -
 
 
 async def test_every_nth_request_errors_and_a_missing_model_404s(clock: Clock) -> None:
-    client = await start(SimConfig(latency_ms=0, batch_request_error_every=2), clock)
+    client = await sim_client(SimConfig(latency_ms=0, batch_request_error_every=2), clock)
     try:
         ok = await create(client, jsonl([line(f"r{i}") for i in range(1, 6)]))
         gone = await create(client, jsonl([line("g1", model="missing-gpt")]))
@@ -340,7 +306,7 @@ async def test_list_is_newest_first_and_pages_with_after(sim: Client) -> None:
 
 
 async def test_batch_routes_need_the_key_and_azure_v1_takes_api_key(clock: Clock) -> None:
-    client = await start(SimConfig(latency_ms=0, api_key="sk-batch"), clock)
+    client = await sim_client(SimConfig(latency_ms=0, api_key="sk-batch"), clock)
     try:
         form = aiohttp.FormData()
         form.add_field("purpose", "batch")

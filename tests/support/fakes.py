@@ -7,9 +7,11 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
+
+from tests.support.servers import serve_on_loopback
 
 DOCUMENT = re.compile(r'<document id="(\d+)">')
 
@@ -61,17 +63,6 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> w
 Responder = Callable[[str, int], Awaitable[web.Response]]
 
 
-async def serve_on_loopback(
-    app: web.Application, *, shutdown_timeout: float = 0.5
-) -> tuple[web.AppRunner, int]:
-    """Serve `app` on an ephemeral loopback port; the runner (to clean up) and the port."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, int(runner.addresses[0][1])
-
-
 async def grade_all_two(prompt: str, call_no: int) -> web.Response:
     return completion(blocks({cid: 2 for cid in document_ids(prompt)}))
 
@@ -109,16 +100,10 @@ class FakeProvider:
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
+            self.runner = None
 
 
-async def start_run(service: object, evaluation_id: str, judge_id: str) -> dict[str, Any]:
-    """POST …/ai-judge and return the queued run (201 asserted)."""
-    from tests.conftest import Service
+class FakeProviders(Protocol):
+    """The ``fake_provider`` fixture: starts a FakeProvider, stopped after the test."""
 
-    assert isinstance(service, Service)
-    status, run = await service.request(
-        "POST", f"/evaluations/runs/{evaluation_id}/ai-judge", json={"ai_judge_id": judge_id}
-    )
-    assert status == 201, run
-    result: dict[str, Any] = run
-    return result
+    async def __call__(self, respond: Responder = grade_all_two) -> FakeProvider: ...

@@ -8,10 +8,27 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from tests.conftest import Service, create_judge, wait_until_ended
-from tests.fakes import FakeProvider, blocks, completion, document_ids, start_run
+from tests.support.api import create_judge, start_run, wait_until_ended
+from tests.support.fakes import FakeProvider, blocks, completion, document_ids
+from tests.support.service import Service
 
 QUERY = re.compile(r"Query: (.*)\n")
+# A judgment's fields in a listing and in an export, in their order (a run's listing and
+# export add "current").
+JUDGMENT_FIELDS = [
+    "candidate_id",
+    "query_id",
+    "query",
+    "doc_id",
+    "rank",
+    "grade",
+    "label",
+    "reasoning",
+    "source",
+    "judge",
+    "ai_judging_run_id",
+    "created_at",
+]
 
 
 def query_of(prompt: str) -> str:

@@ -9,7 +9,7 @@ import asyncio
 import aiohttp
 from aiohttp import web
 
-from tests.fakes import serve_on_loopback
+from tests.support.servers import serve_on_loopback
 
 MB = 1024 * 1024
 
@@ -18,17 +18,17 @@ class Catcher:
     """Counts every TCP connection made to 127.0.0.2:port, and answers each with a 200
     (so that a connection, were one made, would look like a success)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.connections = 0
         self.server: asyncio.Server | None = None
-        self.port = 0
+        self.port = port  # 0: any free port
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.2:{self.port}"
 
-    async def start(self, port: int = 0) -> Catcher:
-        self.server = await asyncio.start_server(self._caught, "127.0.0.2", port)
+    async def start(self) -> Catcher:
+        self.server = await asyncio.start_server(self._caught, "127.0.0.2", self.port)
         self.port = int(self.server.sockets[0].getsockname()[1])
         return self
 
@@ -46,6 +46,7 @@ class Catcher:
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
+            self.server = None
 
 
 class Flood:
@@ -99,6 +100,7 @@ class Flood:
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
+            self.runner = None
 
 
 class Rewriter:
@@ -169,3 +171,4 @@ class Rewriter:
             await self._client.close()
         if self.runner is not None:
             await self.runner.cleanup()
+            self.runner = None

@@ -14,9 +14,10 @@ import asyncpg
 import ir_measures
 from aiohttp import web
 
-from tests.conftest import Service
-from tests.fakes import FakeProvider, Responder, blocks, completion
-from tests.reviewing import candidate_ids, judge_with, put_human
+from tests.support.fakes import FakeProvider, Responder, blocks, completion
+from tests.support.reviewing import candidate_ids, judge_with, put_human
+from tests.support.servers import LocalServers
+from tests.support.service import Service
 
 TITLE = re.compile(r'<document id="(\d+)">\nTitle: (\S+)\n')
 Source = Literal["ai", "human", "human_else_ai"]
@@ -133,11 +134,9 @@ async def load(
 
 async def judge(service: Service, evaluation_id: str, grades: Mapping[str, int | None]) -> str:
     """One judging run grading by title; returns its id once it has ended."""
-    provider = await FakeProvider(respond=grade_titles(grades)).start()
-    try:
+    async with LocalServers() as servers:
+        provider = await servers.start(FakeProvider(grade_titles(grades)))
         _, run = await judge_with(service, provider, evaluation_id, batch_size=10, concurrency=4)
-    finally:
-        await provider.stop()
     assert run["status"] == "completed", run
     judging_run_id: str = run["id"]
     return judging_run_id
