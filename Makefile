@@ -40,6 +40,7 @@ run: install
 lint: install-dev
 	$(BIN)/ruff check releval_judge tests bench
 	$(BIN)/ruff format --check releval_judge tests bench
+	$(BIN)/lint-imports
 
 typecheck: install-dev
 	$(BIN)/mypy releval_judge tests bench
@@ -51,7 +52,7 @@ sim: install
 	$(BIN)/releval-judge sim
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .grimp_cache .import_linter_cache
 
 # The demo, and the benchmarks (figures, never pass/fail; how each is measured:
 # docs/benchmarks.md). Options pass through: make demo ARGS="--sample small --keep";
