@@ -3,7 +3,6 @@ with nothing exported but PATH and what the printed lines export."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from releval_judge.models import JudgingRun
 from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
 from tests.support.fakes import FakeProviders
 from tests.support.service import REPO, TOKEN, Service, ServiceFactory
+from tests.support.walkthrough import bare_bash
 
 
 async def judged_run(service: Service, fake_provider: FakeProviders) -> JudgingRun:
@@ -35,22 +35,9 @@ def printed_commands(text: str) -> list[str]:
 
 
 async def run_in_checkout(commands: list[str], served: str) -> str:
-    """``commands`` in one bash in the checkout, PATH only, ``make run``'s address
-    replaced by ``served``; what they printed (every one must succeed)."""
-    script = "set -euo pipefail\n" + "\n".join(commands).replace(SERVED_URL, served)
-    process = await asyncio.create_subprocess_exec(
-        "bash",
-        "-c",
-        script,
-        cwd=REPO,
-        env={"PATH": "/usr/bin:/bin"},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(60):
-        out, err = await process.communicate()
-    assert process.returncode == 0, (script, out.decode(), err.decode())
-    return out.decode() + err.decode()
+    """``commands`` in one bare bash in the checkout, ``make run``'s address replaced by
+    ``served``; what they printed (every one must succeed)."""
+    return await bare_bash("\n".join(commands).replace(SERVED_URL, served), REPO, timeout=60)
 
 
 async def test_with_keep_every_printed_command_runs(

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from releval_judge.sim import SimConfig
 from tests.support.process import ServiceProcesses
 from tests.support.servers import LocalServers
 from tests.support.service import REPO
-from tests.support.walkthrough import serve_as_documented, walk, walkthrough
+from tests.support.walkthrough import serve_with_simulator, walk, walkthrough
 
 
 @pytest.mark.usefixtures("no_active_runs")
@@ -20,8 +19,7 @@ async def test_the_panel_walkthrough_runs_as_written(
     processes: ServiceProcesses, local_servers: LocalServers, tmp_path: Path
 ) -> None:
     page = walkthrough(REPO / "docs" / "panels.md", "Judge panels", 2)
-    sim = await local_servers.sim(SimConfig())  # `make sim`: the defaults
-    served = await serve_as_documented(page, processes, tmp_path, f"127.0.0.1:{sim}")
+    served, _ = await serve_with_simulator(page, processes, local_servers, tmp_path)
     created, ran = await walk(page.steps, served, tmp_path, timeout=120)
 
     assert created.strip() == ""  # the judges and the run are made silently

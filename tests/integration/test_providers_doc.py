@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from releval_judge.sim import SimConfig
 from tests.support.process import ServiceProcesses
 from tests.support.servers import LocalServers
 from tests.support.service import REPO
-from tests.support.walkthrough import serve_as_documented, walk, walkthrough
+from tests.support.walkthrough import serve_with_simulator, walk, walkthrough
 
 
 @pytest.mark.usefixtures("no_active_runs")
@@ -22,8 +21,7 @@ async def test_the_batch_walkthrough_runs_as_written(
 ) -> None:
     page = walkthrough(REPO / "docs" / "providers.md", "The simulator", 2)
     assert page.service_env is not None and page.service_env["RELEVAL_BATCH_POLL_S"] == "1"
-    sim = await local_servers.sim(SimConfig())  # `make sim`: the defaults
-    served = await serve_as_documented(page, processes, tmp_path, f"127.0.0.1:{sim}")
+    served, _ = await serve_with_simulator(page, processes, local_servers, tmp_path)
     created, ran = await walk(page.steps, served, tmp_path, timeout=120)
     assert created.strip() == ""  # the run and the judge are made silently
     estimate_line, run_line = ran.strip().splitlines()

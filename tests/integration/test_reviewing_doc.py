@@ -10,11 +10,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from releval_judge.sim import SimConfig
 from tests.support.process import ServiceProcesses
 from tests.support.servers import LocalServers
 from tests.support.service import REPO
-from tests.support.walkthrough import serve_as_documented, walk, walkthrough
+from tests.support.walkthrough import serve_with_simulator, walk, walkthrough
 
 
 @pytest.mark.usefixtures("no_active_runs")
@@ -22,8 +21,7 @@ async def test_the_reviewing_walkthrough_runs_as_written(
     processes: ServiceProcesses, local_servers: LocalServers, tmp_path: Path
 ) -> None:
     page = walkthrough(REPO / "docs" / "reviewing.md", "Reviewing a run", 10)
-    sim = await local_servers.sim(SimConfig())  # `make sim`: the defaults
-    served = await serve_as_documented(page, processes, tmp_path, f"127.0.0.1:{sim}")
+    served, sim = await serve_with_simulator(page, processes, local_servers, tmp_path)
     blocks = await walk(page.steps, served, tmp_path, timeout=120)
     patched, tried, estimated, ran, human, agreement, views, gaps = blocks[1:9]
     assert json.loads(patched)["fields"] == ["brand", "category"]

@@ -12,7 +12,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from releval_judge.sim import SimConfig
 from tests.support.process import ServiceProcess, ServiceProcesses
+from tests.support.servers import LocalServers
 from tests.support.service import REPO
 
 SHELL_BLOCK = re.compile(r"```sh\n(.*?)```", re.S)
@@ -138,19 +140,27 @@ async def serve_as_documented(
     return served
 
 
-async def walk(
-    steps: list[str], served: Served, cwd: Path, *, timeout: float | None = None
-) -> list[str]:
-    """Run ``steps`` in one ``bash`` (``set -euo pipefail``) in ``cwd``, with PATH only,
-    on the test's service and simulator instead of the page's addresses; what each step
-    printed (every one must succeed). ``timeout`` only stops a hung walkthrough."""
-    script = "set -euo pipefail\n" + "\n".join(
-        f"echo '=== block {i}'\n{served.localise(step)}\necho" for i, step in enumerate(steps)
-    )
+async def serve_with_simulator(
+    page: Walkthrough,
+    processes: ServiceProcesses,
+    local_servers: LocalServers,
+    cwd: Path,
+    config: SimConfig | None = None,
+) -> tuple[Served, int]:
+    """The simulator (``make sim``'s defaults unless ``config``) and the service started as
+    the page starts them; the service, and the simulator's port."""
+    sim = await local_servers.sim(config or SimConfig())
+    return await serve_as_documented(page, processes, cwd, f"127.0.0.1:{sim}"), sim
+
+
+async def bare_bash(script: str, cwd: Path, *, timeout: float | None = None) -> str:
+    """``script`` run by ``bash`` (``set -euo pipefail``) in ``cwd`` with PATH only, as in
+    a fresh shell; what it printed on stdout (it must succeed, else its output and errors
+    are the failure). ``timeout`` only stops a hung script."""
     process = await asyncio.create_subprocess_exec(
         "bash",
         "-c",
-        script,
+        "set -euo pipefail\n" + script,
         cwd=cwd,
         env={"PATH": "/usr/bin:/bin"},
         stdout=asyncio.subprocess.PIPE,
@@ -158,6 +168,21 @@ async def walk(
     )
     async with asyncio.timeout(timeout):
         out, err = await process.communicate()
-    stdout = out.decode()
-    assert process.returncode == 0, (stdout, err.decode(), served.process.logs()[-3000:])
+    assert process.returncode == 0, (script, out.decode(), err.decode())
+    return out.decode()
+
+
+async def walk(
+    steps: list[str], served: Served, cwd: Path, *, timeout: float | None = None
+) -> list[str]:
+    """Run ``steps`` in one bare ``bash`` in ``cwd``, on the test's service and simulator
+    instead of the page's addresses; what each step printed (every one must succeed).
+    ``timeout`` only stops a hung walkthrough."""
+    script = "\n".join(
+        f"echo '=== block {i}'\n{served.localise(step)}\necho" for i, step in enumerate(steps)
+    )
+    try:
+        stdout = await bare_bash(script, cwd, timeout=timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nthe service's log:\n{served.process.logs()[-3000:]}") from exc
     return re.split(r"^=== block \d+\n", stdout, flags=re.M)[1:]
