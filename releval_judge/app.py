@@ -50,9 +50,17 @@ log = structlog.get_logger(__name__)
 WORKER_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
+def dev_token_file(data_dir: Path) -> Path:
+    """Where the development token is kept: in ``RELEVAL_DATA_DIR`` (``.releval`` unless
+    set), so that a service serving another data folder (``RELEVAL_DATA_DIR=.releval/demo``)
+    has its own; the start-up message and the login page name this path."""
+    return data_dir / "dev-token"
+
+
 def development_token(data_dir: Path) -> str:
-    """A token kept in ``data_dir/dev-token`` for when RELEVAL_API_TOKENS is not set."""
-    path = data_dir / "dev-token"
+    """The token kept in ``dev_token_file(data_dir)`` for when RELEVAL_API_TOKENS is not
+    set; made (readable by its owner only) the first time."""
+    path = dev_token_file(data_dir)
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -70,12 +78,15 @@ def create_app(
 ) -> Starlette:
     """The ASGI app. Nothing is started until the lifespan runs."""
     static_tokens = settings.static_tokens
+    token_file: Path | None = None
     if not static_tokens:
         token = development_token(settings.data_dir)
+        token_file = dev_token_file(settings.data_dir)
         static_tokens = [token]
         if announce_dev_token:
             print(
-                f"\n  releval-judge development token (RELEVAL_API_TOKENS is not set):\n"
+                f"\n  releval-judge development token (RELEVAL_API_TOKENS is not set), "
+                f"kept in {token_file}:\n"
                 f"    export TOKEN={token}\n",
                 file=sys.stderr,
                 flush=True,
@@ -209,6 +220,6 @@ def create_app(
     from releval_judge.ui import mount_ui
 
     if settings.role != "worker":
-        mount_ui(app, checker)
+        mount_ui(app, checker, dev_token_file=token_file)
     # --- end of web UI -----------------------------------------------------------------
     return app

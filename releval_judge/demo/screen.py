@@ -3,6 +3,7 @@ with a little colour on a terminal."""
 
 from __future__ import annotations
 
+import shlex
 from collections import Counter
 from pathlib import Path
 from typing import TextIO
@@ -11,6 +12,11 @@ from releval_judge.client.api import ApiClient
 from releval_judge.client.progress import ProgressPrinter, format_duration, use_color
 from releval_judge.demo.sample import SampleRun
 from releval_judge.models import JudgingRun
+
+# The command as it runs from the checkout: `make install` puts it in .venv, not on PATH.
+CLI = ".venv/bin/releval-judge"
+# Where `make run` serves (RELEVAL_HOST and RELEVAL_PORT unset).
+SERVED_URL = "http://127.0.0.1:8080"
 
 
 class Screen:
@@ -151,38 +157,54 @@ class Screen:
         external_database: bool,
         data_dir: Path,
     ) -> None:
-        """Where the service is (or how to serve the data again), and what to ask it."""
+        """Where the service is (or how to serve the data again), and what to ask it: every
+        command as it runs from the checkout (``.venv/bin/releval-judge``, which is not on
+        PATH), with RELEVAL_URL and RELEVAL_TOKEN exported by the line that says how."""
         screen = self
         screen.heading("Where to look next")
-        live = keep
-        base = url if live else "http://127.0.0.1:8080"
-        if live:
-            screen.say(f"  The service stays up at {url} until Ctrl-C.")
+        if keep:
+            screen.say(
+                f"  The service stays up at {url} until Ctrl-C. In another shell, in this folder:"
+            )
             screen.say(f"    export RELEVAL_URL={url} RELEVAL_TOKEN={token}")
         elif external_database:
             screen.say(
-                "  The service has stopped; the data is in your database: `make run` "
-                "serves it again."
+                "  The service has stopped; the data is in your database: `make run` serves it"
             )
+            screen.say("  again (RELEVAL_DATABASE_URL set) and prints its token. In another shell:")
+            screen.say(f"    export RELEVAL_URL={SERVED_URL} RELEVAL_TOKEN=<the token it printed>")
         else:
-            screen.say("  The service has stopped; the data stays in " + str(data_dir) + ".")
+            folder = shlex.quote(str(data_dir))
+            token_file = shlex.quote(str(data_dir / "dev-token"))
+            screen.say(f"  The service has stopped; the data stays in {data_dir}. Serve it again:")
+            screen.say(f"    RELEVAL_DATA_DIR={folder} make run")
             screen.say(
-                "  Serve it again (the token is printed at start-up; export it as RELEVAL_TOKEN):"
+                f"  and in another shell, in this folder (its token is kept in {token_file}):"
             )
-            screen.say(f"    RELEVAL_DATA_DIR={data_dir} make run")
-            screen.say("  or keep everything running next time:  make demo ARGS=--keep")
+            screen.say(f"    export RELEVAL_URL={SERVED_URL} RELEVAL_TOKEN=$(cat {token_file})")
         auth = '-H "Authorization: Bearer $RELEVAL_TOKEN"'
-        api = f"{base}/api/v1"
+        api = '"$RELEVAL_URL/api/v1'
+        evaluation = run.evaluation_run_id
         screen.say()
         screen.say("  The judging run, its failures, and the judgments (AI and human):")
-        screen.say(f"    curl {auth} {api}/ai-judging-runs/{run.id}")
-        screen.say(f"    curl {auth} {api}/ai-judging-runs/{run.id}/failures")
+        screen.say(f'    curl {auth} {api}/ai-judging-runs/{run.id}"')
+        screen.say(f'    curl {auth} {api}/ai-judging-runs/{run.id}/failures"')
         screen.say(
-            f"    curl {auth} '{api}/evaluations/runs/{run.evaluation_run_id}/judgments"
-            "?source=ai&sort=-grade,rank&limit=5'"
+            f"    curl {auth} {api}/evaluations/runs/{evaluation}/judgments"
+            '?source=ai&sort=-grade,rank&limit=5"'
         )
         screen.say("  From the command line:")
-        screen.say(f"    releval-judge runs list {run.evaluation_run_id}")
-        screen.say(f"    releval-judge runs start {run.evaluation_run_id} --judge JUDGE_ID --watch")
-        screen.say("  Your own data:  releval-judge import --run RUN.trec --queries QUERIES.tsv")
-        screen.say(f"  The API:        {base}/openapi.json · README.md")
+        screen.say(f"    {CLI} runs list {evaluation}")
+        screen.say(f"    {CLI} metrics {evaluation} --measures ndcg@10,p@5,ap")
+        if keep:
+            # The judge's provider (the demo's simulator) is up only while the demo runs.
+            screen.say(
+                f"    {CLI} runs start {evaluation} --judge {run.ai_judge_id or 'JUDGE_ID'} --watch"
+            )
+        else:
+            screen.say(
+                "  To judge again with the demo's judge, keep its simulator up:  "
+                "make demo ARGS=--keep"
+            )
+        screen.say(f"  Your own data:  {CLI} import --run RUN.trec --queries QUERIES.tsv")
+        screen.say(f"  The API:        {url if keep else SERVED_URL}/openapi.json · README.md")

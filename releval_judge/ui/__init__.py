@@ -72,13 +72,14 @@ def ui_routes() -> list[Route | Mount]:
     ]
 
 
-def mount_ui(app: Starlette, check: TokenCheck) -> None:
+def mount_ui(app: Starlette, check: TokenCheck, *, dev_token_file: Path | None = None) -> None:
     """Serve the UI under ``/ui/`` and let its pages call the API with the session cookie.
 
     The cookie middleware goes right before the bearer-token check, which then sees the
-    cookie's token as an ``Authorization`` header.
+    cookie's token as an ``Authorization`` header. ``dev_token_file``: where the
+    development token is kept, when there is one (the login page names it).
     """
-    app.state.ui = UiState(check=check, templates=templates())
+    app.state.ui = UiState(check=check, templates=templates(), dev_token_file=dev_token_file)
     app.router.routes.append(Mount("/ui", routes=ui_routes(), name="ui"))
     position = next(
         (

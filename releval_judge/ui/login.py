@@ -46,17 +46,29 @@ async def home(request: Request) -> Response:
     return RedirectResponse(f"{gateway_root(request)}/ui/runs", status_code=303)
 
 
-async def login_form(request: Request) -> Response:
+def _login_page(
+    request: Request, target: str, error: str | None, reviewer: str, *, status_code: int = 200
+) -> Response:
+    """The login form; it names the development token's file (the path the service
+    actually uses, ``RELEVAL_DATA_DIR/dev-token``) when the service made one."""
+    token_file = ui_state(request).dev_token_file
     return render(
         request,
         None,
         "login.html",
         {
-            "next": _safe_next(gateway_root(request), request.query_params.get("next")),
-            "error": None,
-            "reviewer": reviewer_name(request),
+            "next": target,
+            "error": error,
+            "reviewer": reviewer,
+            "dev_token_file": None if token_file is None else str(token_file),
         },
+        status_code=status_code,
     )
+
+
+async def login_form(request: Request) -> Response:
+    target = _safe_next(gateway_root(request), request.query_params.get("next"))
+    return _login_page(request, target, None, reviewer_name(request))
 
 
 async def login(request: Request) -> Response:
@@ -75,13 +87,7 @@ async def login(request: Request) -> Response:
     elif not await ui_state(request).check(token):
         error = "That token is not valid."
     if error is not None:
-        return render(
-            request,
-            None,
-            "login.html",
-            {"next": target, "error": error, "reviewer": reviewer},
-            status_code=401,
-        )
+        return _login_page(request, target, error, reviewer, status_code=401)
     response = RedirectResponse(target, status_code=303)
     secure = request.url.scheme == "https"
     set_session(response, token, root_path=root, secure=secure)

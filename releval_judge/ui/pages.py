@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -49,6 +50,8 @@ class UiState:
 
     check: TokenCheck
     templates: Jinja2Templates
+    # The development token's file when the service made one (RELEVAL_API_TOKENS unset).
+    dev_token_file: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,28 @@ class ServiceProcess:
     log_path: Path | None = None
     starts: int = 0
     serve_args: list[str] = field(default_factory=list)
+    # Where it runs, and whether it inherits the test's environment and settings: a
+    # process ``as_documented`` runs in a folder laid out like the checkout with only the
+    # environment a page shows (see ``ServiceProcesses.as_documented``).
+    cwd: Path = REPO
+    documented: bool = False
 
     @property
     def api(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/v1"
 
     def _env(self) -> dict[str, str]:
+        if self.documented:
+            # What a user's shell would not have: the test's database (instead of an
+            # embedded one per test), a free port (the page's 8080 may be taken) and the
+            # session's key (every service on that database needs the same one).
+            return {
+                "PATH": "/usr/bin:/bin",
+                "RELEVAL_DATABASE_URL": self.database_url,
+                "RELEVAL_PORT": str(self.port),
+                "RELEVAL_SECRET_KEY": SECRET_KEY,
+                **self.env,
+            }
         return {
             **os.environ,
             "RELEVAL_DATABASE_URL": self.database_url,
@@ -58,7 +74,7 @@ class ServiceProcess:
                 "releval_judge",
                 "serve",
                 *self.serve_args,
-                cwd=REPO,
+                cwd=self.cwd,
                 env=self._env(),
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
@@ -144,6 +160,17 @@ class ServiceProcesses:
         process = ServiceProcess(
             self.database_url, data_dir, env=env or {}, serve_args=serve_args or []
         )
+        self.made.append(process)
+        return process
+
+    def as_documented(self, cwd: Path, env: dict[str, str]) -> ServiceProcess:
+        """A process, not started yet, as a page's ``make run`` starts it: in ``cwd``, with
+        only ``env`` (what the page exports or sets) besides the database, the port and
+        the secret key; its data folder is RELEVAL_DATA_DIR's (``.releval`` unless set),
+        so that the development token lands where the page says."""
+        data_dir = cwd / env.get("RELEVAL_DATA_DIR", ".releval")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        process = ServiceProcess(self.database_url, data_dir, env=env, cwd=cwd, documented=True)
         self.made.append(process)
         return process
 
