@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from releval_judge.metrics.models import CompareParams, MetricsParams
+from releval_judge.metrics.models import MetricsParams
 from releval_judge.panels.models import ReviewQueueParams
 from releval_judge.services import metrics, panels
 from releval_judge.ui.charts import per_query_bars_svg
@@ -53,13 +53,6 @@ async def metrics_page(request: Request, session: Session) -> Response:
             "source": params.source,
         },
     )
-
-
-@page
-async def compare_page(request: Request, session: Session) -> Response:
-    params = read_query(request, CompareParams)
-    result = await metrics.compare_runs(services(request), params)
-    return render(request, session, "compare.html", {"nav": "runs", "result": result})
 
 
 @page

@@ -36,7 +36,7 @@ async def test_metrics_compare_panel_and_queue_pages(
     await text(page, f"/ui/runs/{evaluation['id']}/metrics?measures=bogus", status=422)
 
     body = await text(page, f"/ui/compare?runs={evaluation['id']},{other['id']}&source=ai")
-    assert "Comparison of 2 runs" in body and "(baseline)" in body
+    assert "Comparison of 2 runs" in body and ">baseline</span>" in body
     assert evaluation["name"] in body and other["name"] in body
     assert "Kendall" in body
 

@@ -597,6 +597,28 @@
     if (rows.length) rows[0].focus();
   }
 
+  // --- the runs list: choose runs to compare ----------------------------------------
+
+  function setupCompareChoice() {
+    const form = document.getElementById("compare-form");
+    if (!form) return;
+    const hint = document.getElementById("compare-hint");
+    const initial = hint.textContent;
+    const checked = () => form.querySelectorAll('input[name="run"]:checked').length;
+    form.addEventListener("change", () => {
+      const n = checked();
+      hint.textContent = n === 0 ? initial
+        : n === 1 ? "1 run checked: check at least one more to compare."
+        : n + " runs checked: Compare shows them side by side, the oldest as the baseline.";
+    });
+    form.addEventListener("submit", (event) => {
+      if (checked() >= 2) return;
+      event.preventDefault();
+      hint.textContent = "Check at least two runs to compare (" + checked() + " checked).";
+      hint.classList.add("error");
+    });
+  }
+
   // --- start -----------------------------------------------------------------------
 
   document.addEventListener("DOMContentLoaded", () => {
@@ -604,6 +626,7 @@
       if (!card.closest("template")) setupCard(card);
     }
     setupRunAiJudge();
+    setupCompareChoice();
     setupReview();
     setupQueue();
     setupAgreement();
