@@ -547,7 +547,7 @@
     });
   }
 
-  // --- the review queue: one keystroke per grade --------------------------------------
+  // --- the review queue: one click or one keystroke per grade ----------------------
 
   function setupQueue() {
     const table = document.querySelector("table.queue");
@@ -561,38 +561,55 @@
       const next = rows[rows.indexOf(row) + step];
       if (next) next.focus();
     }
+    // Saves the grade as the reviewer's human judgment and moves on to the next row.
+    async function grade(row, value) {
+      const cell = row.querySelector(".queue-grade");
+      const name = nameInput ? nameInput.value.trim().replace(/\//g, "-") : "";
+      if (!name) {
+        cell.textContent = "Enter your name above first.";
+        cell.className = "queue-grade error";
+        nameInput.focus();
+        return;
+      }
+      document.cookie = "releval_reviewer=" + encodeURIComponent(name) +
+        "; path=" + (ROOT || "") + "/; max-age=31536000; samesite=strict";
+      const path = "/evaluations/runs/" + table.dataset.evaluationRun + "/candidates/" +
+        row.dataset.candidate + "/judgments/" + encodeURIComponent(name);
+      move(row, 1);
+      cell.textContent = "Saving " + value + "…";
+      cell.className = "queue-grade";
+      const result = await api("PUT", path, { grade: value, reasoning: "" });
+      if (result.ok) {
+        cell.textContent = "Graded " + value;
+        cell.className = "queue-grade ok";
+        row.classList.add("graded");
+        for (const button of row.querySelectorAll(".grade-button")) {
+          button.setAttribute("aria-pressed", String(Number(button.dataset.grade) === value));
+        }
+      } else {
+        cell.textContent = result.message;
+        cell.className = "queue-grade error";
+      }
+    }
     for (const row of rows) {
-      row.addEventListener("keydown", async (event) => {
+      row.addEventListener("keydown", (event) => {
         if (event.altKey || event.ctrlKey || event.metaKey) return;
+        if (event.target.closest("select, input, textarea")) return;
         if (event.key === "j" || event.key === "ArrowDown") { event.preventDefault(); move(row, 1); return; }
         if (event.key === "k" || event.key === "ArrowUp") { event.preventDefault(); move(row, -1); return; }
         if (!canGrade || !/^[0-9]$/.test(event.key)) return;
-        const grade = Number(event.key);
-        if (grade < low || grade > high) return;
+        const value = Number(event.key);
+        if (value < low || value > high) return;
         event.preventDefault();
-        const cell = row.querySelector(".queue-grade");
-        const name = nameInput ? nameInput.value.trim().replace(/\//g, "-") : "";
-        if (!name) {
-          cell.textContent = "Enter your name above first.";
-          cell.className = "queue-grade error";
-          nameInput.focus();
-          return;
-        }
-        document.cookie = "releval_reviewer=" + encodeURIComponent(name) +
-          "; path=" + (ROOT || "") + "/; max-age=31536000; samesite=strict";
-        const path = "/evaluations/runs/" + table.dataset.evaluationRun + "/candidates/" +
-          row.dataset.candidate + "/judgments/" + encodeURIComponent(name);
-        move(row, 1);
-        const result = await api("PUT", path, { grade: grade, reasoning: "" });
-        if (result.ok) {
-          cell.textContent = String(grade);
-          cell.className = "queue-grade ok";
-          row.classList.add("graded");
-        } else {
-          cell.textContent = result.message;
-          cell.className = "queue-grade error";
-        }
+        grade(row, value);
       });
+      for (const button of row.querySelectorAll(".grade-button")) {
+        button.addEventListener("click", () => grade(row, Number(button.dataset.grade)));
+      }
+      const submit = row.querySelector(".grade-submit");
+      if (submit) {
+        submit.addEventListener("click", () => grade(row, Number(row.querySelector(".grade-select").value)));
+      }
     }
     if (rows.length) rows[0].focus();
   }
