@@ -8,17 +8,19 @@ page are the API's answer; a bad parameter is the API's error message on the err
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from releval_judge.errors import ValidationFailed, summarise, validation_details
 from releval_judge.metrics.models import MetricsParams
 from releval_judge.services import metrics, panels
 from releval_judge.ui.charts import per_query_bars_svg
 from releval_judge.ui.pages import Session, page, render
 from releval_judge.web.auth import services
-from releval_judge.web.body import read_query
 
 PANEL_JUDGMENTS_PER_PAGE = 50
 # Cursors of the pages before the shown one, carried in the links (a keyset listing can
@@ -26,12 +28,28 @@ PANEL_JUDGMENTS_PER_PAGE = 50
 MAX_BACK_PAGES = 100
 
 
+# The measures offered as checkboxes on the metrics page (any other is typed).
+COMMON_MEASURES = ["ndcg@5", "ndcg@10", "p@5", "p@10", "ap", "rr", "judged@10"]
+
+
 @page
 async def metrics_page(request: Request, session: Session) -> Response:
+    """The run's metrics for the measures and grades the form chose; a measure the API
+    refuses is said above the form (422), with the form as it was filled in."""
     svc = services(request)
     evaluation = await svc.store.get_evaluation_run(request.path_params["run_id"])
-    params = read_query(request, MetricsParams)
-    result = await metrics.run_metrics(svc, evaluation.id, params)
+    chosen = request.query_params.getlist("measure")
+    typed = request.query_params.get("measures", "").strip()
+    raw = {k: v for k, v in request.query_params.items() if k not in ("measure", "measures")}
+    wanted = ",".join(dict.fromkeys([*chosen, *(m.strip() for m in typed.split(",") if m)]))
+    context: dict[str, Any] = {"nav": "runs", "evaluation": evaluation, "problem": None}
+    try:
+        params = _metrics_params(raw, wanted)
+        result = await metrics.run_metrics(svc, evaluation.id, params)
+    except ValidationFailed as exc:
+        context |= {"problem": exc.message, "result": None, "source": raw.get("source", "")}
+        context |= _measure_choice(wanted.split(",") if wanted else [])
+        return render(request, session, "metrics.html", context, status_code=422)
     names = list(result.measures)
     charts = [
         per_query_bars_svg(
@@ -44,19 +62,33 @@ async def metrics_page(request: Request, session: Session) -> Response:
         )
         for index, name in enumerate(names)
     ]
-    return render(
-        request,
-        session,
-        "metrics.html",
-        {
-            "nav": "runs",
-            "evaluation": evaluation,
-            "result": result,
-            "names": names,
-            "charts": list(zip(names, charts, strict=True)),
-            "source": params.source,
-        },
-    )
+    context |= {
+        "result": result,
+        "names": names,
+        "charts": list(zip(names, charts, strict=True)),
+        "source": params.source,
+    }
+    context |= _measure_choice(names)
+    return render(request, session, "metrics.html", context)
+
+
+def _metrics_params(raw: dict[str, str], measures: str) -> MetricsParams:
+    """The API's parameters of the metrics route, with the checked and typed measures
+    joined (the API's default when none); its errors as the API's (422)."""
+    try:
+        return MetricsParams.model_validate({**raw, "measures": measures} if measures else raw)
+    except ValidationError as exc:
+        details = validation_details(exc, prefix="query")
+        raise ValidationFailed(summarise(details), details=details) from exc
+
+
+def _measure_choice(names: list[str]) -> dict[str, Any]:
+    """The form's checkboxes (checked when shown) and the other measures, typed."""
+    lowered = [n.lower() for n in names]
+    return {
+        "common_measures": [(m, m in lowered) for m in COMMON_MEASURES],
+        "other_measures": ",".join(n for n in names if n.lower() not in COMMON_MEASURES),
+    }
 
 
 @page
