@@ -400,6 +400,13 @@
         if (raw) body.api_key = raw; // write-only: empty keeps the stored key
         continue;
       }
+      if (input.dataset.type === "list") {
+        // "brand, price" → ["brand", "price"]; empty: null (the setting's "every one").
+        const items = raw.split(",").map((item) => item.trim()).filter(Boolean);
+        if (items.length) body[name] = items;
+        else if (input.dataset.nullable === "true") body[name] = null;
+        continue;
+      }
       if (input.dataset.type === "int" || input.dataset.type === "float") {
         if (raw === "") {
           if (input.dataset.nullable === "true") body[name] = null;
@@ -471,6 +478,36 @@
         el("p", { class: "hint", text: "The prompt for a sample batch of two documents:" }),
         el("pre", { class: "prompt", tabindex: "0", text: data.prompt }),
       );
+    });
+  }
+
+  function setupJudgeDelete() {
+    const toggle = document.getElementById("delete-judge");
+    if (!toggle) return;
+    const confirmBox = document.getElementById("delete-confirm");
+    const error = document.getElementById("delete-error");
+    const setOpen = (open) => {
+      toggle.setAttribute("aria-expanded", String(open));
+      confirmBox.hidden = !open;
+    };
+    toggle.addEventListener("click", () => {
+      setOpen(confirmBox.hidden);
+      if (!confirmBox.hidden) document.getElementById("delete-judge-keep").focus();
+    });
+    document.getElementById("delete-judge-keep").addEventListener("click", () => {
+      setOpen(false);
+      toggle.focus();
+    });
+    const yes = document.getElementById("delete-judge-confirm");
+    yes.addEventListener("click", async () => {
+      yes.disabled = true;
+      const result = await api("DELETE", "/ai-judges/" + yes.dataset.judgeId);
+      yes.disabled = false;
+      if (!result.ok) {
+        show(error, result.message);
+        return;
+      }
+      window.location.href = ROOT + "/ui/judges";
     });
   }
 
@@ -648,6 +685,7 @@
     setupQueue();
     setupAgreement();
     setupJudgeForm();
+    setupJudgeDelete();
     setupJudgeTest();
   });
 })();
