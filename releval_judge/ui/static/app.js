@@ -90,8 +90,16 @@
     const status = field(card, "status");
     status.textContent = run.status;
     status.className = "status status-" + run.status;
-    field(card, "partial").hidden = !run.partially_judged;
-    field(card, "partial-hint").hidden = !run.partially_judged;
+    // As macros.html: some judgments are usable; none after a failure points at the judge.
+    const usablePartial = run.partially_judged && run.judged > 0;
+    const failedOutright = run.status === "failed" && run.judged === 0;
+    field(card, "partial").hidden = !usablePartial;
+    field(card, "partial-hint").hidden = !usablePartial;
+    field(card, "nothing").hidden = !failedOutright;
+    field(card, "failed-hint").hidden = !failedOutright;
+    const editJudge = field(card, "edit-judge");
+    editJudge.href = ROOT + "/ui/judges/" + (run.ai_judge_id || "");
+    editJudge.hidden = !run.ai_judge_id;
     const scope = field(card, "scope");
     scope.textContent = "scope: " + run.scope;
     scope.hidden = !run.scope || run.scope === "all";
@@ -124,7 +132,7 @@
       ACTIVE.has(run.status) && card.dataset.canCancel === "true"
     );
     card.querySelector('[data-action="fill-gaps"]').hidden = !(
-      run.partially_judged && run.ai_judge_id && card.dataset.canStart === "true"
+      run.partially_judged && !failedOutright && run.ai_judge_id && card.dataset.canStart === "true"
     );
     announce(card, run, previous);
   }
@@ -151,7 +159,8 @@
       let text = run.ai_judge_name + ": " + run.status + ", " + percent(run) + "% (" +
         run.judged + " judged, " + run.failed + " failed of " + run.total + ")";
       if (run.status === "failed" && run.error) text += ". " + run.error;
-      if (run.partially_judged) text += ". Partially judged.";
+      if (run.partially_judged && run.judged > 0) text += ". Partially judged.";
+      if (run.status === "failed" && run.judged === 0) text += ". Nothing was judged: fix the judge, then start a new run.";
       region.textContent = text;
     }
     card.dataset.quarter = String(quarter);
