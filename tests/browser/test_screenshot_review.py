@@ -1,6 +1,7 @@
 """Every page of the UI at 1280 and 390 px wide, as PNGs in tests/artifacts/review/
-(git-ignored) for the screenshot review in docs/ui.md: at 390 px no page may scroll
-sideways, and no page may raise a script error."""
+(git-ignored) for the screenshot review in docs/ui.md: every page answers as expected
+(200; 404 for the unknown run), none scrolls sideways at 390 px, none raises a script
+error."""
 
 from __future__ import annotations
 
@@ -84,13 +85,18 @@ async def test_every_page_at_both_widths(
     await page.get_by_role("button", name="Log in").click()
 
     wide: dict[str, int] = {}
+    statuses: dict[str, int] = {}
     for size, width in ((DESKTOP, 1280), (PHONE, 390)):
         await page.set_viewport_size(size)
         for name, path in pages.items():
-            await page.goto(f"{service.base_url}{path}")
+            response = await page.goto(f"{service.base_url}{path}")
+            assert response is not None
+            statuses[name] = response.status
             await page.wait_for_load_state("networkidle")
             await page.screenshot(path=str(folder / f"{name}-{width}.png"), full_page=True)
             if width == 390 and await _overflow(page) > 0:
                 wide[name] = await _overflow(page)
+    # A broken page would otherwise be reviewed as a picture of an error.
+    assert statuses == {name: 404 if name == "not-found" else 200 for name in pages}, statuses
     assert wide == {}, f"pages that scroll sideways at 390 px: {wide}"
     assert errors == []
