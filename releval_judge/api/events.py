@@ -3,6 +3,10 @@
 ``GET /api/v1/ai-judging-runs/{id}/events`` sends the run (the same JSON as
 ``GET /ai-judging-runs/{id}``) as an ``event: progress`` whenever it changed, polling the
 store every ``POLL_S``; the terminal status comes as ``event: end`` and the stream closes.
+A cancelled run ends only once its counts are final: calls in flight at the cancel still
+record their judgments while a replica holds the run's lease, and those are sent as
+``progress`` (status ``cancelled``), so a page never stays at the count of the moment of
+the cancel.
 A comment line (``: heartbeat``) goes out after ``HEARTBEAT_S`` without an event, so that
 proxies and load balancers keep the connection. The stream stops polling as soon as the
 client goes away (Starlette cancels it on ``http.disconnect``).
@@ -65,7 +69,7 @@ async def _stream(svc: Services, run: JudgingRun) -> AsyncIterator[str]:
     try:
         yield f"retry: {RETRY_MS}\n\n"
         while True:
-            if not run.active:
+            if not run.active and await judging_runs.judging_run_settled(svc, run):
                 yield format_event("end", run)
                 reason = "ended"
                 return

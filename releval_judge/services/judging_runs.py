@@ -84,3 +84,15 @@ async def judging_run_overview(
     counts = await UiStore(svc.store).run_grade_counts(run.id)
     human_judges = await ReviewStore(svc.store).human_judges(evaluation.id)
     return JudgingRunOverview(run, evaluation, failures, counts, human_judges)
+
+
+async def judging_run_settled(svc: Services, run: JudgingRun) -> bool:
+    """Whether the run's counts are final. A cancelled run stops starting calls at once,
+    but the calls already in flight still record their judgments, for as long as a
+    replica holds the run's lease (it finishes them, then lets the lease lapse); any
+    other ended run is final when it ends."""
+    if run.active:
+        return False
+    if run.status != "cancelled":
+        return True
+    return await svc.store.lease_owner(run.id) is None

@@ -4,6 +4,10 @@ queue's scores are ``panels.queue``'s, over the candidates read here."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
+from releval_judge.documents import clean_fields, truncate_text
 from releval_judge.models import Page
 from releval_judge.panels.models import (
     JudgePanel,
@@ -18,6 +22,7 @@ from releval_judge.panels.queue import WEIGHTS, Queue
 from releval_judge.services import Services
 from releval_judge.services.checks import checked_relevant_min_grade
 from releval_judge.store.panels import PanelStore
+from releval_judge.store.ui import UiStore
 
 
 def _store(svc: Services) -> PanelStore:
@@ -110,3 +115,43 @@ async def review_queue(
         weights=WEIGHTS,
         items=queue.items(),
     )
+
+
+@dataclass(frozen=True)
+class QueueDocument:
+    """A queued candidate's document as its AI judge saw it: title, text and fields with
+    the document rules of the judge snapshot that gave its current AI grade applied
+    (``documents.prompt_candidate``'s rules; the whole document when no AI judge graded
+    it yet), and that judge's reasoning (None: no AI grade)."""
+
+    title: str | None
+    text: str | None
+    fields: dict[str, Any]
+    reasoning: str | None
+
+
+@dataclass(frozen=True)
+class QueueRows:
+    queue: ReviewQueue
+    documents: dict[str, QueueDocument]
+
+
+async def review_queue_rows(
+    svc: Services, evaluation_run_id: str, params: ReviewQueueParams
+) -> QueueRows:
+    """The review queue (as :func:`review_queue`) and the document of each item to grade
+    from, as the review queue page shows it."""
+    queue = await review_queue(svc, evaluation_run_id, params)
+    stored = await UiStore(svc.store).queue_documents(
+        queue.evaluation_run_id, [i.candidate_id for i in queue.items]
+    )
+    documents: dict[str, QueueDocument] = {}
+    for candidate_id, d in stored.items():
+        limit, names = d.max_document_chars, d.judge_fields
+        documents[candidate_id] = QueueDocument(
+            title=None if d.title is None else truncate_text(d.title, limit),
+            text=None if d.text is None else truncate_text(d.text, limit),
+            fields=clean_fields(d.fields, names, limit),
+            reasoning=d.reasoning,
+        )
+    return QueueRows(queue, documents)

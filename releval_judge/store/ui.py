@@ -1,5 +1,6 @@
 """Reads the web UI needs beyond the API's own: grade counts for its charts, the other
-judgments of the candidates on a review page, and the human judges of a run.
+judgments of the candidates on a review page, the human judges of a run, and the
+documents of the candidates in the review queue.
 
 Queries are the named blocks of ``ui.sql``. Ids reaching here were already found by the
 page (the evaluation run or judging run was read first), so they are valid UUIDs.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from releval_judge.models import JudgmentSource
@@ -33,6 +35,21 @@ class CandidateJudgment:
 class HumanJudgeCount:
     judge: str
     judgments: int
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A candidate's document as stored, with its current AI judgment's reasoning and the
+    document rules of the judge that gave it (``judged`` False: no AI judgment yet)."""
+
+    candidate_id: str
+    title: str | None
+    text: str | None
+    fields: dict[str, Any]
+    reasoning: str | None
+    max_document_chars: int | None
+    judge_fields: list[str] | None
+    judged: bool
 
 
 class UiStore:
@@ -69,3 +86,28 @@ class UiStore:
     async def human_judges(self, evaluation_run_id: str) -> list[HumanJudgeCount]:
         rows = await self.pool.fetch(Q["ui_human_judges"], UUID(evaluation_run_id))
         return [HumanJudgeCount(r["judge"], r["n"]) for r in rows]
+
+    async def queue_documents(
+        self, evaluation_run_id: str, candidate_ids: Sequence[str]
+    ) -> dict[str, StoredDocument]:
+        """The documents of the candidates (of this run) by candidate id."""
+        if not candidate_ids:
+            return {}
+        rows = await self.pool.fetch(
+            Q["ui_queue_documents"],
+            UUID(evaluation_run_id),
+            [UUID(c) for c in dict.fromkeys(candidate_ids)],
+        )
+        return {
+            str(r["candidate_id"]): StoredDocument(
+                candidate_id=str(r["candidate_id"]),
+                title=r["title"],
+                text=r["text"],
+                fields=r["fields"] or {},
+                reasoning=r["reasoning"],
+                max_document_chars=r["max_document_chars"],
+                judge_fields=r["judge_fields"],
+                judged=r["judged"],
+            )
+            for r in rows
+        }

@@ -26,3 +26,14 @@ ORDER BY 1, 2, 3;
 SELECT judge, count(*)::int AS n FROM human_judgments
 WHERE evaluation_run_id = $1
 GROUP BY judge ORDER BY n DESC, judge;
+
+-- ui_queue_documents --
+-- The documents of candidates $2 of evaluation run $1 (title, text, fields), each with its current AI judgment's reasoning and the document rules (max_document_chars, fields) of the judge snapshot that gave it (nulls: no AI judgment yet).
+SELECT c.id AS candidate_id, c.title, c.text, c.fields, a.reasoning,
+       r.judge_config -> 'max_document_chars' AS max_document_chars,
+       r.judge_config -> 'fields' AS judge_fields,
+       a.ai_judging_run_id IS NOT NULL AS judged
+FROM candidates c
+LEFT JOIN ai_judgments a ON a.candidate_id = c.id
+LEFT JOIN ai_judging_runs r ON r.id = a.ai_judging_run_id
+WHERE c.evaluation_run_id = $1 AND c.id = ANY($2::uuid[]);

@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from releval_judge.ui import analysis, judges, login, review, runs
+from releval_judge.ui import analysis, compare, judges, login, queue, review, runs
 from releval_judge.ui.pages import UiState
 from releval_judge.ui.session import CookieSessionMiddleware
 from releval_judge.web.middleware import BearerAuthMiddleware, TokenCheck
@@ -45,8 +45,8 @@ def ui_routes() -> list[Route | Mount]:
         Route("/runs/{run_id}", runs.run_page, methods=["GET"], name="run"),
         Route("/runs/{run_id}/review", review.review_page, methods=["GET"], name="review"),
         Route("/runs/{run_id}/metrics", analysis.metrics_page, methods=["GET"], name="metrics"),
-        Route("/runs/{run_id}/queue", analysis.queue_page, methods=["GET"], name="queue"),
-        Route("/compare", analysis.compare_page, methods=["GET"], name="compare"),
+        Route("/runs/{run_id}/queue", queue.queue_page, methods=["GET"], name="queue"),
+        Route("/compare", compare.compare_page, methods=["GET"], name="compare"),
         Route(
             "/panel-runs/{panel_run_id}",
             analysis.panel_run_page,

@@ -95,7 +95,8 @@ def _short(label: str, limit: int = 9) -> str:
 
 
 BAR_ROW = 18
-LABEL_WIDTH = 120
+BARS_WIDTH = 400  # drawn this wide; the page scales it to its column (several side by side)
+LABEL_WIDTH = 110
 VALUE_WIDTH = 48
 
 
@@ -104,12 +105,12 @@ def per_query_bars_svg(
 ) -> Markup:
     """One horizontal bar per query for a measure in [0, 1] (nDCG, P, AP, RR, judged),
     the value written beside it; a query without a value (None) gets an empty row."""
-    plot = CHART_WIDTH - LABEL_WIDTH - VALUE_WIDTH
+    plot = BARS_WIDTH - LABEL_WIDTH - VALUE_WIDTH
     height = MARGIN_TOP + BAR_ROW * len(values) + 8
     description = ", ".join(f"{q}: {'none' if v is None else f'{v:.3f}'}" for q, v in values)
     parts = [
-        f'<svg class="chart bars" role="img" viewBox="0 0 {CHART_WIDTH} {height}" '
-        f'width="{CHART_WIDTH}" height="{height}" aria-labelledby="{ident}-title {ident}-desc" '
+        f'<svg class="chart bars" role="img" viewBox="0 0 {BARS_WIDTH} {height}" '
+        f'width="{BARS_WIDTH}" height="{height}" aria-labelledby="{ident}-title {ident}-desc" '
         f'xmlns="http://www.w3.org/2000/svg">',
         f'<title id="{ident}-title">{escape(title)}</title>',
         f'<desc id="{ident}-desc">{escape(description)}</desc>',
@@ -119,7 +120,7 @@ def per_query_bars_svg(
         share = 0.0 if value is None else max(0.0, min(1.0, value))
         parts.append(
             f'<text x="{LABEL_WIDTH - 6}" y="{y + 12}" text-anchor="end" class="label">'
-            f"{escape(_short(query_id, 18))}</text>"
+            f"{escape(_short(query_id, 16))}</text>"
         )
         parts.append(
             f'<rect x="{LABEL_WIDTH}" y="{y + 2}" width="{round(plot * share, 1)}" '

@@ -85,6 +85,30 @@ async def test_create_preview_test_and_edit_a_judge(
     await page.get_by_label("Batch size").fill("500")
     await page.get_by_role("button", name="Save changes").click()
     await expect(page.locator("#judge-error")).to_contain_text("batch_size")
+    await page.get_by_label("Batch size").fill("2")
+
+    # The settings of the output and of the documents: set, then cleared.
+    await page.get_by_label("Max output tokens").fill("800")
+    await page.get_by_label("Request timeout").fill("20")
+    await page.get_by_label("Max document characters").fill("1000")
+    await page.get_by_label(re.compile("^Fields")).fill("brand, price ,")
+    await page.get_by_role("button", name="Save changes").click()
+    await expect(page.locator("#judge-status")).to_have_text("Saved.")
+    status, judge = await service.request("GET", f"/ai-judges/{judge_id}")
+    assert (judge["max_output_tokens"], judge["request_timeout_s"]) == (800, 20), judge
+    assert (judge["max_document_chars"], judge["fields"]) == (1000, ["brand", "price"]), judge
+    await page.reload()
+    await expect(page.get_by_label(re.compile("^Fields"))).to_have_value("brand, price")
+    await expect(page.get_by_label("Max output tokens")).to_have_value("800")
+    await page.get_by_label(re.compile("^Fields")).fill("")
+    await page.get_by_label("Max output tokens").fill("")
+    await page.get_by_role("button", name="Save changes").click()
+    await expect(page.locator("#judge-status")).to_have_text("Saved.")
+    status, judge = await service.request("GET", f"/ai-judges/{judge_id}")
+    assert judge["fields"] is None and judge["max_output_tokens"] is None, judge
+    # The Delivery select shows its whole text.
+    delivery = page.get_by_label("Delivery")
+    assert await delivery.evaluate("s => s.scrollWidth <= s.clientWidth"), "cut off"
 
     await page.set_viewport_size(PHONE)
     await page.reload()
@@ -94,4 +118,15 @@ async def test_create_preview_test_and_edit_a_judge(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
     assert overflow <= 0
+
+    # Delete, after a confirmation that "Keep it" backs out of.
+    await page.get_by_role("button", name="Delete…").click()
+    await page.get_by_role("button", name="Keep it").click()
+    await expect(page.get_by_role("button", name="Yes, delete it")).to_be_hidden()
+    await page.get_by_role("button", name="Delete…").click()
+    await page.get_by_role("button", name="Yes, delete it").click()
+    await expect(page).to_have_url(re.compile(r"/ui/judges$"))
+    await expect(page.get_by_role("link", name="sim judge")).to_have_count(0)
+    status, _ = await service.request("GET", f"/ai-judges/{judge_id}")
+    assert status == 404
     assert not errors, errors

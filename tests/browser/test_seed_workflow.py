@@ -249,6 +249,16 @@ async def test_seed_workflow(
     card = page.locator("#judging-runs .jr-card").first
     await expect(card.locator('[data-field="status"]')).to_have_text("failed")
     await expect(card.locator('[data-field="error"]')).to_contain_text("missing-model")
+    # Nothing judged: not "partially judged", no "Fill in the gaps" that would fail the
+    # same way, but the way to the fix (live, then as the server renders it).
+    for _ in range(2):
+        await expect(card.locator('[data-field="nothing"]')).to_be_visible()
+        await expect(card.locator('[data-field="partial"]')).to_be_hidden()
+        await expect(card.get_by_role("button", name="Fill in the gaps")).to_be_hidden()
+        await expect(card.get_by_role("link", name="Edit the judge")).to_have_attribute(
+            "href", re.compile(r"/ui/judges/[0-9a-f-]{36}$")
+        )
+        await page.reload()
 
     # --- a slow run: a cross-site form cannot cancel it; Cancel does; fill the gaps --
     await _start_from_sidebar(page, "slow judge (slow-model)")

@@ -33,10 +33,19 @@ async def test_metrics_compare_panel_and_queue_pages(
     assert "<svg" in body and "ndcg@10 per query" in body
     assert f'data-measure="ndcg@10">{api["measures"]["ndcg@10"]:.4f}<' in body
     assert 'data-query="q1"' in body and 'data-query="q2"' in body
-    await text(page, f"/ui/runs/{evaluation['id']}/metrics?measures=bogus", status=422)
+    body = await text(page, f"/ui/runs/{evaluation['id']}/metrics?measures=bogus", status=422)
+    assert "unknown measure 'bogus'" in body and 'id="metrics-form"' in body
+    # Measures chosen by checkbox and typed: those, and only those, in that order.
+    body = await text(
+        page, f"/ui/runs/{evaluation['id']}/metrics?measure=ap&measure=rr&measures=ndcg@3"
+    )
+    shown = [m for m in ("ap", "rr", "ndcg@3", "ndcg@10", "p@10") if f'data-measure="{m}"' in body]
+    assert shown == ["ap", "rr", "ndcg@3"], shown
+    assert '<input type="checkbox" name="measure" value="ap" checked>' in body
+    assert 'value="ndcg@3"' in body
 
     body = await text(page, f"/ui/compare?runs={evaluation['id']},{other['id']}&source=ai")
-    assert "Comparison of 2 runs" in body and "(baseline)" in body
+    assert "Comparison of 2 runs" in body and ">baseline</span>" in body
     assert evaluation["name"] in body and other["name"] in body
     assert "Kendall" in body
 

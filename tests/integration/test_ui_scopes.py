@@ -153,7 +153,9 @@ async def test_a_read_session_sees_judges_but_cannot_create_change_or_test_them(
         body = await text(reader, f"/ui/judges/{judge['id']}")
         reason = f"{REFUSED}: creating or changing an AI judge needs the write scope."
         assert reason in body
-        assert body.count("<fieldset disabled>") == 2
+        # Model, batches and limits, documents in the prompt; no Delete.
+        assert body.count("<fieldset disabled>") == 3
+        assert 'id="delete-judge"' not in body
         assert "readonly" in tag(body, "j-template")
         save = tag(body, "save-judge")
         assert "disabled" in save and reason in save
@@ -163,6 +165,7 @@ async def test_a_read_session_sees_judges_but_cannot_create_change_or_test_them(
 
         body = await text(writer, f"/ui/judges/{judge['id']}")
         assert REFUSED not in body and "<fieldset disabled>" not in body
+        assert 'id="delete-judge"' in body
         assert "disabled" not in tag(body, "save-judge") and "disabled" not in tag(body, "run-test")
 
         body = await text(reader, "/ui/judges/new")

@@ -90,8 +90,16 @@
     const status = field(card, "status");
     status.textContent = run.status;
     status.className = "status status-" + run.status;
-    field(card, "partial").hidden = !run.partially_judged;
-    field(card, "partial-hint").hidden = !run.partially_judged;
+    // As macros.html: some judgments are usable; none after a failure points at the judge.
+    const usablePartial = run.partially_judged && run.judged > 0;
+    const failedOutright = run.status === "failed" && run.judged === 0;
+    field(card, "partial").hidden = !usablePartial;
+    field(card, "partial-hint").hidden = !usablePartial;
+    field(card, "nothing").hidden = !failedOutright;
+    field(card, "failed-hint").hidden = !failedOutright;
+    const editJudge = field(card, "edit-judge");
+    editJudge.href = ROOT + "/ui/judges/" + (run.ai_judge_id || "");
+    editJudge.hidden = !run.ai_judge_id;
     const scope = field(card, "scope");
     scope.textContent = "scope: " + run.scope;
     scope.hidden = !run.scope || run.scope === "all";
@@ -124,7 +132,7 @@
       ACTIVE.has(run.status) && card.dataset.canCancel === "true"
     );
     card.querySelector('[data-action="fill-gaps"]').hidden = !(
-      run.partially_judged && run.ai_judge_id && card.dataset.canStart === "true"
+      run.partially_judged && !failedOutright && run.ai_judge_id && card.dataset.canStart === "true"
     );
     announce(card, run, previous);
   }
@@ -151,7 +159,8 @@
       let text = run.ai_judge_name + ": " + run.status + ", " + percent(run) + "% (" +
         run.judged + " judged, " + run.failed + " failed of " + run.total + ")";
       if (run.status === "failed" && run.error) text += ". " + run.error;
-      if (run.partially_judged) text += ". Partially judged.";
+      if (run.partially_judged && run.judged > 0) text += ". Partially judged.";
+      if (run.status === "failed" && run.judged === 0) text += ". Nothing was judged: fix the judge, then start a new run.";
       region.textContent = text;
     }
     card.dataset.quarter = String(quarter);
@@ -400,6 +409,13 @@
         if (raw) body.api_key = raw; // write-only: empty keeps the stored key
         continue;
       }
+      if (input.dataset.type === "list") {
+        // "brand, price" → ["brand", "price"]; empty: null (the setting's "every one").
+        const items = raw.split(",").map((item) => item.trim()).filter(Boolean);
+        if (items.length) body[name] = items;
+        else if (input.dataset.nullable === "true") body[name] = null;
+        continue;
+      }
       if (input.dataset.type === "int" || input.dataset.type === "float") {
         if (raw === "") {
           if (input.dataset.nullable === "true") body[name] = null;
@@ -471,6 +487,36 @@
         el("p", { class: "hint", text: "The prompt for a sample batch of two documents:" }),
         el("pre", { class: "prompt", tabindex: "0", text: data.prompt }),
       );
+    });
+  }
+
+  function setupJudgeDelete() {
+    const toggle = document.getElementById("delete-judge");
+    if (!toggle) return;
+    const confirmBox = document.getElementById("delete-confirm");
+    const error = document.getElementById("delete-error");
+    const setOpen = (open) => {
+      toggle.setAttribute("aria-expanded", String(open));
+      confirmBox.hidden = !open;
+    };
+    toggle.addEventListener("click", () => {
+      setOpen(confirmBox.hidden);
+      if (!confirmBox.hidden) document.getElementById("delete-judge-keep").focus();
+    });
+    document.getElementById("delete-judge-keep").addEventListener("click", () => {
+      setOpen(false);
+      toggle.focus();
+    });
+    const yes = document.getElementById("delete-judge-confirm");
+    yes.addEventListener("click", async () => {
+      yes.disabled = true;
+      const result = await api("DELETE", "/ai-judges/" + yes.dataset.judgeId);
+      yes.disabled = false;
+      if (!result.ok) {
+        show(error, result.message);
+        return;
+      }
+      window.location.href = ROOT + "/ui/judges";
     });
   }
 
@@ -547,7 +593,7 @@
     });
   }
 
-  // --- the review queue: one keystroke per grade --------------------------------------
+  // --- the review queue: one click or one keystroke per grade ----------------------
 
   function setupQueue() {
     const table = document.querySelector("table.queue");
@@ -561,40 +607,79 @@
       const next = rows[rows.indexOf(row) + step];
       if (next) next.focus();
     }
+    // Saves the grade as the reviewer's human judgment and moves on to the next row.
+    async function grade(row, value) {
+      const cell = row.querySelector(".queue-grade");
+      const name = nameInput ? nameInput.value.trim().replace(/\//g, "-") : "";
+      if (!name) {
+        cell.textContent = "Enter your name above first.";
+        cell.className = "queue-grade error";
+        nameInput.focus();
+        return;
+      }
+      document.cookie = "releval_reviewer=" + encodeURIComponent(name) +
+        "; path=" + (ROOT || "") + "/; max-age=31536000; samesite=strict";
+      const path = "/evaluations/runs/" + table.dataset.evaluationRun + "/candidates/" +
+        row.dataset.candidate + "/judgments/" + encodeURIComponent(name);
+      move(row, 1);
+      cell.textContent = "Saving " + value + "…";
+      cell.className = "queue-grade";
+      const result = await api("PUT", path, { grade: value, reasoning: "" });
+      if (result.ok) {
+        cell.textContent = "Graded " + value;
+        cell.className = "queue-grade ok";
+        row.classList.add("graded");
+        for (const button of row.querySelectorAll(".grade-button")) {
+          button.setAttribute("aria-pressed", String(Number(button.dataset.grade) === value));
+        }
+      } else {
+        cell.textContent = result.message;
+        cell.className = "queue-grade error";
+      }
+    }
     for (const row of rows) {
-      row.addEventListener("keydown", async (event) => {
+      row.addEventListener("keydown", (event) => {
         if (event.altKey || event.ctrlKey || event.metaKey) return;
+        if (event.target.closest("select, input, textarea")) return;
         if (event.key === "j" || event.key === "ArrowDown") { event.preventDefault(); move(row, 1); return; }
         if (event.key === "k" || event.key === "ArrowUp") { event.preventDefault(); move(row, -1); return; }
         if (!canGrade || !/^[0-9]$/.test(event.key)) return;
-        const grade = Number(event.key);
-        if (grade < low || grade > high) return;
+        const value = Number(event.key);
+        if (value < low || value > high) return;
         event.preventDefault();
-        const cell = row.querySelector(".queue-grade");
-        const name = nameInput ? nameInput.value.trim().replace(/\//g, "-") : "";
-        if (!name) {
-          cell.textContent = "Enter your name above first.";
-          cell.className = "queue-grade error";
-          nameInput.focus();
-          return;
-        }
-        document.cookie = "releval_reviewer=" + encodeURIComponent(name) +
-          "; path=" + (ROOT || "") + "/; max-age=31536000; samesite=strict";
-        const path = "/evaluations/runs/" + table.dataset.evaluationRun + "/candidates/" +
-          row.dataset.candidate + "/judgments/" + encodeURIComponent(name);
-        move(row, 1);
-        const result = await api("PUT", path, { grade: grade, reasoning: "" });
-        if (result.ok) {
-          cell.textContent = String(grade);
-          cell.className = "queue-grade ok";
-          row.classList.add("graded");
-        } else {
-          cell.textContent = result.message;
-          cell.className = "queue-grade error";
-        }
+        grade(row, value);
       });
+      for (const button of row.querySelectorAll(".grade-button")) {
+        button.addEventListener("click", () => grade(row, Number(button.dataset.grade)));
+      }
+      const submit = row.querySelector(".grade-submit");
+      if (submit) {
+        submit.addEventListener("click", () => grade(row, Number(row.querySelector(".grade-select").value)));
+      }
     }
     if (rows.length) rows[0].focus();
+  }
+
+  // --- the runs list: choose runs to compare ----------------------------------------
+
+  function setupCompareChoice() {
+    const form = document.getElementById("compare-form");
+    if (!form) return;
+    const hint = document.getElementById("compare-hint");
+    const initial = hint.textContent;
+    const checked = () => form.querySelectorAll('input[name="run"]:checked').length;
+    form.addEventListener("change", () => {
+      const n = checked();
+      hint.textContent = n === 0 ? initial
+        : n === 1 ? "1 run checked: check at least one more to compare."
+        : n + " runs checked: Compare shows them side by side, the oldest as the baseline.";
+    });
+    form.addEventListener("submit", (event) => {
+      if (checked() >= 2) return;
+      event.preventDefault();
+      hint.textContent = "Check at least two runs to compare (" + checked() + " checked).";
+      hint.classList.add("error");
+    });
   }
 
   // --- start -----------------------------------------------------------------------
@@ -604,10 +689,12 @@
       if (!card.closest("template")) setupCard(card);
     }
     setupRunAiJudge();
+    setupCompareChoice();
     setupReview();
     setupQueue();
     setupAgreement();
     setupJudgeForm();
+    setupJudgeDelete();
     setupJudgeTest();
   });
 })();
