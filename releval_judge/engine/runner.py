@@ -273,6 +273,8 @@ class Runner:
     async def _guarded(self, job: JudgingRunTask) -> None:
         try:
             await job.execute()
+            if job.control.reason not in ("shutdown", "lease_lost"):
+                await self._give_back(job)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -284,6 +286,16 @@ class Runner:
                 )
             except Exception:
                 log.exception("judging_run_not_marked_failed", judging_run_id=job.run_id)
+
+    async def _give_back(self, job: JudgingRunTask) -> None:
+        """The run has ended here (its last write is done): its lease goes back at once, so
+        that whoever watches the run (its event stream waits for a cancelled run's calls in
+        flight while a replica holds the lease) sees it final now, not when the lease lapses.
+        A failure only leaves the lease to expire by itself."""
+        try:
+            await self.store.release_leases(self.owner, {job.run_id: job.lease})
+        except LEASE_ERRORS as exc:
+            log.warning("lease_not_released", judging_run_id=job.run_id, error=str(exc))
 
     async def cancel(self, judging_run_id: str, *, by: str | None) -> JudgingRun:
         """Halt the run's dispatcher first when this replica judges it (no provider call

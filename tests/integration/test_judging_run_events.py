@@ -165,6 +165,35 @@ async def test_an_ended_run_answers_its_final_state_at_once(
     assert got[1].run() == ended
 
 
+async def test_a_cancelled_run_ends_its_stream_with_the_calls_in_flight_counted(
+    service: Service, gate: Gate, held_run: dict[str, Any], db: asyncpg.Pool
+) -> None:
+    """Calls in flight at a cancel still record their judgments: the stream sends them and
+    ends once the replica has finished them and given the run's lease back (not when the
+    lease lapses, 30 s later)."""
+    run = held_run
+
+    async def a_call_in_flight() -> bool:
+        return gate.provider.in_flight == 1
+
+    await wait_for(a_call_in_flight)
+    status, cancelled = await service.request("POST", f"/ai-judging-runs/{run['id']}/cancel")
+    assert status == 200 and cancelled["status"] == "cancelled" and cancelled["judged"] == 0
+    seen: list[Event] = []
+    async with service.client.get(f"{service.api}/ai-judging-runs/{run['id']}/events") as resp:
+        gate.open()
+        async with asyncio.timeout(20):
+            seen = [e async for e in read_events(resp)]
+    final = [e.run() for e in seen if e.event == "end"]
+    assert len(final) == 1 and seen[-1].event == "end"
+    assert final[0]["status"] == "cancelled" and final[0]["judged"] == 3  # the batch in flight
+    held = await db.fetchval(
+        "SELECT lease_expires_at > clock_timestamp() FROM ai_judging_runs WHERE id = $1::uuid",
+        run["id"],
+    )
+    assert held is False
+
+
 async def test_a_quiet_stream_sends_heartbeats(
     service: Service, held_run: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
