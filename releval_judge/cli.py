@@ -1,4 +1,5 @@
-"""The ``releval-judge`` command: serve, import, token, secrets, sim, demo, runs, metrics."""
+"""The ``releval-judge`` command: serve, import, token, secrets, sim, demo, runs, metrics,
+gate."""
 
 from __future__ import annotations
 
@@ -61,12 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--config", help="SimConfig as JSON (latency_ms, requests_per_minute, …)")
 
     from releval_judge.client import cli as client_cli
+    from releval_judge.client import gate as gate_cli
     from releval_judge.client import metrics as metrics_cli
     from releval_judge.demo import run as demo
 
     demo.add_parser(commands)
     client_cli.add_parser(commands)
     metrics_cli.add_parser(commands)
+    gate_cli.add_parser(commands)
 
     args = parser.parse_args(argv)
     try:
@@ -87,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return client_cli.run(args)
         if args.command == "metrics":
             return metrics_cli.run(args)
+        if args.command == "gate":
+            return gate_cli.run(args)
     except SettingsError as exc:
         print(f"releval-judge: {exc}", file=sys.stderr)
         return 2
