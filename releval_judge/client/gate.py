@@ -222,7 +222,8 @@ def summary(comparison: SystemComparison, difference: PairedDifference, verdict:
         f"{difference.measure} over {comparison.shared_queries} queries "
         f"(source {comparison.source}): baseline {difference.baseline_mean:.4f}, "
         f"candidate {difference.mean:.4f}, difference {difference.difference:+.4f}, "
-        f"p = {p} ({test.name}, {test.permutations:,} flips, seed {test.seed}); {verdict.text}"
+        f"p = {p} ({test.name}, {test.permutations:,} permutations, seed {test.seed}); "
+        f"{verdict.text}"
     )
 
 
