@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -17,6 +16,7 @@ from typing import Any
 
 import aiohttp
 
+from releval_judge.client.options import add_service_options
 from releval_judge.config import Settings, SettingsError, load_settings
 from releval_judge.logs import configure_logging
 
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     imp.add_argument("--scale-min", type=int, default=0)
     imp.add_argument("--scale-max", type=int, default=3)
     imp.add_argument("--labels", help='JSON object of grade labels, e.g. \'{"0": "irrelevant"}\'')
-    _client_options(imp)
+    add_service_options(imp)
 
     operator_cli.add_parsers(commands)
 
@@ -99,17 +99,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     parser.error(f"unknown command {args.command}")
     return 2
-
-
-def _client_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--url",
-        default=os.environ.get("RELEVAL_URL", "http://127.0.0.1:8080"),
-        help="service URL (RELEVAL_URL)",
-    )
-    parser.add_argument(
-        "--token", default=os.environ.get("RELEVAL_TOKEN"), help="API token (RELEVAL_TOKEN)"
-    )
 
 
 def _graceful_server_class(app: Any = None) -> type[Any]:

@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from dataclasses import dataclass
 
 from releval_judge.client.api import ApiClient, ApiError, ServiceUnreachable
-from releval_judge.metrics.measures import SOURCES
+from releval_judge.client.options import (
+    add_grade_options,
+    add_service_options,
+    aligned,
+    grade_params,
+)
 from releval_judge.metrics.models import PairedDifference, SystemComparison
 
 EXIT_PASS, EXIT_WORSE, EXIT_ERROR = 0, 1, 2
@@ -74,17 +78,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=DEFAULT_ALPHA,
         help=f"significance level of the comparison's test (default {DEFAULT_ALPHA})",
     )
-    parser.add_argument("--source", choices=SOURCES, help="grades used (default human_else_ai)")
-    parser.add_argument("--human-judge", help="one human judge's grades (default: the latest)")
-    parser.add_argument("--relevant-min-grade", type=int, help="lowest relevant grade")
-    parser.add_argument(
-        "--url",
-        default=os.environ.get("RELEVAL_URL", "http://127.0.0.1:8080"),
-        help="service URL (RELEVAL_URL; default http://127.0.0.1:8080)",
-    )
-    parser.add_argument(
-        "--token", default=os.environ.get("RELEVAL_TOKEN"), help="API token (RELEVAL_TOKEN)"
-    )
+    add_grade_options(parser)
+    add_service_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,20 +108,10 @@ async def _compare(args: argparse.Namespace) -> SystemComparison:
         raise GateError(f"--measure takes one measure, not a list ({args.measure!r})")
     if args.baseline == args.candidate:
         raise GateError("--baseline and --candidate are the same run; give two evaluation runs")
-    params = {
-        "measures": args.measure,
-        "source": args.source,
-        "human_judge": args.human_judge,
-        "relevant_min_grade": None
-        if args.relevant_min_grade is None
-        else str(args.relevant_min_grade),
-    }
+    params = {"measures": args.measure, **grade_params(args)}
     async with ApiClient(args.url, args.token) as api:
         try:
-            return await api.compare(
-                [args.baseline, args.candidate],
-                **{k: v for k, v in params.items() if v is not None},
-            )
+            return await api.compare([args.baseline, args.candidate], **params)
         except ServiceUnreachable as exc:
             raise GateError(str(exc)) from exc
         except ApiError as exc:
@@ -203,14 +188,7 @@ def table(comparison: SystemComparison, difference: PairedDifference) -> str:
     rows.sort(key=lambda row: (row[0], row[1]))
     cells = [["QUERY", "BASELINE", "CANDIDATE", "DIFFERENCE"]]
     cells += [[q, f"{b:.4f}", f"{c:.4f}", f"{d:+.4f}"] for d, q, b, c in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(4)]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in cells
-    ]
+    lines = aligned(cells)
     return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
 
 
