@@ -1,4 +1,5 @@
-"""The ``releval-judge`` command: serve, import, token, secrets, sim, demo, runs, metrics."""
+"""The ``releval-judge`` command: serve, import, token, secrets, sim, demo, runs, metrics,
+gate."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 
+from releval_judge.client.options import add_service_options
 from releval_judge.config import Settings, SettingsError, load_settings
 from releval_judge.logs import configure_logging
 
@@ -51,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     imp.add_argument("--scale-min", type=int, default=0)
     imp.add_argument("--scale-max", type=int, default=3)
     imp.add_argument("--labels", help='JSON object of grade labels, e.g. \'{"0": "irrelevant"}\'')
-    _client_options(imp)
+    add_service_options(imp)
 
     operator_cli.add_parsers(commands)
 
@@ -61,12 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--config", help="SimConfig as JSON (latency_ms, requests_per_minute, …)")
 
     from releval_judge.client import cli as client_cli
+    from releval_judge.client import gate as gate_cli
     from releval_judge.client import metrics as metrics_cli
     from releval_judge.demo import run as demo
 
     demo.add_parser(commands)
     client_cli.add_parser(commands)
     metrics_cli.add_parser(commands)
+    gate_cli.add_parser(commands)
 
     args = parser.parse_args(argv)
     try:
@@ -87,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return client_cli.run(args)
         if args.command == "metrics":
             return metrics_cli.run(args)
+        if args.command == "gate":
+            return gate_cli.run(args)
     except SettingsError as exc:
         print(f"releval-judge: {exc}", file=sys.stderr)
         return 2
@@ -94,17 +99,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     parser.error(f"unknown command {args.command}")
     return 2
-
-
-def _client_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--url",
-        default=os.environ.get("RELEVAL_URL", "http://127.0.0.1:8080"),
-        help="service URL (RELEVAL_URL)",
-    )
-    parser.add_argument(
-        "--token", default=os.environ.get("RELEVAL_TOKEN"), help="API token (RELEVAL_TOKEN)"
-    )
 
 
 def _graceful_server_class(app: Any = None) -> type[Any]:

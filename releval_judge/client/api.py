@@ -10,14 +10,21 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import aiohttp
 from pydantic import BaseModel
 
-from releval_judge.metrics.models import RetrievalMetrics
+from releval_judge.metrics.models import RetrievalMetrics, SystemComparison
 from releval_judge.models import (
     ACTIVE_JUDGING_STATUSES,
     AiJudge,
@@ -207,6 +214,12 @@ class ApiClient:
             f"/evaluations/runs/{evaluation_run_id}/metrics",
             params=params,
         )
+
+    async def compare(self, evaluation_run_ids: Sequence[str], **params: str) -> SystemComparison:
+        """``GET /evaluations/compare`` of the runs (the first is the baseline) with
+        ``measures=``, ``source=``, …"""
+        query = {"runs": ",".join(evaluation_run_ids), **params}
+        return await self._model(SystemComparison, "GET", "/evaluations/compare", params=query)
 
     # --- AI judges ---------------------------------------------------------------------
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 from releval_judge.client.api import ApiClient, ApiError, ServiceUnreachable
+from releval_judge.client.options import add_service_options
 from releval_judge.client.progress import ProgressPrinter, format_count, format_duration
 from releval_judge.models import JudgingRun
 
@@ -33,14 +33,7 @@ refused the request; 2 usage error; 3 the run was cancelled; 130 interrupted.
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``runs`` and its subcommands to the CLI's subparsers."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--url",
-        default=os.environ.get("RELEVAL_URL", "http://127.0.0.1:8080"),
-        help="service URL (RELEVAL_URL; default http://127.0.0.1:8080)",
-    )
-    common.add_argument(
-        "--token", default=os.environ.get("RELEVAL_TOKEN"), help="API token (RELEVAL_TOKEN)"
-    )
+    add_service_options(common)
     common.add_argument("--json", action="store_true", help="print the API's JSON on stdout")
 
     runs = subparsers.add_parser(

@@ -1,7 +1,8 @@
 """A simulated LLM provider (OpenAI, Azure OpenAI and Anthropic wire formats, their batch
 APIs included) for load tests, benchmarks and ``make demo``: it grades candidates
-lexically, with configurable latency, rate limits, faults, reasoning-model rules and prompt
-caching, and needs no API key. docs/simulator.md describes every route and setting."""
+lexically, with configurable latency, rate limits, faults, reasoning-model rules, prompt
+caching and untrustworthy judges (position bias, wavering), and needs no API key.
+docs/simulator.md describes every route and setting."""
 
 from releval_judge.sim.config import SimConfig
 from releval_judge.sim.server import build_app, run_sim, serve_forever

@@ -43,6 +43,14 @@ class SimConfig(BaseModel):
     is not done after ``batch_expiry_s`` expires with its remaining requests; a cancel takes
     ``batch_cancel_s``. ``batch_request_error_every`` = N errors every Nth request of a batch
     (1-based, in input order), deterministically.
+
+    Judges that cannot be trusted (:mod:`~releval_judge.sim.behaviour`): ``position_bias``
+    grades are added to the first document of each prompt (capped at the scale's top);
+    ``waver_rate`` is the probability per candidate per call that its grade moves one step
+    at random (drawn from a source of its own, seeded from ``seed``, so that wavering does
+    not shift which calls get faults). Both apply to every model, or only to those in
+    ``behaviour_models`` when it is not empty: one simulator then serves a steady judge
+    and an untrustworthy one side by side.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -99,6 +107,17 @@ class SimConfig(BaseModel):
     )
     batch_request_error_every: int | None = Field(
         None, ge=1, description="Every Nth request of a batch fails with a provider error."
+    )
+
+    position_bias: int = Field(
+        0, ge=0, le=100, description="Grades added to the first document of each prompt."
+    )
+    waver_rate: float = Field(
+        0.0, ge=0.0, le=1.0, description="Probability per candidate per call of a grade ±1."
+    )
+    behaviour_models: frozenset[str] = Field(
+        default_factory=frozenset,
+        description="Models that get position_bias and waver_rate; empty: every model.",
     )
 
     @model_validator(mode="after")

@@ -17,10 +17,10 @@ A provider call goes through, in order: credentials (401), body (400), model (40
 parameter rules of reasoning models (400, OpenAI routes), rate limits (429 with
 ``Retry-After``), then the call's latency, then at most one injected fault (400, 503, a
 stall far longer than any client timeout, a JSON answer, an answer missing the last
-candidate) or the graded answer, its usage counting cached and reasoning tokens. Batch
-requests take the same path without latency, rate limits, 503s and stalls. It shares CPU
-with the service under load tests, so it logs nothing per request and keeps the work per
-call small.
+candidate) or the graded answer (with the configured position bias and wavering), its usage
+counting cached and reasoning tokens. Batch requests take the same path without latency,
+rate limits, 503s and stalls. It shares CPU with the service under load tests, so it logs
+nothing per request and keeps the work per call small.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from aiohttp import web
 
 from releval_judge.sim.anthropic_batches import ANTHROPIC_STATUS, AnthropicBatchAPI
 from releval_judge.sim.batches import BatchRequest, BatchStore, Provider, RequestResult
+from releval_judge.sim.behaviour import applies, misjudge
 from releval_judge.sim.caching import MIN_CACHED_TOKENS, PromptCache
 from releval_judge.sim.config import SimConfig
 from releval_judge.sim.dialects import (
@@ -86,6 +87,9 @@ class Simulator:
         self.clock = clock
         self._sleep = sleep
         self._rng = random.Random(config.seed)
+        # Wavering draws from its own source, so that turning it on does not change which
+        # calls get faults or latencies.
+        self._waver_rng = random.Random(None if config.seed is None else f"{config.seed}:waver")
         self._limiter = SlidingWindowLimiter(config.requests_per_minute, config.tokens_per_minute)
         self._call_ids = itertools.count(1)
         self._closing = asyncio.Event()
@@ -180,7 +184,7 @@ class Simulator:
                 )
             call = dialect.parse(request.body, _BATCH_HEADERS)
             self._check(call, dialect)
-            judgments = judge(parse_prompt(call.prompt))
+            judgments = self._grade(call)
             fault = self._draw_fault()
             if fault == "400":
                 raise _context_too_long(estimate_tokens(call.prompt))
@@ -212,7 +216,7 @@ class Simulator:
         call = dialect.parse(await request.read(), request.headers, model)
         self._check(call, dialect)
 
-        judgments = judge(parse_prompt(call.prompt))
+        judgments = self._grade(call)
         input_tokens = estimate_tokens(call.prompt)
         full_answer = format_blocks(judgments)
         limited = self._limiter.admit(input_tokens + estimate_tokens(full_answer), time.monotonic())
@@ -231,6 +235,15 @@ class Simulator:
         if fault == "503":
             raise SimError(503, "overloaded", "The server is overloaded or not ready yet.")
         return web.json_response(self._complete(call, dialect, judgments, fault))
+
+    def _grade(self, call: CallRequest) -> list[Judgment]:
+        """The call's judgments: the lexical grades, then the configured behaviours
+        (position bias, wavering) when they apply to the call's model."""
+        prompt = parse_prompt(call.prompt)
+        judgments = judge(prompt)
+        if applies(self.config, call.model):
+            return misjudge(judgments, prompt, self.config, self._waver_rng)
+        return judgments
 
     def _check(self, call: CallRequest, dialect: Dialect) -> None:
         """The model must exist (404), then its parameter rules hold (400)."""
