@@ -403,6 +403,18 @@ CREATE TABLE IF NOT EXISTS provider_key_slots (
     expires_at  timestamptz NOT NULL DEFAULT '1970-01-01 00:00:00+00',
     PRIMARY KEY (key_id, slot)
 );
+-- Who waits at a full key, so that replicas take turns (engine/key_slots.py): a claim that
+-- got fewer slots than it wanted records its holder's interest (how many it still wants,
+-- since when it has waited, live until `until` unless its next claim renews it); a claim
+-- leaves as many free slots as the holders that have waited longer still want.
+CREATE TABLE IF NOT EXISTS provider_key_waiters (
+    key_id  text NOT NULL,
+    holder  text NOT NULL,
+    wanted  integer NOT NULL,
+    since   timestamptz NOT NULL,
+    until   timestamptz NOT NULL,
+    PRIMARY KEY (key_id, holder)
+);
 
 -- Who did it (issue 22, docs/security.md): the name of the token that started, cancelled or
 -- changed something ('static' for RELEVAL_API_TOKENS). Null on rows from before, and

@@ -16,6 +16,14 @@ claimed, so that a call costs no database round trip while the replica keeps cal
   more than ``ROTATE_S`` ago: then it goes back to the database, so that replicas with work
   take turns at a full key instead of the first one keeping every slot; a slot nobody here
   wants for ``IDLE_S`` goes back too;
+- turns are kept by the database, not by who asks first: a claim that comes back short
+  records the replica's interest (``provider_key_waiters``: how many it still wants, since
+  when it has waited), renewed by each of its claims for ``INTEREST_S``, and every claim
+  leaves free as many slots as the replicas that have waited longer still want. So a
+  replica giving back a slot may claim again at once (alone on the key, it loses nothing),
+  yet when another waited longer the slot is the other's, however late its next poll comes
+  within ``INTEREST_S``; an interest ends when the replica got all it wanted, when nobody of
+  it waits any more, or, for a replica that died waiting, after ``INTEREST_S``;
 - the pool's task renews every slot it holds each ``ttl / 3``; a slot not renewed for two
   thirds of its time is used no more (its call may finish), so that no call starts on a
   slot another replica may already hold. A dead replica's slots free themselves after the
@@ -45,6 +53,10 @@ log = structlog.get_logger(__name__)
 POLL_S = 0.05
 # A slot held this long goes back to the database when its call ends, for other replicas.
 ROTATE_S = 2.0
+# A replica's recorded interest in a full key lives this long after its last claim: far
+# beyond the longest poll interval, so that a waiting replica keeps its turn even when its
+# polls come late; a replica that died waiting holds free slots back no longer than this.
+INTEREST_S = 20 * POLL_S
 # A slot no call of this process wanted for this long goes back to the database.
 IDLE_S = 0.2
 # After a failed statement, try again after this long.
@@ -85,6 +97,8 @@ class KeySlotPool:
         self._task: asyncio.Task[None] | None = None
         self._last_renewal = asyncio.get_running_loop().time()
         self._next_claim_at = 0.0
+        # The last claim came back short: the database holds this replica's interest.
+        self._interested = False
 
     def _usable(self, slot: HeldSlot, now: float) -> bool:
         return not slot.lost and now - slot.renewed_at < self.ttl_s * 2 / 3
@@ -191,16 +205,18 @@ class KeySlotPool:
             except BaseException:
                 self._returns = returns + self._returns
                 raise
-            if self._next_claim_at <= now:
-                # The slots given back are the other replicas' turn first.
-                self._next_claim_at = now + _poll_s()
         if self._held and now - self._last_renewal >= self.ttl_s / 3:
             await self._renew()
         self._waiters = deque(w for w in self._waiters if not w.done())
         if self._waiters and now >= self._next_claim_at:
+            # At once, also right after a give-back: the claim leaves the slots to the
+            # replicas that have waited longer.
             await self._claim()
             # Still waiters: the key is full; ask again soon.
             self._next_claim_at = now + _poll_s() if self._waiters else now
+        elif not self._waiters and self._interested:
+            await self.store.withdraw(self.key_id, self.holder)
+            self._interested = False
         due: list[float] = []
         if self._held:
             due.append(self._last_renewal + self.ttl_s / 3 - now)
@@ -216,13 +232,16 @@ class KeySlotPool:
             self._seeded = True
         loop = asyncio.get_running_loop()
         sent = loop.time()
+        wanted = len(self._waiters)
         claims = await self.store.claim(
             self.key_id,
             limit=self.limit,
             holder=self.holder,
-            wanted=len(self._waiters),
+            wanted=wanted,
             ttl_s=self.ttl_s,
+            interest_s=INTEREST_S,
         )
+        self._interested = len(claims) < wanted
         for claim in claims:
             slot = HeldSlot(claim, claimed_at=sent, renewed_at=sent)
             self._held.add(slot)
@@ -263,6 +282,9 @@ class KeySlotPool:
         self._held.clear()
         self._idle.clear()
         await self.store.release(self.holder, claims)
+        if self._interested:
+            await self.store.withdraw(self.key_id, self.holder)
+            self._interested = False
 
 
 class KeySlots:

@@ -1,7 +1,9 @@
 """The concurrency budgets of provider keys (`key_slots.sql`): slots claimed, renewed and
 given back like run leases (holder, an epoch bumped on every claim, expiry), each one
 statement, so that every run and replica on one database keeps to one key's limit of calls
-in flight together. Never a count of running rows, which two claimers could both pass."""
+in flight together. Never a count of running rows, which two claimers could both pass.
+Holders whose claims came back short are recorded as waiting, so that a free slot goes to
+the one that has waited longest, not to whoever asks first."""
 
 from __future__ import annotations
 
@@ -28,11 +30,29 @@ class KeySlotStore(PoolUser):
         await self.pool.execute(Q["seed_key_slots"], key_id, limit)
 
     async def claim(
-        self, key_id: str, *, limit: int, holder: str, wanted: int, ttl_s: float
+        self,
+        key_id: str,
+        *,
+        limit: int,
+        holder: str,
+        wanted: int,
+        ttl_s: float,
+        interest_s: float,
     ) -> list[SlotClaim]:
-        """Up to `wanted` of the key's free slots below `limit`, for `ttl_s` seconds."""
-        rows = await self.pool.fetch(Q["claim_key_slots"], key_id, limit, holder, wanted, ttl_s)
+        """Up to `wanted` of the key's free slots below `limit`, for `ttl_s` seconds.
+
+        Turns: free slots go first to the holders that have waited longer (whose claims
+        came back short and who have got no slot since); a claim that comes back short
+        records `holder`'s interest for `interest_s` seconds, which its next claim renews
+        (:meth:`withdraw` ends it; 0 for a claim that will not be made again)."""
+        rows = await self.pool.fetch(
+            Q["claim_key_slots"], key_id, limit, holder, wanted, ttl_s, interest_s
+        )
         return [SlotClaim(key_id, row["slot"], row["epoch"]) for row in rows]
+
+    async def withdraw(self, key_id: str, holder: str) -> None:
+        """`holder` waits for slots of the key no more."""
+        await self.pool.execute(Q["withdraw_key_interest"], key_id, holder)
 
     async def renew(
         self, holder: str, claims: Sequence[SlotClaim], *, ttl_s: float
@@ -62,7 +82,8 @@ class KeySlotStore(PoolUser):
         )
 
     async def release_all(self, holder: str) -> None:
-        """Free whatever `holder` holds (its previous process, restarted under its name)."""
+        """Free whatever `holder` holds and forget its interest (its previous process,
+        restarted under its name)."""
         await self.pool.execute(Q["release_holder_key_slots"], holder)
 
     async def in_use(self, key_id: str) -> int:

@@ -7,6 +7,7 @@ heard)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import aiohttp
@@ -14,7 +15,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from releval_judge.sim import SimConfig
+from releval_judge.sim import SimConfig, build_app
 from tests.support.api import wait_until_ended
 from tests.support.process import ServiceProcess, ServiceProcesses
 from tests.support.runs import FAST_LEASES, check_invariants
@@ -72,10 +73,29 @@ class LosingProxy:
             await self._client.close()
 
 
+# Batches complete 3 s after their submission.
+SIM = SimConfig(latency_ms=0, seed=3, batch_completion_s=3.0)
+
+
 @pytest.fixture
 async def sim(local_servers: LocalServers) -> int:
-    """The simulator's port: batches complete 3 s after their submission."""
-    return await local_servers.sim(SimConfig(latency_ms=0, seed=3, batch_completion_s=3.0))
+    """The simulator's port (`SIM`)."""
+    return await local_servers.sim(SIM)
+
+
+class HeldClock:
+    """The simulator's clock: it stands still until `go()`, so that a batch created
+    meanwhile neither runs a request nor ends, however long the test takes; then it is
+    the wall clock again (the batch's time has passed while it stood)."""
+
+    def __init__(self) -> None:
+        self.held_at: float | None = time.time()
+
+    def __call__(self) -> float:
+        return self.held_at if self.held_at is not None else time.time()
+
+    def go(self) -> None:
+        self.held_at = None
 
 
 async def sim_get(port: int, path: str) -> Any:
@@ -214,10 +234,13 @@ async def test_a_submission_whose_answer_was_lost_is_found_not_submitted_again(
 async def test_a_killed_replicas_batch_run_is_taken_over_and_the_same_batch_polled(
     db: asyncpg.Pool,
     processes: ServiceProcesses,
-    sim: int,
+    local_servers: LocalServers,
     provider: str,
 ) -> None:
-    port = sim
+    # The batch ends only once A is dead: A polling it to its end first (a slow start of B
+    # on a loaded machine) would leave nothing for B to take over.
+    clock = HeldClock()
+    port = await local_servers.serve(build_app(SIM, clock=clock))
     fast = {**FAST_LEASES, "RELEVAL_BATCH_POLL_S": "0.2"}
     a = processes.new("a", env=fast)
     b = processes.new("b", env=fast)
@@ -232,6 +255,7 @@ async def test_a_killed_replicas_batch_run_is_taken_over_and_the_same_batch_poll
     await b.start()
     a.kill()
     await a.wait()
+    clock.go()
     end = await wait_until_ended(b, run_id, timeout=90)
 
     assert (end["status"], end["judged"], end["failed"]) == ("completed", 48, 0)

@@ -80,7 +80,15 @@ async def test_cancel_of_an_ended_run_is_409_and_unknown_is_404(
 async def test_cancel_stops_a_run_waiting_out_a_rate_limit(
     services: ServiceFactory, fake_provider: FakeProviders
 ) -> None:
+    both_arrived = asyncio.Event()
+
     async def limited(prompt: str, call_no: int) -> web.Response:
+        # Both calls get their 429 only once both are at the provider: a 429 answered
+        # before the second call starts makes that call wait out the Retry-After without
+        # asking (as it should), and the run would never make its second call.
+        if call_no == 2:
+            both_arrived.set()
+        await both_arrived.wait()
         return error(429, "slow down", headers={"Retry-After": "30"})
 
     provider = await fake_provider(limited)

@@ -17,7 +17,7 @@ from releval_judge.engine import key_slots
 from releval_judge.engine.key_slots import KeySlotPool
 from releval_judge.engine.pacing import Halted
 from releval_judge.store.database import apply_schema, create_pool
-from releval_judge.store.key_slots import KeySlotStore
+from releval_judge.store.key_slots import KeySlotStore, SlotClaim
 from tests.support.api import start_run, wait_until_ended
 from tests.support.fakes import FakeProvider
 from tests.support.process import ServiceProcess, ServiceProcesses
@@ -40,16 +40,22 @@ async def test_slots_claimed_from_separate_connections_are_never_shared(
     stores: list[KeySlotStore],
 ) -> None:
     await stores[0].seed("race-slots", 5)
+    # One claim each, never repeated: no interest recorded (it would keep slots free for
+    # a claimer that does not come back).
     claims = await asyncio.gather(
         *(
-            stores[i % 2].claim("race-slots", limit=5, holder=f"h{i}", wanted=3, ttl_s=30)
+            stores[i % 2].claim(
+                "race-slots", limit=5, holder=f"h{i}", wanted=3, ttl_s=30, interest_s=0
+            )
             for i in range(8)
         )
     )
     taken = [(c.slot, c.epoch) for claimed in claims for c in claimed]
     assert sorted(s for s, _ in taken) == [0, 1, 2, 3, 4]  # each slot once, none beyond 5
     assert await stores[1].in_use("race-slots") == 5
-    more = await stores[1].claim("race-slots", limit=5, holder="late", wanted=1, ttl_s=30)
+    more = await stores[1].claim(
+        "race-slots", limit=5, holder="late", wanted=1, ttl_s=30, interest_s=0
+    )
     assert more == []
 
 
@@ -58,15 +64,46 @@ async def test_a_stale_holder_can_neither_renew_nor_free_a_slot(
 ) -> None:
     a, b = stores
     await a.seed("stale-slots", 1)
-    [old] = await a.claim("stale-slots", limit=1, holder="a", wanted=1, ttl_s=0.2)
+    [old] = await a.claim("stale-slots", limit=1, holder="a", wanted=1, ttl_s=0.2, interest_s=0)
     await asyncio.sleep(0.3)  # A's slot expired (a pause): B takes it
-    [new] = await b.claim("stale-slots", limit=1, holder="b", wanted=1, ttl_s=30)
+    [new] = await b.claim("stale-slots", limit=1, holder="b", wanted=1, ttl_s=30, interest_s=0)
     assert (new.slot, new.epoch) == (old.slot, old.epoch + 1)
 
     await a.release("a", [old])
     assert await a.renew("a", [old], ttl_s=30) == set()
     assert await b.in_use("stale-slots") == 1  # B's claim stands
     assert await b.renew("b", [new], ttl_s=30) == {("stale-slots", 0)}
+
+
+async def test_a_free_slot_goes_to_the_holder_that_has_waited_longest(
+    stores: list[KeySlotStore],
+) -> None:
+    a, b = stores
+
+    async def claim(store: KeySlotStore, holder: str, wanted: int) -> list[SlotClaim]:
+        return await store.claim(
+            "fair-slots", limit=2, holder=holder, wanted=wanted, ttl_s=30, interest_s=30
+        )
+
+    await a.seed("fair-slots", 2)
+    [a0, a1] = await claim(a, "a", 2)
+    assert await claim(a, "a", 1) == []  # A wants a third: it waits from now
+    assert await claim(b, "b", 2) == []  # B waits from later
+    await a.release("a", [a0])
+    assert await claim(b, "b", 2) == []  # A has waited longer: the free slot is A's
+    [a0] = await claim(a, "a", 1)  # A got all it wanted: it waits no more
+    await a.release("a", [a1])
+    assert await claim(a, "a", 1) == []  # B waits: A, asking first, takes nothing
+    [b1] = await claim(b, "b", 2)  # B got one: its wait starts again from now
+    assert b1.slot == a1.slot
+    await a.release("a", [a0])
+    assert await claim(b, "b", 1) == []  # A has waited longer than B now
+    [a0] = await claim(a, "a", 1)
+    await b.withdraw("fair-slots", "b")
+    await a.release("a", [a0])
+    # Nobody else waits: the holder that gave a slot back takes it again at once.
+    assert [c.slot for c in await claim(a, "a", 1)] == [a0.slot]
+    assert await a.in_use("fair-slots") == 2
 
 
 async def test_two_replicas_pools_keep_to_the_key_limit_and_take_turns(
