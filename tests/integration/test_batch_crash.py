@@ -163,10 +163,13 @@ def base_url(port: int, provider: str) -> str:
 async def test_a_restart_while_the_provider_works_resumes_polling_the_same_batch(
     db: asyncpg.Pool,
     processes: ServiceProcesses,
-    sim: int,
+    local_servers: LocalServers,
     signal_name: str,
 ) -> None:
-    port = sim
+    # The batch ends only once the service has stopped: polling it to its end before the
+    # signal (a slow machine) would leave nothing to resume.
+    clock = HeldClock()
+    port = await local_servers.serve(build_app(SIM, clock=clock))
     service = processes.new(env={"RELEVAL_BATCH_POLL_S": "0.2"})
     await service.start()
     run_id = await start_batch_run(service, base_url(port, "openai"), "openai")
@@ -182,6 +185,9 @@ async def test_a_restart_while_the_provider_works_resumes_polling_the_same_batch
     else:
         assert await service.terminate() == 0
     await check_invariants(db, run_id)
+    status = await db.fetchval("SELECT status FROM ai_judging_runs WHERE id = $1::uuid", run_id)
+    assert status == "running"  # its batch still at the provider: there is something to resume
+    clock.go()
     await service.start()
     end = await wait_until_ended(service, run_id, timeout=90)
 
