@@ -40,9 +40,13 @@ class EvaluationRunNotCompleted(DomainError):
     code = "evaluation_run_not_completed"
 
     def __init__(self, evaluation_run_id: str, status: str) -> None:
+        # The route that completes a run is the user's next step (the tool that fills the
+        # run may never do it: an import through the API leaves the status as it was sent).
         super().__init__(
-            f"evaluation run {evaluation_run_id} is {status}; AI judging needs a completed run "
-            "(wait for it to finish)"
+            f"evaluation run {evaluation_run_id} is {status}; AI judging needs a completed run: "
+            "once its candidates are all in, mark it completed with PATCH "
+            f'/api/v1/evaluations/runs/{evaluation_run_id} {{"status": "completed"}}',
+            details={"status": status, "complete_with": {"status": "completed"}},
         )
         self.status = status
 
