@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     secret_key_reset: bool = False
     max_provider_calls: int = Field(512, ge=1, le=100_000)
     outage_batches: int = Field(3, ge=1, le=1000)
-    # How often a batch-delivery run asks the provider about its provider batches.
+    # The longest wait between a batch-delivery run's polls of its provider batches: the
+    # first comes after 2 s, each next one twice the last, up to this (engine/polling.py).
     batch_poll_s: float = Field(30.0, gt=0, le=3600)
     log_format: Literal["json", "console"] | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"

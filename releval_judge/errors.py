@@ -40,9 +40,13 @@ class EvaluationRunNotCompleted(DomainError):
     code = "evaluation_run_not_completed"
 
     def __init__(self, evaluation_run_id: str, status: str) -> None:
+        # The route that completes a run is the user's next step (the tool that fills the
+        # run may never do it: an import through the API leaves the status as it was sent).
         super().__init__(
-            f"evaluation run {evaluation_run_id} is {status}; AI judging needs a completed run "
-            "(wait for it to finish)"
+            f"evaluation run {evaluation_run_id} is {status}; AI judging needs a completed run: "
+            "once its candidates are all in, mark it completed with PATCH "
+            f'/api/v1/evaluations/runs/{evaluation_run_id} {{"status": "completed"}}',
+            details={"status": status, "complete_with": {"status": "completed"}},
         )
         self.status = status
 
@@ -95,6 +99,33 @@ class ValidationFailed(DomainError):
 
     status_code = 422
     code = "validation_error"
+
+
+class DuplicateCandidate(ValidationFailed):
+    """An import's (query_id, doc_id) pair that is twice in the upload or already in the
+    evaluation run (a document is ranked once per query). `key` is the pair as PostgreSQL
+    renders it (`q1, d1`); `lines`, once found, the upload's lines that hold it."""
+
+    def __init__(
+        self, key: str, *, lines: list[int] | None = None, pair: tuple[str, str] | None = None
+    ) -> None:
+        self.key = key
+        lines = lines or []
+        if pair is None or not lines:
+            message = f"a (query_id, doc_id) pair appears twice, or is already in the run: {key}"
+            details: list[dict[str, Any]] = [{"loc": ["body"], "msg": message}]
+        else:
+            query_id, doc_id = pair
+            said = f"query_id {query_id!r} with doc_id {doc_id!r}"
+            if len(lines) == 1:
+                message = f"line {lines[0]}: {said} is already in the evaluation run"
+            else:
+                message = f"lines {lines[0]} and {lines[1]} both have {said}"
+            message += " (a document is ranked once per query)"
+            details = [
+                {"loc": [f"line {n}", "doc_id"], "msg": message, "type": "duplicate"} for n in lines
+            ]
+        super().__init__(f"{message}; nothing was imported", details=details)
 
 
 class InvalidJson(DomainError):

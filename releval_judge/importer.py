@@ -61,9 +61,11 @@ def read_documents(path: Path, wanted: set[str]) -> dict[str, dict[str, Any]]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = json.loads(line.rstrip("\r\n"))
             except json.JSONDecodeError as exc:
-                raise ImportFileError(f"{path}:{line_no}: malformed JSON: {exc.msg}") from exc
+                raise ImportFileError(
+                    f"{path}:{line_no}: malformed JSON: {exc.msg} at column {exc.colno}"
+                ) from exc
             if not isinstance(record, dict):
                 raise ImportFileError(f"{path}:{line_no}: expected a JSON object")
             doc_id = next((str(record[k]) for k in DOC_ID_KEYS if k in record), None)

@@ -34,6 +34,7 @@ import structlog
 
 from releval_judge.engine.answers import all_failed, answer_outcome, render_batch
 from releval_judge.engine.errors import RunFailed
+from releval_judge.engine.polling import poll_intervals
 from releval_judge.engine.run_context import RunContext
 from releval_judge.prompt import JudgePrompt, TemplateError, TemplateLimitError
 from releval_judge.providers import ProviderError, RateLimited, TransientProviderError, WireProvider
@@ -280,6 +281,7 @@ class BatchDelivery:
         """Poll the open batches until each is read (or the run halts)."""
         pending = list(open_batches)
         failures = 0
+        waits = poll_intervals(self.poll_s)
         while pending and not self.halted:
             still: list[ProviderBatchRow] = []
             for row in pending:
@@ -304,7 +306,9 @@ class BatchDelivery:
                     still.append(row)
             pending = still
             if pending:
-                await self._wait(self.poll_s)
+                wait = next(waits)
+                log.info("provider_batches_polled", still_open=len(pending), next_poll_s=wait)
+                await self._wait(wait)
 
     async def _record_status(self, row: ProviderBatchRow, status: BatchStatus) -> None:
         await self._call_db(

@@ -6,18 +6,25 @@ characters / 3, more than any tokenizer yields for prose) and its output cap (th
 `max_output_tokens`, or twice the 60 tokens per candidate the estimate assumes when there
 is none). When the call is answered the reservation becomes the billed cost. A call whose
 reservation does not fit is not made, and the run ends `failed` saying the limit was
-reached; its unjudged candidates stay pending, so a run with scope `unjudged` continues it.
+reached; the candidates it did not reach stay pending. The error is written once the calls in
+flight have ended (`cost_limit_message`), so that it quotes the cost the run then shows and
+advises the scope that judges what the run did not reach.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from releval_judge.models import Prices
+from releval_judge.models import JudgingRun, Prices
 from releval_judge.providers import Completion
 
 CHARS_PER_TOKEN_BOUND = 3
 OUTPUT_TOKENS_PER_CANDIDATE = 2 * 60
+
+COST_LIMIT_REACHED = "cost limit reached"
+"""The error a run is stopped with when a call does not fit under its max_cost: a
+placeholder that the run's end replaces with `cost_limit_message` (calls in flight still
+add to the cost after the stop)."""
 
 
 @dataclass
@@ -61,9 +68,30 @@ class CostBudget:
         self.reserved = max(self.reserved - reserved, 0.0)
         self.spent += actual
 
-    def message(self) -> str:
-        return (
-            f"cost limit reached: the run has cost {self.spent:.6g} of its max_cost "
-            f"{self.limit:g}, and the next call could cost more than is left; start a run "
-            "with scope 'unjudged' (and a higher max_cost) to judge the rest"
-        )
+
+def cost_limit_message(run: JudgingRun, *, rest_judged_elsewhere: int) -> str:
+    """The error of a run that reached its max_cost, once its calls in flight have ended:
+    the cost is the run's own `cost.total` (what its answer shows), and the advice names
+    the scope that judges the candidates it did not reach. `rest_judged_elsewhere` counts
+    those that already hold another run's AI judgment: scope `unjudged` skips them.
+
+    - scope `unjudged` or `failed`: the same scope again (what this run judged has left it);
+    - scope `all` with no such candidate: `unjudged` (exactly what this run did not reach);
+    - scope `all` with some: only `all` judges them, and it judges every candidate again.
+    """
+    spent = run.cost.total if run.cost is not None else 0.0
+    head = (
+        f"cost limit reached: the run has cost {spent:g} of its max_cost {run.max_cost:g}, "
+        "and the next call could cost more than is left"
+    )
+    advice = "(and a higher max_cost) to judge the rest"
+    if run.scope != "all":
+        return f"{head}; start a run with scope '{run.scope}' {advice}"
+    if rest_judged_elsewhere == 0:
+        return f"{head}; start a run with scope 'unjudged' {advice}"
+    return (
+        f"{head}; {rest_judged_elsewhere} of the candidates it did not reach already have an "
+        "earlier run's AI judgment, which scope 'unjudged' skips: start a run with scope "
+        "'all' to judge the rest with this judge (it judges every candidate again: give it "
+        "a max_cost for all of them)"
+    )

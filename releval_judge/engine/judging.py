@@ -16,6 +16,7 @@ import aiohttp
 import structlog
 
 from releval_judge.engine.batch_delivery import BatchDelivery
+from releval_judge.engine.budget import COST_LIMIT_REACHED, cost_limit_message
 from releval_judge.engine.control import HaltReason, RunControl
 from releval_judge.engine.database_retry import with_database_retry
 from releval_judge.engine.errors import RunFailed
@@ -119,7 +120,7 @@ class JudgingRunTask:
             else:
                 await self._deliver_live(wire_config, template, scale)
             if budget is not None and budget.exhausted and self.control.reason is None:
-                raise RunFailed(budget.message())
+                raise RunFailed(COST_LIMIT_REACHED)
         except RunFailed as exc:
             self.control.stop("failed", str(exc))
         except LeaseLost:
@@ -188,6 +189,15 @@ class JudgingRunTask:
         )
         await delivery.run()
 
+    async def _cost_limit_error(self) -> str:
+        """The cost limit's error, read once the calls in flight have written: the cost
+        the run shows, and the scope that judges what it did not reach."""
+        run = await self.store.get_judging_run(self.run_id)
+        rest = 0
+        if run.scope == "all":
+            rest = await self.store.count_unreached_judged_elsewhere(run)
+        return cost_limit_message(run, rest_judged_elsewhere=rest)
+
     async def _finish(self) -> None:
         reason = self.control.reason
         if reason == "shutdown":
@@ -203,6 +213,8 @@ class JudgingRunTask:
             return
         failed = reason == "failed"
         status, error = ("failed", self.control.error) if failed else ("completed", None)
+        if failed and error == COST_LIMIT_REACHED:
+            error = await with_database_retry(self._cost_limit_error, what="reading the cost")
         run = await with_database_retry(
             lambda: self.store.finish_judging_run(self.run_id, status, error, self.lease),
             what="ending the run",

@@ -13,6 +13,7 @@ import asyncio
 import structlog
 
 from releval_judge.engine.answers import all_failed, answer_outcome, render_batch
+from releval_judge.engine.budget import COST_LIMIT_REACHED
 from releval_judge.engine.lag import LoopLagMonitor
 from releval_judge.engine.run_context import RunContext
 from releval_judge.engine.slots import HaltableSemaphore
@@ -134,7 +135,7 @@ class LiveDelivery:
             )
             if not budget.reserve(reserved):
                 budget.exhausted = True
-                self.control.stop("failed", budget.message())
+                self.control.stop("failed", COST_LIMIT_REACHED)
                 return
         try:
             completion = await self._call(prompt, batch, slots)

@@ -63,6 +63,12 @@ class Measure:
         """The measure as written in the API: ``ndcg@10``, ``ap``."""
         return self.name if self.cutoff is None else f"{self.name}@{self.cutoff}"
 
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """The values the measure can take: every one of them is a fraction (see the
+        module doc), so an estimate or an interval end outside [0, 1] is clipped to it."""
+        return (0.0, 1.0)
+
 
 class UnknownMeasure(ValueError):
     """Measure names that are not ``ndcg@K``, ``p@K``, ``ap``, ``rr`` or ``judged@K``."""

@@ -36,6 +36,17 @@ class Interval:
     high: float | None
     n: int
 
+    def clipped(self, low: float, high: float) -> Interval:
+        """The estimate and the interval's ends within [low, high], the values the measure
+        can take: the normal approximation knows no bounds (an AP interval ending at
+        1.087), and no value outside them can be the truth, so clipping only drops what
+        is impossible. `width` of the clipped interval is what is left of it."""
+
+        def clip(value: float | None) -> float | None:
+            return None if value is None else min(max(value, low), high)
+
+        return Interval(clip(self.estimate), clip(self.low), clip(self.high), self.n)
+
     @property
     def width(self) -> float | None:
         if self.low is None or self.high is None:

@@ -3,10 +3,12 @@ and patch, the stored configuration and the answer are made from it."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from releval_judge.models.base import (
     INT32_MAX,
@@ -23,7 +25,30 @@ ProviderName = Literal["openai", "anthropic"]
 ReasoningEffort = Literal["minimal", "low", "medium", "high"]
 
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)]
-BaseUrl = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2000)]
+_HTTP_URL = r"^https?://\S+$"
+
+
+def _http_url(value: str) -> str:
+    """A base_url must be an http(s) URL without white space; the error says so in words
+    (pydantic's own names the regex), and guesses the URL meant when the scheme is missing."""
+    # fullmatch: `$` alone would let a trailing newline through.
+    if re.fullmatch(_HTTP_URL[1:-1], value):
+        return value
+    message = "base_url must be an http(s) URL such as https://api.openai.com/v1"
+    if "://" not in value and value.strip() and not any(c.isspace() for c in value.strip()):
+        message += f" (did you mean http://{value.strip()}?)"
+    elif any(c.isspace() for c in value):
+        message += " (it contains white space)"
+    raise PydanticCustomError("url_scheme", message)
+
+
+BaseUrl = Annotated[
+    str,
+    StringConstraints(max_length=2000),
+    AfterValidator(_http_url),
+    # The schema keeps the rule as a pattern for clients that check before they send.
+    WithJsonSchema({"type": "string", "pattern": _HTTP_URL, "maxLength": 2000}),
+]
 # Names of candidate fields that reach the prompt (see releval_judge/documents.py).
 FieldNames = Annotated[
     list[Annotated[str, StringConstraints(min_length=1, max_length=200)]],

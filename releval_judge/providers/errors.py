@@ -45,6 +45,14 @@ class ModelNotFound(ProviderError):
     is_fatal_for_run = True
 
 
+class EndpointNotFound(ProviderError):
+    """404 from a URL where the provider's API is not: the 404 does not name a model (a
+    web server's or a router's "Not Found"), so the base_url is wrong, most often without
+    its path (`/v1`). Every call would go to the same URL: fatal for the run."""
+
+    is_fatal_for_run = True
+
+
 class QuotaExceeded(ProviderError):
     """429 `insufficient_quota`: billing, not load. Waiting would never end, so it is fatal."""
 
@@ -140,13 +148,17 @@ def classify_response(
     model: str | None = None,
     api_key: str | None = None,
     subject: str | None = None,
+    url: str | None = None,
+    provider: str | None = None,
 ) -> ProviderError:
     """Map a provider answer that is not a usable completion to the matching error.
 
     The message quotes the provider's own error message (OpenAI, Anthropic, vLLM shapes)
     or else an excerpt of the body, with `api_key` scrubbed. A 2xx status here means the
     body was an error object, which is treated as transient. `now` is the reference time
-    for an HTTP-date `Retry-After` (default: the current time).
+    for an HTTP-date `Retry-After` (default: the current time). With `url` (the URL a
+    completion was asked of), a 404 that names no model is `EndpointNotFound`, whose
+    message names `url` and what `provider`'s base_url looks like.
     """
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
     detail = scrub(_provider_message(text), api_key)
@@ -155,6 +167,8 @@ def classify_response(
         return AuthenticationFailed(
             f"authentication failed (HTTP {status}): {detail}", status=status
         )
+    if status == 404 and url is not None and subject is None and not _names_a_model(text, model):
+        return endpoint_not_found(url, detail, provider)
     if status == 404:
         subject = subject or (f"model '{model}'" if model else "model")
         return ModelNotFound(f"{subject} not found (HTTP 404): {detail}", status=status)
@@ -184,6 +198,41 @@ def classify_response(
             f"provider returned an error (HTTP {status}): {detail}", status=status
         )
     return TransientProviderError(f"unexpected HTTP {status}: {detail}", status=status)
+
+
+# What a base_url looks like, by provider, for an error about a URL where no API answered.
+_BASE_URL_HINTS = {
+    "openai": "the judge's base_url likely lacks its path: an OpenAI-compatible base_url "
+    "ends where /chat/completions is appended, usually in /v1 (https://api.openai.com/v1, "
+    "http://localhost:11434/v1)",
+    "anthropic": "the judge's base_url is likely wrong: an Anthropic base_url is the host "
+    "without /v1 (https://api.anthropic.com), to which /v1/messages is appended",
+}
+# How a 404 says that the model (or an Azure deployment of it) is what is missing.
+_MODEL_MISSING_CODES = frozenset({"model_not_found", "DeploymentNotFound"})
+_MODEL_WORDS = re.compile(r"\b(model|deployment)s?\b", re.IGNORECASE)
+
+
+def endpoint_not_found(url: str, detail: str, provider: str | None) -> EndpointNotFound:
+    """The error for a 404 from a URL where no API answered (see `EndpointNotFound`)."""
+    hint = _BASE_URL_HINTS.get(provider or "openai", _BASE_URL_HINTS["openai"])
+    return EndpointNotFound(f"no API at {url}: it answered HTTP 404 ({detail}); {hint}", status=404)
+
+
+def _names_a_model(text: str, model: str | None) -> bool:
+    """True when a 404 body says a model (or a deployment) is missing: an error code that
+    says so, the model's name, or the word "model" in the provider's message. A router's
+    bare "Not Found" (plain text, HTML, `{"detail": "Not Found"}`) says none of these."""
+    if _error_code(text) in _MODEL_MISSING_CODES:
+        return True
+    message = _provider_message(text)
+    if _MODEL_WORDS.search(message):
+        return True
+    # The name as a word of its own: a short one ("m") is in any text.
+    return (
+        bool(model)
+        and re.search(rf"(?<![\w.-]){re.escape(model or '')}(?![\w.-])", message) is not None
+    )
 
 
 # What a judge author can do about each parameter a model refuses.

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from releval_judge.providers.config import ProviderConfig
 from releval_judge.providers.errors import (
+    ProviderError,
     TransientProviderError,
     classify_response,
     excerpt,
@@ -81,15 +82,28 @@ async def request_json(
                 raise too_large(limit)
     except TimeoutError as exc:
         raise TransientProviderError(f"timed out after {config.request_timeout_s:g}s") from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise TransientProviderError(scrub(_could_not_connect(exc), api_key)) from exc
     except aiohttp.ClientError as exc:
         reason = str(exc) or type(exc).__name__
         raise TransientProviderError(scrub(f"connection error: {reason}", api_key)) from exc
 
     model = None if subject is not None else config.model
-    if not 200 <= status < 300:
-        raise classify_response(
-            status, body, response_headers, model=model, api_key=api_key, subject=subject
+
+    def classified() -> ProviderError:
+        return classify_response(
+            status,
+            body,
+            response_headers,
+            model=model,
+            api_key=api_key,
+            subject=subject,
+            url=url,
+            provider=config.provider,
         )
+
+    if not 200 <= status < 300:
+        raise classified()
     try:
         decoded: object = json.loads(body)
     except ValueError as exc:  # also UnicodeDecodeError
@@ -99,10 +113,23 @@ async def request_json(
             status=status,
         ) from exc
     if is_error_object(decoded):
-        raise classify_response(
-            status, body, response_headers, model=model, api_key=api_key, subject=subject
-        )
+        raise classified()
     return decoded
+
+
+def _could_not_connect(exc: aiohttp.ClientConnectorError) -> str:
+    """A connection that was never made: nothing listens at the base_url's host and port,
+    or its name does not resolve (most often the base_url), or TLS failed."""
+    where = f"{exc.host}:{exc.port}"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return (
+            f"could not connect to {where} over TLS ({exc}): check base_url (http or https) "
+            "and the provider's certificate"
+        )
+    reason = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
+    return (
+        f"could not connect to {where}: check base_url and that the provider is running ({reason})"
+    )
 
 
 def parse_body(model: type[M], data: object) -> M:

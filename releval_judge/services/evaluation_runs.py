@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from releval_judge.errors import EvaluationRunLocked
+from releval_judge.errors import DuplicateCandidate, EvaluationRunLocked
 from releval_judge.models import (
     AiJudge,
     CandidateLine,
@@ -29,11 +29,14 @@ MAX_JUDGES = 1000
 
 class CandidateUpload(Protocol):
     """An import's body: ``receive`` takes it all in (checking each line, refusing what is
-    too large), then ``candidates`` replays the lines received."""
+    too large), then ``candidates`` replays the lines received, and ``numbered`` the same
+    with each one's line number in the body."""
 
     async def receive(self) -> None: ...
 
     def candidates(self) -> AsyncIterator[CandidateLine]: ...
+
+    def numbered(self) -> AsyncIterator[tuple[int, CandidateLine]]: ...
 
 
 async def create_evaluation_run(svc: Services, body: EvaluationRunCreate) -> EvaluationRun:
@@ -67,7 +70,24 @@ async def import_candidates(svc: Services, run_id: str, upload: CandidateUpload)
     if run.locked:
         raise EvaluationRunLocked(run_id)
     await upload.receive()
-    return await svc.store.import_candidates(run_id, upload.candidates())
+    try:
+        return await svc.store.import_candidates(run_id, upload.candidates())
+    except DuplicateCandidate as exc:
+        raise await _located(exc, upload) from exc
+
+
+async def _located(duplicate: DuplicateCandidate, upload: CandidateUpload) -> DuplicateCandidate:
+    """The duplicate with the lines that hold its pair: the upload is read again (only
+    when an import failed so), since PostgreSQL names the pair but not the line."""
+    lines: list[int] = []
+    pair: tuple[str, str] | None = None
+    async for line_no, line in upload.numbered():
+        if f"{line.query_id}, {line.doc_id}" == duplicate.key:
+            lines.append(line_no)
+            pair = (line.query_id, line.doc_id)
+            if len(lines) == 2:
+                break
+    return DuplicateCandidate(duplicate.key, lines=lines, pair=pair)
 
 
 @dataclass(frozen=True)

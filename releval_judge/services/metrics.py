@@ -297,8 +297,10 @@ def _rank_correlation(
 # --- prediction-powered estimates ------------------------------------------------------
 
 
-def _interval(interval: ppi.Interval) -> MetricInterval:
-    return MetricInterval(estimate=interval.estimate, low=interval.low, high=interval.high)
+def _interval(interval: ppi.Interval, measure: Measure) -> MetricInterval:
+    """The interval as answered: clipped to the values the measure can take."""
+    clipped = interval.clipped(*measure.bounds)
+    return MetricInterval(estimate=clipped.estimate, low=clipped.low, high=clipped.high)
 
 
 async def run_estimates(
@@ -318,6 +320,7 @@ async def run_estimates(
         ai_sample = [s.values["ai"][m.key] for s in sample]
         powered = ppi.prediction_powered(ai, human, ai_sample)
         human_only = ppi.human_only(human)
+        # Compared before clipping: which interval the data make narrower.
         narrower = None
         if powered.width is not None and human_only.width is not None:
             narrower = powered.width < human_only.width
@@ -326,9 +329,9 @@ async def run_estimates(
         estimates.append(
             MeasureEstimate(
                 measure=m.key,
-                prediction_powered=_interval(powered),
-                ai_only=_interval(ppi.ai_only(ai)),
-                human_only=_interval(human_only),
+                prediction_powered=_interval(powered, m),
+                ai_only=_interval(ppi.ai_only(ai), m),
+                human_only=_interval(human_only, m),
                 narrower_than_human_only=narrower,
             )
         )

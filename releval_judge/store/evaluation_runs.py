@@ -3,6 +3,7 @@ and held while judgments are written into them. Queries: ``evaluation_runs.sql``
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,12 @@ from uuid import UUID
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from releval_judge.errors import EvaluationRunLocked, NotFound, ValidationFailed
+from releval_judge.errors import (
+    DuplicateCandidate,
+    EvaluationRunLocked,
+    NotFound,
+    ValidationFailed,
+)
 from releval_judge.models import (
     CandidateIn,
     CandidateLine,
@@ -90,6 +96,17 @@ def _record(run_id: UUID, query_id: str, candidate: CandidateIn | CandidateLine)
     """A candidate as a row of COPY's :data:`CANDIDATE_COLUMNS`."""
     c = candidate
     return (run_id, query_id, c.doc_id, c.rank, c.title, c.text, c.fields)
+
+
+# PostgreSQL's detail of the unique violation: "Key (evaluation_run_id, query_id,
+# doc_id)=(<uuid>, q1, d1) already exists."; the ids are not quoted.
+_DUPLICATE_KEY = re.compile(r"=\([0-9a-fA-F-]{36}, (.*)\) already exists", re.DOTALL)
+
+
+def _duplicate_key(detail: str) -> str:
+    """The (query_id, doc_id) part of a unique violation's detail: `q1, d1`."""
+    match = _DUPLICATE_KEY.search(detail)
+    return match.group(1) if match else detail
 
 
 async def _copy_candidates(
@@ -194,10 +211,7 @@ class EvaluationRuns(PoolUser):
             try:
                 await _copy_candidates(conn, records())
             except asyncpg.UniqueViolationError as exc:
-                raise ValidationFailed(
-                    "a (query_id, doc_id) pair appears twice, or is already in the run: "
-                    f"{exc.detail or exc}"
-                ) from exc
+                raise DuplicateCandidate(_duplicate_key(exc.detail or str(exc))) from exc
             await conn.execute(
                 Q["insert_queries"], uuid, list(queries_seen), list(queries_seen.values())
             )

@@ -215,6 +215,14 @@ class JudgingRuns(PoolUser):
             assert row is not None
         return judging_run(row)
 
+    async def count_unreached_judged_elsewhere(self, run: JudgingRun) -> int:
+        """Candidates of ``run``'s evaluation run that ``run`` neither judged nor failed
+        and that hold another run's current AI judgment."""
+        count: int = await self.pool.fetchval(
+            Q["count_unreached_judged_elsewhere"], UUID(run.evaluation_run_id), UUID(run.id)
+        )
+        return count
+
     async def judging_runs_by_status(self) -> dict[str, int]:
         rows = await self.pool.fetch(Q["count_judging_runs_by_status"])
         return {r["status"]: r["runs"] for r in rows}

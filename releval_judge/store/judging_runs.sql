@@ -65,3 +65,12 @@ SELECT status, count(*) AS runs FROM ai_judging_runs GROUP BY status;
 -- notify_work --
 -- Wake every replica's claim loop (a run was queued or a lease given back).
 SELECT pg_notify('releval_work', '');
+
+-- count_unreached_judged_elsewhere --
+-- Candidates of evaluation run $1 that judging run $2 neither judged nor failed and that hold another run's current AI judgment (what scope 'unjudged' would skip).
+SELECT count(*)::int FROM ai_judgments a
+WHERE a.evaluation_run_id = $1 AND a.ai_judging_run_id <> $2
+  AND NOT EXISTS (SELECT 1 FROM ai_run_judgments j
+                  WHERE j.candidate_id = a.candidate_id AND j.ai_judging_run_id = $2)
+  AND NOT EXISTS (SELECT 1 FROM candidate_failures f
+                  WHERE f.candidate_id = a.candidate_id AND f.ai_judging_run_id = $2);

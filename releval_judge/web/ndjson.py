@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from typing import IO, Final
@@ -86,24 +87,53 @@ class NdjsonSpool:
 
     async def candidates(self) -> AsyncIterator[CandidateLine]:
         """The received lines, in order (each was validated as it arrived)."""
+        async for _, candidate in self.numbered():
+            yield candidate
+
+    async def numbered(self) -> AsyncIterator[tuple[int, CandidateLine]]:
+        """The received lines with their line numbers in the body (blank lines are kept
+        in the spool as empty ones, so that the numbers hold)."""
         await asyncio.to_thread(self._file.seek, 0)
         rest = b""
+        line_no = 0
         while block := await asyncio.to_thread(self._file.read, BLOCK_BYTES):
             *lines, rest = (rest + block).split(b"\n")
             for raw in lines:
-                yield CandidateLine.model_validate_json(raw)
+                line_no += 1
+                if raw:
+                    yield line_no, CandidateLine.model_validate_json(raw)
+
+
+def _json_cause(raw: bytes, fallback: str) -> str:
+    """Why a line is not JSON, as Python's json says it (`Expecting ',' delimiter at
+    column 17`: the column within the line); `fallback` (pydantic's words) when json
+    parses what pydantic refused."""
+    try:
+        json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return f"{exc.msg} at column {exc.colno}"
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text (byte {exc.start + 1})"
+    except ValueError as exc:
+        return str(exc)
+    return fallback
 
 
 def _keep_valid(raw: bytearray, line_no: int, block: bytearray) -> None:
     """Append ``raw`` (one line with its newline) to ``block`` when it holds a valid
     candidate; skip it when blank; raise naming the line otherwise."""
     if not raw.strip():
+        block += b"\n"  # kept, empty, so that replayed lines keep their numbers
         return
     try:
         CandidateLine.model_validate_json(raw)
     except ValidationError as exc:
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            raise InvalidJson(f"line {line_no}: malformed JSON; nothing was imported") from exc
+        invalid = [e for e in exc.errors() if e["type"] == "json_invalid"]
+        if invalid:
+            cause = _json_cause(bytes(raw).rstrip(b"\r\n"), invalid[0]["msg"])
+            raise InvalidJson(
+                f"line {line_no}: malformed JSON: {cause}; nothing was imported"
+            ) from exc
         details = validation_details(exc, prefix=f"line {line_no}")
         raise ValidationFailed(
             f"line {line_no}: {summarise(details)}; nothing was imported", details=details

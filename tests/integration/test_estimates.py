@@ -13,7 +13,14 @@ import asyncpg
 import pytest
 
 from tests.support.api import assert_error, create_evaluation
-from tests.support.metrics_data import RunData, ir_measures_for, load, random_run, reference
+from tests.support.metrics_data import (
+    Doc,
+    RunData,
+    ir_measures_for,
+    load,
+    random_run,
+    reference,
+)
 from tests.support.service import Service, ServiceFactory
 
 MEASURES = "ndcg@5,p@3,ap"
@@ -42,10 +49,15 @@ def _sampled_run(rng: random.Random, queries: int, sample: int) -> tuple[RunData
     return data, chosen
 
 
+def _clip(value: float) -> float:
+    """Every measure here is a fraction: the answer clips to [0, 1]."""
+    return min(max(value, 0.0), 1.0)
+
+
 def _interval(values: list[float]) -> tuple[float, float, float]:
     mean = sum(values) / len(values)
     half = Z * math.sqrt(statistics.variance(values) / len(values))
-    return mean, mean - half, mean + half
+    return _clip(mean), _clip(mean - half), _clip(mean + half)
 
 
 async def test_the_estimates_beside_ai_only_and_human_only(
@@ -80,16 +92,20 @@ async def test_the_estimates_beside_ai_only_and_human_only(
             + statistics.variance(differences) / len(differences)
         )
         powered = item["prediction_powered"]
-        assert powered["estimate"] == pytest.approx(estimate, abs=1e-9)
-        assert powered["low"] == pytest.approx(estimate - half, abs=1e-9)
-        assert powered["high"] == pytest.approx(estimate + half, abs=1e-9)
+        assert powered["estimate"] == pytest.approx(_clip(estimate), abs=1e-9)
+        assert powered["low"] == pytest.approx(_clip(estimate - half), abs=1e-9)
+        assert powered["high"] == pytest.approx(_clip(estimate + half), abs=1e-9)
         mean, low, high = _interval(ai_all)
         assert (item["ai_only"]["estimate"], item["ai_only"]["low"]) == pytest.approx((mean, low))
         assert item["ai_only"]["high"] == pytest.approx(high)
         mean, low, high = _interval([human[q][name] for q in sample])
         assert item["human_only"]["estimate"] == pytest.approx(mean, abs=1e-9)
         assert (item["human_only"]["low"], item["human_only"]["high"]) == pytest.approx((low, high))
-        assert item["narrower_than_human_only"] == (2 * half < high - low)
+        # Which is narrower is the data's answer, before clipping.
+        human_half = Z * math.sqrt(
+            statistics.variance([human[q][name] for q in sample]) / len(sample)
+        )
+        assert item["narrower_than_human_only"] == (half < human_half)
         # The AI judge is lenient: the correction lowers its estimate.
         assert powered["estimate"] <= item["ai_only"]["estimate"] + 1e-12
 
@@ -98,6 +114,34 @@ async def test_the_estimates_beside_ai_only_and_human_only(
     assert_error(status, body, 422, "validation_error")
     status, alice = await estimates(service, run_id, measures=MEASURES, human_judge="alice")
     assert status == 200 and alice["estimates"] == answer["estimates"]
+
+
+async def test_intervals_end_within_the_measures_range(
+    services: ServiceFactory, db: asyncpg.Pool
+) -> None:
+    # The AI grades both documents of every query relevant (AP 1); alice agrees on three
+    # sampled queries and puts the first document of a fourth at 0 (AP 0.5). Unclipped,
+    # both intervals are 0.875 ± 0.245: they would end at 1.12, above AP's maximum.
+    docs = [
+        Doc(f"q{q}", f"clip-q{q}-d{d}", d, ai=3, human=[("alice", 3)] if q < 4 else [])
+        for q in range(10)
+        for d in (1, 2)
+    ]
+    docs[6].human = [("alice", 0)]  # q3's first document
+    service = await services.start()
+    run_id = await load(service, db, RunData([f"q{q}" for q in range(10)], docs))
+    status, answer = await estimates(service, run_id, measures="ap,rr,p@2,ndcg@2")
+    assert status == 200, answer
+    ap = next(e for e in answer["estimates"] if e["measure"] == "ap")
+    powered = ap["prediction_powered"]
+    assert powered["estimate"] == pytest.approx(0.875)
+    assert powered["low"] == pytest.approx(0.875 - Z * 0.125)
+    assert powered["high"] == 1.0
+    assert ap["human_only"]["high"] == 1.0
+    for item in answer["estimates"]:
+        for kind in ("prediction_powered", "ai_only", "human_only"):
+            ends = [v for v in item[kind].values() if v is not None]
+            assert all(0.0 <= v <= 1.0 for v in ends), (item["measure"], kind, item[kind])
 
 
 async def test_without_human_grades_there_is_no_estimate_and_the_answer_says_why(

@@ -153,12 +153,21 @@ async def test_malformed_json_names_the_line_and_imports_nothing(
     run = await create_evaluation(service)
     # The bad line comes after more lines than one COPY chunk: those are rolled back too.
     good = [json.dumps(line(q, d)).encode() + b"\n" for q in range(30) for d in range(400)]
-    for bad_line in [b'{"query_id": "x", "query": "y",\n', b"not json\n", b"[1, 2\n"]:
+    # Each with the cause as Python's json gives it, the column within the line.
+    cases = {
+        b'{"query_id": "x", "query": "y",\n': "Expecting property name enclosed in double quotes",
+        b"not json\n": "Expecting value at column 1",
+        b"[1, 2\n": "Expecting ',' delimiter at column 6",
+        b'{"query_id": "x" "query": "y"}\n': "Expecting ',' delimiter at column 18",
+        b'{"query_id": "\xff"}\n': "not UTF-8 text (byte 15)",
+    }
+    for bad_line, cause in cases.items():
         lines = [*good, bad_line, json.dumps(line(99, 1)).encode() + b"\n"]
         status, body = await _import(service, run["id"], stream(iter(lines)))
         error = assert_error(status, body, 400, "invalid_json")
-        assert f"line {len(good) + 1}" in error["message"], error["message"]
-        assert "nothing was imported" in error["message"]
+        message = error["message"]
+        assert message.startswith(f"line {len(good) + 1}: malformed JSON: {cause}"), message
+        assert message.endswith("; nothing was imported"), message
         await _unchanged(service, db, run)
 
 
@@ -186,15 +195,31 @@ async def test_a_bad_line_is_422_naming_the_line_and_imports_nothing(
         await _unchanged(service, db, run)
 
 
-async def test_duplicates_are_422_and_import_nothing(service: Service, db: asyncpg.Pool) -> None:
+async def test_duplicates_are_422_naming_the_lines_and_the_pair_and_import_nothing(
+    service: Service, db: asyncpg.Pool
+) -> None:
     run = await create_evaluation(service, queries=1, per_query=2)
-    within = [line(0, 1), line(0, 2), line(0, 1, rank=9)]
+    # Ids with ", " in them: PostgreSQL's own rendering of the pair is ambiguous.
+    odd = {"query_id": "q, 1", "query": "q", "doc_id": "d, 1", "rank": 1}
+    within = encode([line(0, 1), line(0, 2), odd]) + b"\n" + encode([odd, line(0, 1, rank=9)])
+    status, body = await _import(service, run["id"], within)
+    error = assert_error(status, body, 422, "validation_error")
+    assert error["message"] == (
+        "lines 3 and 5 both have query_id 'q, 1' with doc_id 'd, 1' (a document is ranked "
+        "once per query); nothing was imported"
+    ), error
+    assert [d["loc"] for d in error["details"]] == [["line 3", "doc_id"], ["line 5", "doc_id"]]
+    await _unchanged(service, db, run)
+
     existing = [line(0, 3), {"query_id": "q1", "query": "q", "doc_id": "d1-1", "rank": 5}]
-    for lines in [within, existing]:
-        status, body = await _import(service, run["id"], encode(lines))
-        error = assert_error(status, body, 422, "validation_error")
-        assert "appears twice" in error["message"]
-        await _unchanged(service, db, run)
+    status, body = await _import(service, run["id"], encode(existing))
+    error = assert_error(status, body, 422, "validation_error")
+    assert error["message"] == (
+        "line 2: query_id 'q1' with doc_id 'd1-1' is already in the evaluation run (a "
+        "document is ranked once per query); nothing was imported"
+    ), error
+    assert "Key (" not in error["message"]
+    await _unchanged(service, db, run)
 
 
 async def test_import_into_an_unknown_run_is_404(service: Service) -> None:

@@ -28,6 +28,37 @@ async def test_run_that_is_not_completed_is_refused_naming_its_status(
     assert code == 200 and listing["items"] == []
 
 
+async def test_a_pending_runs_409_says_how_to_complete_it_and_following_it_works(
+    service: Service,
+) -> None:
+    evaluation = await create_evaluation(service, status="pending")
+    judge = await create_judge(service, "http://127.0.0.1:9/v1")
+    start = f"/evaluations/runs/{evaluation['id']}/ai-judge"
+    code, body = await service.request("POST", start, json={"ai_judge_id": judge["id"]})
+    assert code == 409, body
+    message = body["error"]["message"]
+    route = f'PATCH /api/v1/evaluations/runs/{evaluation["id"]} {{"status": "completed"}}'
+    assert message.endswith(f"mark it completed with {route}"), message
+    assert body["error"]["details"] == {
+        "status": "pending",
+        "complete_with": {"status": "completed"},
+    }
+
+    # The route as the message names it (below /api/v1) completes the run; the start works.
+    method, path, patch = route.split(" ", 2)
+    code, patched = await service.request(
+        method,
+        path.removeprefix("/api/v1"),
+        data=patch,
+        headers={"Content-Type": "application/json"},
+    )
+    assert code == 200 and patched["status"] == "completed", patched
+    code, run = await service.request("POST", start, json={"ai_judge_id": judge["id"]})
+    assert code == 201, run
+    code, _ = await service.request("POST", f"/ai-judging-runs/{run['id']}/cancel")
+    assert code == 200
+
+
 async def test_locked_run_is_refused(service: Service) -> None:
     evaluation = await create_evaluation(service)
     judge = await create_judge(service, "http://127.0.0.1:9/v1")

@@ -18,6 +18,7 @@ from releval_judge.providers import (
     AnthropicProvider,
     AuthenticationFailed,
     BadRequest,
+    EndpointNotFound,
     ModelNotFound,
     OpenAIProvider,
     Prompt,
@@ -257,6 +258,51 @@ async def test_auth_failure_is_fatal_quotes_the_provider_and_never_the_key(
         f"authentication failed (HTTP {status}): Incorrect API key provided: [redacted]."
     )
     assert KEY not in str(error)
+
+
+# What a URL without the API answers: a web server's or a router's own 404, OpenAI's
+# "Invalid URL", Anthropic's bare not_found_error. None of them names a model.
+ENDPOINT_404_BODIES = [
+    pytest.param("404: Not Found", id="aiohttp"),
+    pytest.param("<html><body><h1>404 Not Found</h1>nginx</body></html>", id="html"),
+    pytest.param(json.dumps({"detail": "Not Found"}), id="fastapi"),
+    pytest.param(
+        json.dumps({"error": {"message": "Invalid URL (POST /chat/completions)", "code": None}}),
+        id="openai-invalid-url",
+    ),
+    pytest.param(
+        json.dumps({"type": "error", "error": {"type": "not_found_error", "message": "Not Found"}}),
+        id="anthropic-bare",
+    ),
+]
+
+
+@pytest.mark.parametrize("body", ENDPOINT_404_BODIES)
+@pytest.mark.parametrize(("config", "hint"), [("openai", "/v1"), ("anthropic", "without /v1")])
+def test_a_404_that_names_no_model_is_the_url(body: str, config: str, hint: str) -> None:
+    url = "http://127.0.0.1:8000/chat/completions"
+    error = classify_response(404, body, {}, model="m", url=url, provider=config)
+    assert isinstance(error, EndpointNotFound) and error.is_fatal_for_run
+    assert error.message.startswith(f"no API at {url}: it answered HTTP 404 (")
+    assert hint in error.message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps({"error": {"message": "The model `m-1` does not exist", "code": None}}),
+        json.dumps({"error": {"message": "no such thing", "code": "model_not_found"}}),
+        json.dumps({"error": {"message": "The API deployment does not exist", "code": "x"}}),
+        json.dumps({"error": "m-1 not found, try pulling it first"}),
+        json.dumps(
+            {"type": "error", "error": {"type": "not_found_error", "message": "model: m-1"}}
+        ),
+    ],
+)
+def test_a_404_that_names_the_model_stays_model_not_found(body: str) -> None:
+    error = classify_response(404, body, {}, model="m-1", url="http://h/v1/chat/completions")
+    assert isinstance(error, ModelNotFound)
+    assert error.message.startswith("model 'm-1' not found (HTTP 404): ")
 
 
 @pytest.mark.parametrize(("config", "url", "error_body"), BOTH)
