@@ -50,7 +50,8 @@ def start_blocked_reason(evaluation: EvaluationRun) -> str | None:
     if evaluation.status != "completed":
         return (
             f"This evaluation run is {evaluation.status}. AI judging needs a completed run: "
-            "wait for it to finish."
+            "once its candidates are all in, mark it completed with PATCH "
+            f'/api/v1/evaluations/runs/{evaluation.id} {{"status": "completed"}}.'
         )
     if evaluation.locked:
         return "This evaluation run is locked: a locked run rejects every judgment change."

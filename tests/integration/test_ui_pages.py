@@ -22,6 +22,7 @@ async def test_run_ai_judge_is_disabled_with_the_reason(
     body = await text(page, f"/ui/runs/{running['id']}")
     assert "disabled" in body.split('id="run-ai-judge"')[1].split(">")[0]
     assert "This evaluation run is running. AI judging needs a completed run" in body
+    assert f"PATCH /api/v1/evaluations/runs/{running['id']}" in body  # how to complete it
 
     locked = await create_evaluation(service)
     await service.request("PATCH", f"/evaluations/runs/{locked['id']}", json={"locked": True})
