@@ -1,0 +1,101 @@
+"""Conditional GETs of a run's state: ``GET /ai-judging-runs/{id}`` and
+``GET /evaluations/runs/{id}/ai-judging-runs`` answer with an ETag, 304 when the client's
+If-None-Match names it, and a new ETag with a body once the run has moved on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.support.api import create_evaluation, create_judge, start_run
+from tests.support.fakes import FakeProviders, blocks, completion, document_ids
+from tests.support.service import Service
+from tests.support.waiting import wait_for
+
+
+@pytest.fixture
+async def steps(fake_provider: FakeProviders) -> AsyncIterator[tuple[str, asyncio.Semaphore]]:
+    """A provider that answers one call per release of the semaphore (its base URL)."""
+    allowed = asyncio.Semaphore(0)
+    done = asyncio.Event()
+
+    async def respond(prompt: str, call_no: int) -> web.Response:
+        if not done.is_set():
+            waiters = {asyncio.ensure_future(allowed.acquire()), asyncio.ensure_future(done.wait())}
+            _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in pending:
+                waiter.cancel()
+        return completion(blocks(dict.fromkeys(document_ids(prompt), 2)))
+
+    provider = await fake_provider(respond)
+    yield provider.base_url, allowed
+    done.set()
+
+
+@pytest.fixture
+async def running(
+    service: Service, steps: tuple[str, asyncio.Semaphore]
+) -> AsyncIterator[dict[str, Any]]:
+    """A run of 9 candidates, batch 3, whose provider answers when the test says."""
+    evaluation = await create_evaluation(service, queries=3, per_query=3)
+    judge = await create_judge(service, steps[0], batch_size=3, concurrency=1)
+    run = await start_run(service, evaluation["id"], judge["id"])
+    yield run
+    await service.request("POST", f"/ai-judging-runs/{run['id']}/cancel")
+
+
+async def get(service: Service, path: str, etag: str | None = None) -> tuple[int, str, bytes]:
+    headers = {"If-None-Match": etag} if etag is not None else {}
+    async with service.client.get(service.api + path, headers=headers) as resp:
+        return resp.status, resp.headers.get("ETag", ""), await resp.read()
+
+
+@pytest.mark.parametrize("which", ["run", "list"])
+async def test_an_unchanged_run_answers_304_and_a_changed_one_a_new_etag(
+    service: Service,
+    steps: tuple[str, asyncio.Semaphore],
+    running: dict[str, Any],
+    which: str,
+) -> None:
+    path = (
+        f"/ai-judging-runs/{running['id']}"
+        if which == "run"
+        else f"/evaluations/runs/{running['evaluation_run_id']}/ai-judging-runs"
+    )
+
+    async def started() -> bool:
+        status, body = await service.request("GET", f"/ai-judging-runs/{running['id']}")
+        return bool(status == 200 and body["status"] == "running")
+
+    await wait_for(started, timeout=10)
+    status, etag, body = await get(service, path)
+    assert status == 200 and etag.startswith('"') and body
+
+    status, again, empty = await get(service, path, etag)
+    assert (status, again, empty) == (304, etag, b"")
+    # Weak form and a list with it both match (RFC 9110's weak comparison).
+    assert (await get(service, path, f'"other", W/{etag}'))[0] == 304
+    assert (await get(service, path, '"other"'))[0] == 200
+
+    steps[1].release()  # one batch of 3 is judged
+
+    async def moved_on() -> bool:
+        status, _, _ = await get(service, path, etag)
+        return status == 200
+
+    await wait_for(moved_on, timeout=10)
+    status, new_etag, body = await get(service, path, etag)
+    assert status == 200 and new_etag != etag
+    assert b'"judged":3' in body
+    assert (await get(service, path, new_etag))[0] == 304
+
+
+async def test_an_unknown_run_is_still_a_404(service: Service) -> None:
+    status, etag, _ = await get(
+        service, "/ai-judging-runs/00000000-0000-0000-0000-000000000000", '"x"'
+    )
+    assert status == 404 and etag == ""
