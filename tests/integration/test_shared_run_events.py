@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from starlette.applications import Starlette
 
 from releval_judge.api import events
 from releval_judge.services import Services
@@ -44,6 +45,21 @@ async def steps(fake_provider: FakeProviders) -> AsyncIterator[tuple[str, asynci
     done.set()
 
 
+def services_of(service: Service) -> Services:
+    """The service layer of a service running in this event loop."""
+    app = service.server.config.app
+    assert isinstance(app, Starlette)
+    found: Services = app.state.services
+    return found
+
+
+def open_streams(svc: Services) -> float:
+    """The ``releval_run_event_streams`` gauge."""
+    value = svc.metrics.registry.get_sample_value("releval_run_event_streams")
+    assert value is not None
+    return value
+
+
 async def reader_reads(service: Service) -> float:
     async with service.client.get(service.base_url + "/metrics") as resp:
         for line in (await resp.text()).splitlines():
@@ -72,7 +88,7 @@ async def test_streams_of_one_run_share_one_reader_and_get_the_same_events(
     evaluation = await create_evaluation(service, queries=3, per_query=3)
     judge = await create_judge(service, steps[0], batch_size=3, concurrency=1)
     run = await start_run(service, evaluation["id"], judge["id"])
-    svc: Services = service.server.config.app.state.services  # type: ignore[attr-defined]
+    svc = services_of(service)
     seen: list[list[str]] = [[] for _ in range(STREAMS)]
     url = f"{service.api}/ai-judging-runs/{run['id']}/events"
 
@@ -116,7 +132,7 @@ async def test_a_reader_stops_with_the_last_stream_of_a_running_run(
     evaluation = await create_evaluation(service, queries=1, per_query=3)
     judge = await create_judge(service, steps[0], batch_size=3, concurrency=1)
     run: dict[str, Any] = await start_run(service, evaluation["id"], judge["id"])
-    svc: Services = service.server.config.app.state.services  # type: ignore[attr-defined]
+    svc = services_of(service)
     url = f"{service.api}/ai-judging-runs/{run['id']}/events"
     async with service.client.get(url) as first, service.client.get(url) as second:
         assert (first.status, second.status) == (200, 200)
@@ -126,7 +142,7 @@ async def test_a_reader_stops_with_the_last_stream_of_a_running_run(
         first.connection.transport.close()  # type: ignore[union-attr]
 
         async def one_left() -> bool:
-            return svc.metrics.run_event_streams._value.get() == 1  # type: ignore[attr-defined]
+            return open_streams(svc) == 1
 
         await wait_for(one_left, timeout=5)
         assert svc.run_events.readers == 1
