@@ -18,7 +18,6 @@ from releval_judge.cursor import decode_cursor
 from releval_judge.errors import ValidationFailed
 from releval_judge.models import JudgingRun, Judgment, Page
 from releval_judge.scale import Scale
-from releval_judge.store.database import fetch_planned
 from releval_judge.store.evaluation_runs import get_evaluation_run
 from releval_judge.store.pages import cursor_time, invalid_cursor, page, parse_uuid
 from releval_judge.store.sql import fill, queries
@@ -131,9 +130,9 @@ async def list_judgments(
     order = ", ".join(f"{expr} {'DESC' if desc else 'ASC'}" for expr, _, desc in columns)
     sql += f" ORDER BY {order} LIMIT ${len(params) + 1}"
     params.append(limit + 1)
-    # Planned for its own cursor and filters (a generic plan cannot start the walk at
-    # the cursor).
-    rows = await fetch_planned(pool, sql, *params)
+    # One round trip: the generic plan of LIST_JUDGMENTS_BY_QUERY is the same ordered walk
+    # as a custom one (the cursor's bound is an index condition either way).
+    rows = await pool.fetch(sql, *params)
     names = [name for name, _ in keys] + [name for name, _, _ in TIEBREAK]
     return page(
         Page[Judgment],
