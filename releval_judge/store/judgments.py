@@ -18,6 +18,7 @@ from releval_judge.cursor import decode_cursor
 from releval_judge.errors import ValidationFailed
 from releval_judge.models import JudgingRun, Judgment, Page
 from releval_judge.scale import Scale
+from releval_judge.store.database import Db
 from releval_judge.store.evaluation_runs import get_evaluation_run
 from releval_judge.store.pages import cursor_time, invalid_cursor, page, parse_uuid
 from releval_judge.store.sql import fill, queries
@@ -101,7 +102,21 @@ async def list_judgments(
     cursor: str | None,
 ) -> Page[Judgment]:
     eval_uuid = parse_uuid(evaluation_run_id, "evaluation run")
-    scale = (await get_evaluation_run(pool, evaluation_run_id)).scale
+    async with pool.acquire() as conn:
+        # One connection for both statements: one wait for the pool, not two.
+        scale = (await get_evaluation_run(conn, evaluation_run_id)).scale
+        return await _list_judgments(conn, eval_uuid, scale, filters, sort, limit, cursor)
+
+
+async def _list_judgments(
+    db: Db,
+    eval_uuid: UUID,
+    scale: Scale,
+    filters: JudgmentFilter,
+    sort: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[Judgment]:
     keys = parse_sort(sort)
     columns = [(SORTABLE[name][0], SORTABLE[name][1], desc) for name, desc in keys]
     columns += [(expr, cast, False) for _, expr, cast in TIEBREAK]
@@ -132,7 +147,7 @@ async def list_judgments(
     params.append(limit + 1)
     # One round trip: the generic plan of LIST_JUDGMENTS_BY_QUERY is the same ordered walk
     # as a custom one (the cursor's bound is an index condition either way).
-    rows = await pool.fetch(sql, *params)
+    rows = await db.fetch(sql, *params)
     names = [name for name, _ in keys] + [name for name, _, _ in TIEBREAK]
     return page(
         Page[Judgment],

@@ -5,6 +5,7 @@ If-None-Match names it, and a new ETag with a body once the run has moved on."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -94,8 +95,13 @@ async def test_an_unchanged_run_answers_304_and_a_changed_one_a_new_etag(
     assert (await get(service, path, new_etag))[0] == 304
 
 
-async def test_an_unknown_run_is_still_a_404(service: Service) -> None:
-    status, etag, _ = await get(
-        service, "/ai-judging-runs/00000000-0000-0000-0000-000000000000", '"x"'
-    )
+async def test_unknown_runs_are_still_404s_and_an_empty_list_a_200(service: Service) -> None:
+    unknown = "00000000-0000-0000-0000-000000000000"
+    status, etag, _ = await get(service, f"/ai-judging-runs/{unknown}", '"x"')
     assert status == 404 and etag == ""
+    # The list reads the evaluation run only when its page is empty (one query otherwise).
+    status, _, body = await get(service, f"/evaluations/runs/{unknown}/ai-judging-runs")
+    assert status == 404 and b"not_found" in body
+    evaluation = await create_evaluation(service, queries=1, per_query=1)
+    status, etag, body = await get(service, f"/evaluations/runs/{evaluation['id']}/ai-judging-runs")
+    assert status == 200 and etag and json.loads(body) == {"items": [], "next_cursor": None}

@@ -10,7 +10,9 @@ the rows its plan read from ``ai_judgments``.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -24,19 +26,26 @@ QUERIES, PER_QUERY, LIMIT = 20, 20, 25
 
 
 class Recording:
-    """A pool that remembers every statement run through ``fetch``."""
+    """A pool (or a connection of it) that remembers every statement run through
+    ``fetch``, on itself or on a connection it lends."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-        self.fetched: list[tuple[str, tuple[Any, ...]]] = []
+    def __init__(self, target: Any, fetched: list[tuple[str, tuple[Any, ...]]]) -> None:
+        self.target = target
+        self.fetched = fetched
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         self.fetched.append((sql, args))
-        rows: list[asyncpg.Record] = await self.pool.fetch(sql, *args)
+        rows: list[asyncpg.Record] = await self.target.fetch(sql, *args)
         return rows
 
     async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        return await self.pool.fetchrow(sql, *args)
+        row: asyncpg.Record | None = await self.target.fetchrow(sql, *args)
+        return row
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Recording]:
+        async with self.target.acquire() as conn:
+            yield Recording(conn, self.fetched)
 
 
 def rows_read(plan: dict[str, Any], relation: str) -> int:
@@ -67,7 +76,8 @@ async def test_a_page_in_query_order_reads_about_a_page_of_judgments(
     await db.execute("ANALYZE ai_judgments, candidates")
     # The service's own pool (its json codecs), recording what the listing runs.
     store_pool = await create_pool(database_url, size=2)
-    recording = Recording(store_pool)
+    fetched: list[tuple[str, tuple[Any, ...]]] = []
+    recording = Recording(store_pool, fetched)
     pages = []
     cursor = None
     for _ in range(3):
@@ -87,7 +97,8 @@ async def test_a_page_in_query_order_reads_about_a_page_of_judgments(
     assert keys[0] == ("q1", 1)
 
     total = QUERIES * PER_QUERY
-    for sql, args in recording.fetched:
+    assert len(fetched) == 3
+    for sql, args in fetched:
         read = await judgments_read(db, sql, args)
         # The page and the rest of its last (query, rank) group, not all 400.
         assert read <= 2 * LIMIT, (read, total)
