@@ -10,40 +10,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from tests.support.api import create_evaluation, create_judge, start_run
-from tests.support.fakes import FakeProviders, blocks, completion, document_ids
+from tests.support.fakes import FakeProvider
 from tests.support.service import Service
 from tests.support.waiting import wait_for
 
 
 @pytest.fixture
-async def steps(fake_provider: FakeProviders) -> AsyncIterator[tuple[str, asyncio.Semaphore]]:
-    """A provider that answers one call per release of the semaphore (its base URL)."""
-    allowed = asyncio.Semaphore(0)
-    done = asyncio.Event()
-
-    async def respond(prompt: str, call_no: int) -> web.Response:
-        if not done.is_set():
-            waiters = {asyncio.ensure_future(allowed.acquire()), asyncio.ensure_future(done.wait())}
-            _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in pending:
-                waiter.cancel()
-        return completion(blocks(dict.fromkeys(document_ids(prompt), 2)))
-
-    provider = await fake_provider(respond)
-    yield provider.base_url, allowed
-    done.set()
-
-
-@pytest.fixture
 async def running(
-    service: Service, steps: tuple[str, asyncio.Semaphore]
+    service: Service, stepped_provider: tuple[FakeProvider, asyncio.Semaphore]
 ) -> AsyncIterator[dict[str, Any]]:
     """A run of 9 candidates, batch 3, whose provider answers when the test says."""
     evaluation = await create_evaluation(service, queries=3, per_query=3)
-    judge = await create_judge(service, steps[0], batch_size=3, concurrency=1)
+    judge = await create_judge(service, stepped_provider[0].base_url, batch_size=3, concurrency=1)
     run = await start_run(service, evaluation["id"], judge["id"])
     yield run
     await service.request("POST", f"/ai-judging-runs/{run['id']}/cancel")
@@ -58,7 +38,7 @@ async def get(service: Service, path: str, etag: str | None = None) -> tuple[int
 @pytest.mark.parametrize("which", ["run", "list"])
 async def test_an_unchanged_run_answers_304_and_a_changed_one_a_new_etag(
     service: Service,
-    steps: tuple[str, asyncio.Semaphore],
+    stepped_provider: tuple[FakeProvider, asyncio.Semaphore],
     running: dict[str, Any],
     which: str,
 ) -> None:
@@ -82,7 +62,7 @@ async def test_an_unchanged_run_answers_304_and_a_changed_one_a_new_etag(
     assert (await get(service, path, f'"other", W/{etag}'))[0] == 304
     assert (await get(service, path, '"other"'))[0] == 200
 
-    steps[1].release()  # one batch of 3 is judged
+    stepped_provider[1].release()  # one batch of 3 is judged
 
     async def moved_on() -> bool:
         status, _, _ = await get(service, path, etag)

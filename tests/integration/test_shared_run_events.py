@@ -7,42 +7,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from starlette.applications import Starlette
 
 from releval_judge.api import events
 from releval_judge.services import Services
 from tests.support.api import create_evaluation, create_judge, start_run
-from tests.support.fakes import FakeProviders, blocks, completion, document_ids
+from tests.support.fakes import FakeProvider
 from tests.support.service import Service
 from tests.support.waiting import wait_for
 
 STREAMS = 20
 POLL_S = 0.05
-
-
-@pytest.fixture
-async def steps(fake_provider: FakeProviders) -> AsyncIterator[tuple[str, asyncio.Semaphore]]:
-    """A provider that answers one call per release of the semaphore (its base URL)."""
-    allowed = asyncio.Semaphore(0)
-    done = asyncio.Event()
-
-    async def respond(prompt: str, call_no: int) -> web.Response:
-        if not done.is_set():
-            waiters = {asyncio.ensure_future(allowed.acquire()), asyncio.ensure_future(done.wait())}
-            _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in pending:
-                waiter.cancel()
-        return completion(blocks(dict.fromkeys(document_ids(prompt), 2)))
-
-    provider = await fake_provider(respond)
-    yield provider.base_url, allowed
-    done.set()
 
 
 def services_of(service: Service) -> Services:
@@ -81,12 +60,12 @@ async def collect(response: aiohttp.ClientResponse, into: list[str]) -> None:
 
 async def test_streams_of_one_run_share_one_reader_and_get_the_same_events(
     service: Service,
-    steps: tuple[str, asyncio.Semaphore],
+    stepped_provider: tuple[FakeProvider, asyncio.Semaphore],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(events, "POLL_S", POLL_S)
     evaluation = await create_evaluation(service, queries=3, per_query=3)
-    judge = await create_judge(service, steps[0], batch_size=3, concurrency=1)
+    judge = await create_judge(service, stepped_provider[0].base_url, batch_size=3, concurrency=1)
     run = await start_run(service, evaluation["id"], judge["id"])
     svc = services_of(service)
     seen: list[list[str]] = [[] for _ in range(STREAMS)]
@@ -105,7 +84,7 @@ async def test_streams_of_one_run_share_one_reader_and_get_the_same_events(
         assert svc.run_events.readers == 1
         reads_before, began = await reader_reads(service), time.monotonic()
         for _ in range(3):  # the run's three batches, one at a time
-            steps[1].release()
+            stepped_provider[1].release()
             await asyncio.sleep(POLL_S * 3)
         async with asyncio.timeout(20):  # stops a hung test; not a time assertion
             await asyncio.gather(*readers)
@@ -130,10 +109,10 @@ async def test_streams_of_one_run_share_one_reader_and_get_the_same_events(
 
 
 async def test_a_reader_stops_with_the_last_stream_of_a_running_run(
-    service: Service, steps: tuple[str, asyncio.Semaphore]
+    service: Service, stepped_provider: tuple[FakeProvider, asyncio.Semaphore]
 ) -> None:
     evaluation = await create_evaluation(service, queries=1, per_query=3)
-    judge = await create_judge(service, steps[0], batch_size=3, concurrency=1)
+    judge = await create_judge(service, stepped_provider[0].base_url, batch_size=3, concurrency=1)
     run: dict[str, Any] = await start_run(service, evaluation["id"], judge["id"])
     svc = services_of(service)
     url = f"{service.api}/ai-judging-runs/{run['id']}/events"
