@@ -28,6 +28,7 @@ class Mode:
     cost_candidates: int
     roles_candidates: Callable[[int], int]  # by concurrency
     roles_poll_candidates: int
+    reads_s: float  # how long the read clients of bench 8 read, each row
 
 
 FULL = Mode(
@@ -47,6 +48,7 @@ FULL = Mode(
     cost_candidates=10_000,
     roles_candidates=lambda concurrency: 20_000,
     roles_poll_candidates=100_000,
+    reads_s=25.0,
 )
 QUICK = Mode(
     name="quick",
@@ -67,4 +69,5 @@ QUICK = Mode(
     cost_candidates=2_000,
     roles_candidates=lambda concurrency: min(concurrency * BATCH * 25, 8_000),
     roles_poll_candidates=40_000,
+    reads_s=6.0,
 )

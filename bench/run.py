@@ -19,7 +19,9 @@ restarted for each configuration), and measures (docs/benchmarks.md says how):
 5b. two replicas on one provider key with a ``key_concurrency`` budget: the provider's peak
    of calls in flight and how busy the budget kept the key;
 6. input tokens per judgment with the default template, batch 1 vs batch 10;
-7. GET latency while 24 clients stall (bench/slow_clients.py).
+7. GET latency while 24 clients stall (bench/slow_clients.py);
+8. reads while a run writes: 64 clients over four reads, idle and judging at 32 and 128,
+   one process and api + worker; 200 clients on one run's event stream (bench/reads.py).
 
 Prints tables and writes ``bench/results.json``. Medians of several runs where cheap
 (the number of runs is printed as n). Usage: ``python -m bench.run [--quick] [--only
@@ -48,6 +50,7 @@ from bench import (
     efficiency,
     key_concurrency,
     rate_limits,
+    reads,
     roles,
     slow_clients,
     tokens,
@@ -70,10 +73,11 @@ SCENARIOS = (
     "cost",
     "answer_cap",
     "slow_clients",
+    "reads",
 )
 
 
-async def _step(name: str, bench: Bench) -> None:
+async def _step(name: str, bench: Bench, args: argparse.Namespace) -> None:
     """Run the scenario called `name`; its figures go in ``bench.results``."""
     scenarios = {
         "efficiency": efficiency,
@@ -88,6 +92,8 @@ async def _step(name: str, bench: Bench) -> None:
     }
     if name == "answer_cap":
         await answer_cap.scenario(bench.results, bench.api, bench.svc)
+    elif name == "reads":
+        await reads.scenario(bench, clients=args.read_clients, event_clients=args.event_clients)
     elif name == "slow_clients":
         await slow_clients.scenario(bench.results, bench.svc, bench.db, requests=100)
     else:
@@ -103,6 +109,12 @@ async def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the under-two-minutes version")
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(SCENARIOS)}")
     parser.add_argument("--output", type=Path, default=Path("bench/results.json"))
+    parser.add_argument(
+        "--read-clients", type=int, default=reads.READ_CLIENTS, help="clients of bench 8"
+    )
+    parser.add_argument(
+        "--event-clients", type=int, default=reads.EVENT_CLIENTS, help="event clients of bench 8"
+    )
     parser.add_argument("--data-dir", type=Path, default=Path(".releval/bench"))
     args = parser.parse_args(argv)
     mode = QUICK if args.quick else FULL
@@ -131,7 +143,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
         bench = Bench(mode, api, svc, db, args.data_dir)
         for name in SCENARIOS:
             if name in chosen:
-                await _step(name, bench)
+                await _step(name, bench, args)
     elapsed = time.perf_counter() - began
     results = {
         "meta": {

@@ -33,6 +33,7 @@ from releval_judge.secrets import (
 )
 from releval_judge.services import Services
 from releval_judge.services.auth import TokenChecker
+from releval_judge.services.run_events import RunEvents
 from releval_judge.store.database import (
     EmbeddedPostgres,
     apply_schema,
@@ -116,6 +117,7 @@ def create_app(
         )
         runner: Runner | None = None
         panels: PanelRunner | None = None
+        run_events: RunEvents | None = None
         # Judges' templates run in threads of their own, within these limits: one renderer
         # for judging runs, one for requests, so that neither waits behind the other's
         # renders. One thread for runs: renders hold the GIL, a second thread would only
@@ -161,6 +163,7 @@ def create_app(
             panels = PanelRunner(
                 store=store, runner=runner, max_active=settings.max_active_runs_per_evaluation
             )
+            run_events = RunEvents(store, metrics)
             app.state.services = Services(
                 settings=settings,
                 store=store,
@@ -170,6 +173,7 @@ def create_app(
                 panels=panels,
                 checker=checker,
                 templates=request_templates,
+                run_events=run_events,
             )
             claimed = await runner.begin()
             await panels.resume()
@@ -182,6 +186,8 @@ def create_app(
             )
             yield
         finally:
+            if run_events is not None:
+                await run_events.close()
             if panels is not None:
                 await panels.shutdown()
             if runner is not None:

@@ -55,6 +55,16 @@ class Metrics:
             "Time judging runs held back new batches while the event loop lagged",
             registry=r,
         )
+        # The event streams of runs share one reader per run (services.run_events): its
+        # reads grow with the runs watched and time, not with the number of streams.
+        self.run_event_reads = Counter(
+            "releval_run_events_reads",
+            "Database reads of the readers that feed judging runs' event streams",
+            registry=r,
+        )
+        self.run_event_streams = Gauge(
+            "releval_run_event_streams", "Open event streams of judging runs", registry=r
+        )
         self.tokens = Counter(
             "releval_tokens", "Tokens used by provider calls", ["direction"], registry=r
         )

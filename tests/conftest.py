@@ -124,6 +124,28 @@ async def stalled_provider(fake_provider: FakeProviders) -> AsyncIterator[FakePr
 
 
 @pytest.fixture
+async def stepped_provider(
+    fake_provider: FakeProviders,
+) -> AsyncIterator[tuple[FakeProvider, asyncio.Semaphore]]:
+    """A provider that answers one call (grading each candidate 2) per release of the
+    semaphore, so that a test moves a run on one batch at a time; all of them at the end."""
+    allowed = asyncio.Semaphore(0)
+    done = asyncio.Event()
+
+    async def respond(prompt: str, call_no: int) -> web.Response:
+        if not done.is_set():
+            waiters = {asyncio.ensure_future(allowed.acquire()), asyncio.ensure_future(done.wait())}
+            _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in pending:
+                waiter.cancel()
+        return completion(blocks(dict.fromkeys(document_ids(prompt), 2)))
+
+    provider = await fake_provider(respond)
+    yield provider, allowed
+    done.set()
+
+
+@pytest.fixture
 async def panel_members(local_servers: LocalServers) -> list[FakeProvider]:
     """Three providers that grade as tests/support/panels.py's documents say: member 0, 1, 2."""
     return [await local_servers.start(member(i)) for i in range(3)]

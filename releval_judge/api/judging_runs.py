@@ -11,7 +11,7 @@ from releval_judge.params import PageParams
 from releval_judge.services import judging_runs
 from releval_judge.web.auth import actor, services
 from releval_judge.web.body import read_model, read_query
-from releval_judge.web.responses import model_response
+from releval_judge.web.responses import conditional_response, model_response
 
 
 async def start_judging_run(request: Request) -> Response:
@@ -30,18 +30,20 @@ async def start_judging_run(request: Request) -> Response:
 
 
 async def list_judging_runs(request: Request) -> Response:
+    """The page with an ETag; 304 when If-None-Match names it (nothing changed)."""
     params = read_query(request, PageParams)
     page = await judging_runs.list_judging_runs(
         services(request), request.path_params["run_id"], limit=params.limit, cursor=params.cursor
     )
-    return model_response(page)
+    return conditional_response(request, page)
 
 
 async def get_judging_run(request: Request) -> Response:
+    """The run with an ETag; 304 when If-None-Match names it (nothing changed)."""
     run = await judging_runs.get_judging_run(
         services(request), request.path_params["judging_run_id"]
     )
-    return model_response(run)
+    return conditional_response(request, run)
 
 
 async def cancel_judging_run(request: Request) -> Response:

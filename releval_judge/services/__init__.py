@@ -5,7 +5,8 @@ function of a module here that takes it (and plain arguments: a parsed request m
 ids, the actor's name) and returns models; it knows nothing of HTTP. Its errors are the
 domain errors of ``releval_judge.errors``. By resource: ``judges``, ``evaluation_runs``,
 ``judging_runs``, ``judgments`` (listing, human grades), ``exports``, ``tokens``,
-``health``; ``auth`` turns tokens into principals."""
+``health``; ``auth`` turns tokens into principals; ``run_events`` feeds runs' event
+streams."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.engine.runner import Runner
 from releval_judge.secrets import SecretBox
 from releval_judge.services.auth import TokenChecker
+from releval_judge.services.run_events import RunEvents
 from releval_judge.store.store import Store
 from releval_judge.telemetry import Metrics
 
@@ -34,3 +36,5 @@ class Services:
     # Prompt templates compiled and rendered for requests (save, test, estimate,
     # preview): threads of their own, apart from the judging runs' (runner.templates).
     templates: TemplateRenderer
+    # One reader per watched run on this replica, shared by the run's event streams.
+    run_events: RunEvents

@@ -3,6 +3,7 @@ the overview of one run (what the UI's judging-run page shows)."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from releval_judge.models import (
@@ -13,6 +14,7 @@ from releval_judge.models import (
     Page,
 )
 from releval_judge.services import Services
+from releval_judge.services.run_events import RunStream
 from releval_judge.store.review import HumanJudge, ReviewStore
 from releval_judge.store.ui import UiStore
 
@@ -47,8 +49,18 @@ async def list_judging_runs(
 
 
 async def get_judging_run(svc: Services, judging_run_id: str) -> JudgingRun:
-    """The run as it is now (what its progress stream polls)."""
+    """The run as it is now."""
     return await svc.store.get_judging_run(judging_run_id)
+
+
+async def watch_judging_run(
+    svc: Services, judging_run_id: str, *, poll_s: float
+) -> tuple[JudgingRun, contextlib.AbstractAsyncContextManager[RunStream]]:
+    """The run as it is now (NotFound for an unknown run), and a stream of its next
+    readings, shared with every other stream of the run on this replica (one database read
+    per ``poll_s`` for all of them)."""
+    run = await svc.store.get_judging_run(judging_run_id)
+    return run, svc.run_events.watch(run, poll_s=poll_s)
 
 
 async def cancel_judging_run(svc: Services, judging_run_id: str, *, by: str) -> JudgingRun:
@@ -84,15 +96,3 @@ async def judging_run_overview(
     counts = await UiStore(svc.store).run_grade_counts(run.id)
     human_judges = await ReviewStore(svc.store).human_judges(evaluation.id)
     return JudgingRunOverview(run, evaluation, failures, counts, human_judges)
-
-
-async def judging_run_settled(svc: Services, run: JudgingRun) -> bool:
-    """Whether the run's counts are final. A cancelled run stops starting calls at once,
-    but the calls already in flight still record their judgments, for as long as a
-    replica holds the run's lease (it finishes them, then lets the lease lapse); any
-    other ended run is final when it ends."""
-    if run.active:
-        return False
-    if run.status != "cancelled":
-        return True
-    return await svc.store.lease_owner(run.id) is None

@@ -176,10 +176,14 @@ class JudgingRuns(PoolUser):
     async def list_judging_runs(
         self, evaluation_run_id: str, *, limit: int, cursor: str | None
     ) -> Page[JudgingRun]:
+        """A page of the evaluation run's judging runs; NotFound for an unknown one."""
         eval_uuid = parse_uuid(evaluation_run_id, "evaluation run")
-        await get_evaluation_run(self.pool, evaluation_run_id)
         after_seq = seq_cursor(cursor)
         rows = await self.pool.fetch(Q["list_judging_runs"], eval_uuid, after_seq, limit + 1)
+        if not rows:
+            # Only an empty page can be that of an unknown evaluation run: a poller of a
+            # run's list makes one query, not two.
+            await get_evaluation_run(self.pool, evaluation_run_id)
         return page(Page[JudgingRun], rows, limit, judging_run, seq_key)
 
     async def cancel_judging_run(self, judging_run_id: str, *, by: str | None) -> JudgingRun:

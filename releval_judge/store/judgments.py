@@ -18,6 +18,7 @@ from releval_judge.cursor import decode_cursor
 from releval_judge.errors import ValidationFailed
 from releval_judge.models import JudgingRun, Judgment, Page
 from releval_judge.scale import Scale
+from releval_judge.store.database import Db
 from releval_judge.store.evaluation_runs import get_evaluation_run
 from releval_judge.store.pages import cursor_time, invalid_cursor, page, parse_uuid
 from releval_judge.store.sql import fill, queries
@@ -39,7 +40,13 @@ TIEBREAK: list[tuple[str, str, str]] = [
 DEFAULT_SORT = "query_id,rank"
 
 Q = queries()
-LIST_JUDGMENTS = fill(Q["list_judgments"], current_judgments=Q["current_judgments"])
+LIST_JUDGMENTS = fill(
+    Q["list_judgments"],
+    current_judgments=Q["current_judgments"],
+    judgment_filters=Q["judgment_filters"],
+)
+# For a sort that starts with query_id: one ordered walk of the run's candidates.
+LIST_JUDGMENTS_BY_QUERY = fill(Q["list_judgments_by_query"], judgment_filters=Q["judgment_filters"])
 
 
 @dataclass(frozen=True)
@@ -72,13 +79,17 @@ def parse_sort(sort: str | None) -> list[tuple[str, bool]]:
 
 
 def _keyset(columns: list[tuple[str, str, bool]], first_param: int) -> str:
-    """``(a > $n) OR (a = $n AND b < $m) OR …`` for a mixed-direction keyset."""
+    """``a >= $n AND ((a > $n) OR (a = $n AND b < $m) OR …)`` for a mixed-direction
+    keyset. The leading ``a >= $n`` is implied by the rest; it is there so that an index
+    on ``a`` can start at the cursor instead of at the first row."""
+    first_expr, first_cast, first_desc = columns[0]
+    bound = f"{first_expr} {'<=' if first_desc else '>='} ${first_param}::{first_cast}"
     clauses = []
     for i, (expr, cast, descending) in enumerate(columns):
         parts = [f"{e} = ${first_param + k}::{c}" for k, (e, c, _) in enumerate(columns[:i])]
         parts.append(f"{expr} {'<' if descending else '>'} ${first_param + i}::{cast}")
         clauses.append("(" + " AND ".join(parts) + ")")
-    return "(" + " OR ".join(clauses) + ")"
+    return bound + " AND (" + " OR ".join(clauses) + ")"
 
 
 async def list_judgments(
@@ -91,7 +102,21 @@ async def list_judgments(
     cursor: str | None,
 ) -> Page[Judgment]:
     eval_uuid = parse_uuid(evaluation_run_id, "evaluation run")
-    scale = (await get_evaluation_run(pool, evaluation_run_id)).scale
+    async with pool.acquire() as conn:
+        # One connection for both statements: one wait for the pool, not two.
+        scale = (await get_evaluation_run(conn, evaluation_run_id)).scale
+        return await _list_judgments(conn, eval_uuid, scale, filters, sort, limit, cursor)
+
+
+async def _list_judgments(
+    db: Db,
+    eval_uuid: UUID,
+    scale: Scale,
+    filters: JudgmentFilter,
+    sort: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[Judgment]:
     keys = parse_sort(sort)
     columns = [(SORTABLE[name][0], SORTABLE[name][1], desc) for name, desc in keys]
     columns += [(expr, cast, False) for _, expr, cast in TIEBREAK]
@@ -110,7 +135,9 @@ async def list_judgments(
         filters.query_id,
         judging_run,
     ]
-    sql = LIST_JUDGMENTS
+    # Sorted by query_id first, a page is read in candidates_stream_idx order and ends
+    # with the page; any other sort reads and sorts every current judgment of the run.
+    sql = LIST_JUDGMENTS_BY_QUERY if keys[0][0] == "query_id" else LIST_JUDGMENTS
     if cursor is not None:
         values = decode_cursor(cursor, length=len(columns))
         params += [_cursor_value(v, cast) for v, (_, cast, _) in zip(values, columns, strict=True)]
@@ -118,7 +145,9 @@ async def list_judgments(
     order = ", ".join(f"{expr} {'DESC' if desc else 'ASC'}" for expr, _, desc in columns)
     sql += f" ORDER BY {order} LIMIT ${len(params) + 1}"
     params.append(limit + 1)
-    rows = await pool.fetch(sql, *params)
+    # One round trip: the generic plan of LIST_JUDGMENTS_BY_QUERY is the same ordered walk
+    # as a custom one (the cursor's bound is an index condition either way).
+    rows = await db.fetch(sql, *params)
     names = [name for name, _ in keys] + [name for name, _, _ in TIEBREAK]
     return page(
         Page[Judgment],
