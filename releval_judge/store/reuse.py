@@ -28,14 +28,17 @@ class Reuse(PoolUser):
     """Reuse's part of :class:`~releval_judge.store.store.Store`."""
 
     async def reusable_judgments(
-        self, fingerprints: Sequence[bytes], *, judging_run_id: str
+        self, fingerprints: Sequence[bytes], *, judging_run_id: str | None
     ) -> dict[bytes, ReusableJudgment]:
         """The latest successful judgment of each of ``fingerprints`` that another judging
-        run than ``judging_run_id`` wrote (failures are never kept, so never reused)."""
+        run than ``judging_run_id`` (None: any run) wrote (failures are never kept, so
+        never reused)."""
         if not fingerprints:
             return {}
         rows = await self.pool.fetch(
-            Q["reusable_judgments"], list(fingerprints), UUID(judging_run_id)
+            Q["reusable_judgments"],
+            list(fingerprints),
+            None if judging_run_id is None else UUID(judging_run_id),
         )
         return {
             bytes(r["fingerprint"]): ReusableJudgment(

@@ -27,11 +27,11 @@ WHERE s.query_id = ANY($4::text[])
 ORDER BY c.query_id, c.rank, c.id;
 
 -- judge_output_tokens_per_candidate --
--- Output tokens per candidate over the earlier judging runs of one judge (null: none yet).
-SELECT sum(output_tokens)::float8 / nullif(sum(judged + failed), 0) AS per_candidate,
-       coalesce(sum(judged + failed), 0)::bigint AS candidates
+-- Output tokens per candidate over the earlier judging runs of one judge (null: none yet); reused judgments cost no tokens and are not counted.
+SELECT sum(output_tokens)::float8 / nullif(sum(judged + failed - reused), 0) AS per_candidate,
+       coalesce(sum(judged + failed - reused), 0)::bigint AS candidates
 FROM ai_judging_runs
-WHERE ai_judge_id = $1 AND judged + failed > 0;
+WHERE ai_judge_id = $1 AND judged + failed - reused > 0;
 
 -- get_candidate_of_run --
 -- One candidate of an evaluation run, with its query's text.
