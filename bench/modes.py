@@ -28,6 +28,7 @@ class Mode:
     cost_candidates: int
     roles_candidates: Callable[[int], int]  # by concurrency
     roles_poll_candidates: int
+    reuse_candidates: int  # the reuse look-up's overhead (bench/reuse.py)
 
 
 FULL = Mode(
@@ -47,6 +48,7 @@ FULL = Mode(
     cost_candidates=10_000,
     roles_candidates=lambda concurrency: 20_000,
     roles_poll_candidates=100_000,
+    reuse_candidates=1_000_000,
 )
 QUICK = Mode(
     name="quick",
@@ -67,4 +69,5 @@ QUICK = Mode(
     cost_candidates=2_000,
     roles_candidates=lambda concurrency: min(concurrency * BATCH * 25, 8_000),
     roles_poll_candidates=40_000,
+    reuse_candidates=100_000,
 )

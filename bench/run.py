@@ -19,7 +19,10 @@ restarted for each configuration), and measures (docs/benchmarks.md says how):
 5b. two replicas on one provider key with a ``key_concurrency`` budget: the provider's peak
    of calls in flight and how busy the budget kept the key;
 6. input tokens per judgment with the default template, batch 1 vs batch 10;
-7. GET latency while 24 clients stall (bench/slow_clients.py).
+7. GET latency while 24 clients stall (bench/slow_clients.py);
+8. reuse by fingerprint: the next ranker's run (calls, shared candidates sent, cost), and
+   the look-up's overhead on a 1,000,000-candidate run with nothing to reuse (quick:
+   100,000) (bench/reuse.py).
 
 Prints tables and writes ``bench/results.json``. Medians of several runs where cheap
 (the number of runs is printed as n). Usage: ``python -m bench.run [--quick] [--only
@@ -48,6 +51,7 @@ from bench import (
     efficiency,
     key_concurrency,
     rate_limits,
+    reuse,
     roles,
     slow_clients,
     tokens,
@@ -70,6 +74,7 @@ SCENARIOS = (
     "cost",
     "answer_cap",
     "slow_clients",
+    "reuse",
 )
 
 
@@ -85,6 +90,7 @@ async def _step(name: str, bench: Bench) -> None:
         "key_concurrency": key_concurrency,
         "tokens": tokens,
         "cost": cost,
+        "reuse": reuse,
     }
     if name == "answer_cap":
         await answer_cap.scenario(bench.results, bench.api, bench.svc)
