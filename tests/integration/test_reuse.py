@@ -140,6 +140,12 @@ async def test_the_next_ranker_sends_only_the_documents_not_judged_before(
             before[doc]["reasoning"],
         )
         assert judgment["fingerprint"] == before[doc]["fingerprint"]
+    status, listed = await service.request(
+        "GET", f"/ai-judging-runs/{second['id']}/judgments", params={"limit": "100"}
+    )
+    assert status == 200, listed
+    assert sorted(j["reused_from"] is None for j in listed["items"]) == [False] * 24 + [True] * 6
+    assert {j["reused_from"] for j in listed["items"]} == {first["id"], None}
     # A third ranker reuses from whichever run called the provider (not a copy's run).
     third = await judge_run(service, await create(service, ranker_body(new=2)), judge["id"])
     assert third["reused"] == 30 and len(provider.calls) - calls_before == 3
