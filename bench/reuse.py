@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import uuid
-import zlib
 from typing import Any
 
 from bench.context import Bench, RunMeasure
@@ -34,12 +33,15 @@ def ranker(tag: str, *, next_ranker: bool) -> dict[str, Any]:
     eight documents (reversed: other ranks) and has two new ones."""
     queries = []
     for q in range(QUERIES):
-        docs = [f"{tag}-q{q}-d{d}" for d in range(DOCS)]
+        # Texts q·12 … q·12 + 11: A's ten and B's two new ones differ within a query (a new
+        # document with a shared one's title and text would be the same question, reused).
+        docs = [(f"{tag}-q{q}-d{d}", q * 12 + d) for d in range(DOCS)]
         if next_ranker:
-            docs = docs[:SHARED][::-1] + [f"{tag}-q{q}-new{d}" for d in range(DOCS - SHARED)]
+            new = [(f"{tag}-q{q}-new{d}", q * 12 + DOCS + d) for d in range(DOCS - SHARED)]
+            docs = docs[:SHARED][::-1] + new
         candidates = []
-        for rank, doc in enumerate(docs, start=1):
-            text = _TEXTS[zlib.crc32(doc.encode()) % len(_TEXTS)]
+        for rank, (doc, n) in enumerate(docs, start=1):
+            text = _TEXTS[n % len(_TEXTS)]
             candidates.append(
                 {"doc_id": doc, "rank": rank, "title": text[:40].rsplit(" ", 1)[0], "text": text}
             )
@@ -79,6 +81,19 @@ async def _judgments(bench: Bench, evaluation_id: str, run_id: str) -> dict[str,
             return by_doc
 
 
+async def _reused(bench: Bench, run_id: str) -> set[str]:
+    """The documents whose judgment run `run_id` reused (``reused_from`` set)."""
+    reused: set[str] = set()
+    cursor: str | None = None
+    while True:
+        params = {"limit": "1000", **({"cursor": cursor} if cursor else {})}
+        page = await bench.api.request("GET", f"/ai-judging-runs/{run_id}/judgments", params=params)
+        reused.update(j["doc_id"] for j in page["items"] if j["reused_from"] is not None)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return reused
+
+
 async def _next_ranker(bench: Bench) -> None:
     tag = uuid.uuid4().hex[:8]  # nothing judged before this session matches
     async with bench.sim(latency_ms=50.0) as sim:
@@ -92,6 +107,7 @@ async def _next_ranker(bench: Bench) -> None:
         calls_2 = (await sim.stats()).calls
     before = await _judgments(bench, first_eval, first["id"])
     after = await _judgments(bench, second_eval, second["id"])
+    reused_docs = await _reused(bench, second["id"])
     shared = [doc for doc in after if "-new" not in doc]
     identical = sum(1 for doc in shared if after[doc] == before.get(doc))
     shared_total = QUERIES * SHARED
@@ -102,8 +118,8 @@ async def _next_ranker(bench: Bench) -> None:
         "first_calls": calls_1 - calls_0,
         "second_calls": calls_2 - calls_1,
         "second_reused": second["reused"],
-        # Each shared candidate is either reused or sent: what was not reused was sent.
-        "shared_candidates_sent": shared_total - second["reused"],
+        # A shared candidate not reused was sent (judged or failed by B's own calls).
+        "shared_candidates_sent": shared_total - len(reused_docs & set(shared)),
         "first_cost": first["cost"]["total"],
         "second_cost": second["cost"]["total"],
         "cost_ratio": second["cost"]["total"] / first["cost"]["total"],
