@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from releval_judge.sim import SimConfig
-from tests.support.api import assert_error, create_judge, wait_until_ended
+from tests.support.api import assert_error, create_judge, start_run, wait_until_ended
 from tests.support.fakes import FakeProvider, FakeProviders, blocks, completion
 from tests.support.panels import make_panel, wait_panel_ended
 from tests.support.servers import LocalServers
@@ -85,12 +85,7 @@ def sent_titles(provider: FakeProvider, since: int = 0) -> list[str]:
 async def judge_run(
     service: Service, evaluation_id: str, judge_id: str, **body: Any
 ) -> dict[str, Any]:
-    status, run = await service.request(
-        "POST",
-        f"/evaluations/runs/{evaluation_id}/ai-judge",
-        json={"ai_judge_id": judge_id, **body},
-    )
-    assert status == 201, run
+    run = await start_run(service, evaluation_id, judge_id, **body)
     end = await wait_until_ended(service, run["id"])
     assert end["status"] == "completed", end
     return end
