@@ -84,24 +84,23 @@ class RunContext:
     # --- reading -------------------------------------------------------------------------
 
     async def candidate_batches(self) -> AsyncIterator[list[Prepared]]:
-        """Batches in (query, rank) order; the next page is read while this one is judged.
-        With reuse, a page's candidates that an earlier judgment answers are written (as
-        reused) before its batches are made of the rest."""
+        """Batches in (query, rank) order. The next page is read, fingerprinted and (with
+        reuse) answered from earlier judgments while this one is judged: a page's
+        candidates that an earlier judgment answers are written as reused, its batches
+        are made of the rest."""
         builder: BatchBuilder[Prepared] = BatchBuilder(self.config.batch_size)
-        next_page: asyncio.Task[list[PendingCandidate]] | None = asyncio.create_task(
+        next_page: asyncio.Task[_Page] | None = asyncio.create_task(
             self._page(None), name=f"judging-run-{self.run_id}-page"
         )
         try:
             while next_page is not None and not self.control.halt.is_set():
                 page = await next_page
                 next_page = None
-                if len(page) == PAGE_SIZE:
-                    last = page[-1]
+                if page.after is not None:
                     next_page = asyncio.create_task(
-                        self._page((last.query_id, last.rank, last.id)),
-                        name=f"judging-run-{self.run_id}-page",
+                        self._page(page.after), name=f"judging-run-{self.run_id}-page"
                     )
-                for candidate in await self._unanswered(page):
+                for candidate in page.to_judge:
                     closed = builder.add(candidate)
                     if closed is not None:
                         yield closed
@@ -112,6 +111,23 @@ class RunContext:
         rest = builder.flush()
         if rest is not None:
             yield rest
+
+    async def _page(self, after: tuple[str, int, UUID] | None) -> _Page:
+        candidates = await self.with_db(
+            functools.partial(
+                self.store.pending_candidates,
+                self.run.evaluation_run_id,
+                self.run_id,
+                after=after,
+                limit=PAGE_SIZE,
+            ),
+            "reading candidates",
+        )
+        last = candidates[-1] if len(candidates) == PAGE_SIZE else None
+        return _Page(
+            to_judge=await self._unanswered(candidates),
+            after=None if last is None else (last.query_id, last.rank, last.id),
+        )
 
     def _fingerprints(self) -> Fingerprinter:
         assert self.fingerprinter is not None, "the run's fingerprinter is set before reading"
@@ -154,18 +170,6 @@ class RunContext:
         )
         log.debug("judgments_reused", reused=len(reused), to_judge=len(rest))
         return rest
-
-    async def _page(self, after: tuple[str, int, UUID] | None) -> list[PendingCandidate]:
-        return await self.with_db(
-            functools.partial(
-                self.store.pending_candidates,
-                self.run.evaluation_run_id,
-                self.run_id,
-                after=after,
-                limit=PAGE_SIZE,
-            ),
-            "reading candidates",
-        )
 
     # --- writing -------------------------------------------------------------------------
 
@@ -242,6 +246,15 @@ class RunContext:
             metrics.candidates.labels("failed").inc(len(outcome.failures))
         metrics.tokens.labels("input").inc(outcome.input_tokens)
         metrics.tokens.labels("output").inc(outcome.output_tokens)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Page:
+    """A page of pending candidates: those left to judge, and the key after which the next
+    page starts (None: this was the last)."""
+
+    to_judge: list[Prepared]
+    after: tuple[str, int, UUID] | None
 
 
 def _budget(active: ActiveRun) -> CostBudget | None:
