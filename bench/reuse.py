@@ -8,8 +8,8 @@
    100,000): the same candidates judged three times by judges whose fingerprints match
    nothing, with ``reuse: "none"``, ``"fingerprint"``, ``"none"`` (the tables grow from run
    to run; the look-up probes an index already holding a million fingerprints). Every run
-   computes and stores fingerprints; the difference is the look-up. Zero provider latency, so that the
-   service's own work is the bound and any overhead shows.
+   computes and stores fingerprints; the difference is the look-up. Zero provider latency,
+   so that the service's own work is the bound and any overhead shows.
 """
 
 from __future__ import annotations
