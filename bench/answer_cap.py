@@ -134,7 +134,7 @@ async def measure(api: ApiClient, svc: Service, *, answer_mb: int = 600) -> dict
             }
         )
         async with peak_rise(svc.child) as run_figures:
-            run = await api.start_judging_run(evaluation.id, judge.id)
+            run = await api.start_judging_run(evaluation.id, judge.id, reuse="none")
             while run.status in ("queued", "running"):
                 await asyncio.sleep(0.1)
                 run = await api.get_judging_run(run.id)

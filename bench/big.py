@@ -27,7 +27,7 @@ async def scenario(bench: Bench) -> None:
         service_cpu = bench.svc.child.cpu_s()
         async with RssSampler(bench.svc.child) as run_rss:
             started = time.perf_counter()
-            run = await bench.api.start_judging_run(evaluation_id, judge_id)
+            run = await bench.api.start_judging_run(evaluation_id, judge_id, reuse="none")
             start_call_ms = 1000 * (time.perf_counter() - started)
             get_ms, final, cancelled = await _poll_latencies(bench, run)
         cpu_s = bench.svc.child.cpu_s() - service_cpu

@@ -20,7 +20,7 @@ async def scenario(bench: Bench) -> None:
             evaluation_id, _ = await bench.evaluation(bench.mode.cancel_candidates)
             judge_id = await bench.judge(sim, concurrency=concurrency)
             await sim.reset()
-            run = await bench.api.start_judging_run(evaluation_id, judge_id)
+            run = await bench.api.start_judging_run(evaluation_id, judge_id, reuse="none")
             # Let it reach full speed first: about a second of calls.
             while (await bench.api.get_judging_run(run.id)).judged < concurrency * BATCH * 4:
                 await asyncio.sleep(0.05)

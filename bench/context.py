@@ -79,12 +79,16 @@ class Bench:
             **extra,
         )
 
-    async def judge_run(self, evaluation_id: str, judge_id: str, sim: Sim) -> RunMeasure:
-        """Start a judging run and wait for its end, metering CPU on the way."""
+    async def judge_run(
+        self, evaluation_id: str, judge_id: str, sim: Sim, *, reuse: str = "none"
+    ) -> RunMeasure:
+        """Start a judging run and wait for its end, metering CPU on the way. No reuse
+        unless asked: the synthetic evaluations repeat the same content, and the scenarios
+        measure judging (scenario 9, bench/reuse.py, measures reuse)."""
         service_cpu = self.svc.child.cpu_s()
         db_cpu = self.db.cpu_s()
         sim_cpu = sim.child.cpu_s()
-        run = await self.api.start_judging_run(evaluation_id, judge_id)
+        run = await self.api.start_judging_run(evaluation_id, judge_id, reuse=reuse)
         final = await self.api.watch(run.id, min_interval_s=0.25, max_interval_s=0.5)
         return measure(
             final,
@@ -142,7 +146,7 @@ class Bench:
                 runs.append((api, evaluation_id, judge_id))
             # Both start together, once both have their candidates.
             started = [
-                (api, await api.start_judging_run(evaluation_id, judge_id))
+                (api, await api.start_judging_run(evaluation_id, judge_id, reuse="none"))
                 for api, evaluation_id, judge_id in runs
             ]
             await asyncio.sleep(seconds)

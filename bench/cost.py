@@ -45,7 +45,7 @@ async def scenario(bench: Bench) -> None:
                 cached_input_price_per_mtok=prices.cached_input_per_mtok,
                 output_price_per_mtok=prices.output_per_mtok,
             )
-            run = await bench.api.start_judging_run(evaluation_id, judge_id)
+            run = await bench.api.start_judging_run(evaluation_id, judge_id, reuse="none")
             final = await bench.api.watch(run.id, min_interval_s=0.25, max_interval_s=1.0)
             factor = 0.5 if delivery == "batch" else 1.0
             for caching, table_prices in (("no", uncached), ("yes", prices)):

@@ -29,6 +29,7 @@ class Mode:
     roles_candidates: Callable[[int], int]  # by concurrency
     roles_poll_candidates: int
     reads_s: float  # how long the read clients of bench 8 read, each row
+    reuse_candidates: int  # the reuse look-up's overhead (bench/reuse.py)
 
 
 FULL = Mode(
@@ -49,6 +50,7 @@ FULL = Mode(
     roles_candidates=lambda concurrency: 20_000,
     roles_poll_candidates=100_000,
     reads_s=25.0,
+    reuse_candidates=1_000_000,
 )
 QUICK = Mode(
     name="quick",
@@ -70,4 +72,5 @@ QUICK = Mode(
     roles_candidates=lambda concurrency: min(concurrency * BATCH * 25, 8_000),
     roles_poll_candidates=40_000,
     reads_s=6.0,
+    reuse_candidates=100_000,
 )

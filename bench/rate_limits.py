@@ -25,7 +25,7 @@ async def scenario(bench: Bench) -> None:
         async with bench.sim(requests_per_minute=limit) as sim:
             evaluation_id, _ = await bench.evaluation(bench.mode.rate_limit_candidates)
             judge_id = await bench.judge(sim, concurrency=concurrency, **extra)
-            run = await bench.api.start_judging_run(evaluation_id, judge_id)
+            run = await bench.api.start_judging_run(evaluation_id, judge_id, reuse="none")
             await asyncio.sleep(seconds)
             await bench.api.cancel_judging_run(run.id)
             await until_idle(sim)

@@ -161,7 +161,7 @@ async def _topology_rows(
         judge_id = await new_judge(
             top.api, sim, name=f"bench reads c{concurrency}", concurrency=concurrency
         )
-        run = await top.api.start_judging_run(evaluation_id, judge_id)
+        run = await top.api.start_judging_run(evaluation_id, judge_id, reuse="none")
         await _until(top.api, run.id, lambda r: r.status != "queued")
         paths = read_paths(evaluation_id, run.id)
         row = await _measure(
@@ -246,7 +246,7 @@ async def _events_row(bench: Bench, top: Topology, sim: Sim, clients: int) -> di
     evaluation_id, _ = await new_evaluation(top.api, candidates, "bench events")
     judge_id = await new_judge(top.api, sim, name="bench events", concurrency=concurrency)
     reads_before = await event_reads(top.url)
-    run = await top.api.start_judging_run(evaluation_id, judge_id)
+    run = await top.api.start_judging_run(evaluation_id, judge_id, reuse="none")
     stop = asyncio.Event()
     counts = [0] * clients
     url = f"{top.url}{API_PREFIX}/ai-judging-runs/{run.id}/events"

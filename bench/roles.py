@@ -99,7 +99,7 @@ async def _timed_run(
     judge_id = await new_judge(
         api, sim, name=f"bench roles c{concurrency}", concurrency=concurrency
     )
-    run = await api.start_judging_run(evaluation_id, judge_id)
+    run = await api.start_judging_run(evaluation_id, judge_id, reuse="none")
     latencies: list[float] = []
     while True:
         started = time.perf_counter()

@@ -22,6 +22,9 @@ restarted for each configuration), and measures (docs/benchmarks.md says how):
 7. GET latency while 24 clients stall (bench/slow_clients.py);
 8. reads while a run writes: 64 clients over four reads, idle and judging at 32 and 128,
    one process and api + worker; 200 clients on one run's event stream (bench/reads.py).
+9. reuse by fingerprint: the next ranker's run (calls, shared candidates sent, cost), and
+   the look-up's overhead on a 1,000,000-candidate run with nothing to reuse (quick:
+   100,000) (bench/reuse.py).
 
 Prints tables and writes ``bench/results.json``. Medians of several runs where cheap
 (the number of runs is printed as n). Usage: ``python -m bench.run [--quick] [--only
@@ -51,6 +54,7 @@ from bench import (
     key_concurrency,
     rate_limits,
     reads,
+    reuse,
     roles,
     slow_clients,
     tokens,
@@ -74,6 +78,7 @@ SCENARIOS = (
     "answer_cap",
     "slow_clients",
     "reads",
+    "reuse",
 )
 
 
@@ -89,6 +94,7 @@ async def _step(name: str, bench: Bench, args: argparse.Namespace) -> None:
         "key_concurrency": key_concurrency,
         "tokens": tokens,
         "cost": cost,
+        "reuse": reuse,
     }
     if name == "answer_cap":
         await answer_cap.scenario(bench.results, bench.api, bench.svc)

@@ -476,3 +476,20 @@ BEGIN
     END IF;
 END
 $do$;
+
+-- Reuse by fingerprint (issue 26, docs/decisions.md "Reuse"): every successful AI judgment
+-- keeps the fingerprint of what decided it (query text, the candidate as the prompt shows
+-- it, the scale, the judge's deciding settings: engine/fingerprints.py). A judging run with
+-- reuse 'fingerprint' takes the grade of an earlier judgment with the same fingerprint
+-- instead of calling the provider, and says where it came from in reused_from (the judging
+-- run that called the provider). Null on judgments from before.
+ALTER TABLE ai_run_judgments ADD COLUMN IF NOT EXISTS fingerprint bytea;
+ALTER TABLE ai_run_judgments ADD COLUMN IF NOT EXISTS reused_from uuid;
+-- One probe per candidate of each page a run reads; partial, so judgments from before
+-- (null) cost nothing.
+CREATE INDEX IF NOT EXISTS ai_run_judgments_fingerprint_idx
+    ON ai_run_judgments (fingerprint) WHERE fingerprint IS NOT NULL;
+ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS reuse text NOT NULL DEFAULT 'fingerprint'
+    CHECK (reuse IN ('fingerprint', 'none'));
+-- Judgments this run took from an earlier one (part of judged).
+ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS reused integer NOT NULL DEFAULT 0;

@@ -235,10 +235,13 @@ class ApiClient:
         *,
         scope: str | None = None,
         max_cost: float | None = None,
+        reuse: str | None = None,
     ) -> JudgingRun:
         body: dict[str, object] = {"ai_judge_id": judge_id}
         if scope is not None:
             body["scope"] = scope
+        if reuse is not None:
+            body["reuse"] = reuse
         if max_cost is not None:
             body["max_cost"] = max_cost
         return await self._model(

@@ -62,6 +62,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="stop (failed) before any call that could take the run's cost past AMOUNT, "
         "in the judge's prices' currency",
     )
+    start.add_argument(
+        "--reuse",
+        choices=["fingerprint", "none"],
+        help="take earlier judgments of the same question instead of calling the provider "
+        "(default: fingerprint; none sends every candidate)",
+    )
     start.add_argument("--watch", action="store_true", help="then watch it until it ends")
 
     watch = commands.add_parser(
@@ -132,7 +138,10 @@ def exit_code(run: JudgingRun) -> int:
 def summary(run: JudgingRun) -> str:
     """One line a person reads at the end of a run."""
     tokens = f"{format_count(run.input_tokens)} in / {format_count(run.output_tokens)} out tokens"
-    line = f"{run.status}: {run.judged:,} judged, {run.failed:,} failed of {run.total:,}; {tokens}"
+    judged = f"{run.judged:,} judged"
+    if run.reused:
+        judged += f" ({run.reused:,} reused)"
+    line = f"{run.status}: {judged}, {run.failed:,} failed of {run.total:,}; {tokens}"
     if run.cached_input_tokens:
         line += f" ({format_count(run.cached_input_tokens)} input cached)"
     if run.cost is not None:
@@ -157,7 +166,11 @@ def _print_run(run: JudgingRun, args: argparse.Namespace, text: str) -> None:
 
 async def _start(api: ApiClient, args: argparse.Namespace) -> int:
     run = await api.start_judging_run(
-        args.evaluation_run_id, args.judge_id, scope=args.scope, max_cost=args.max_cost
+        args.evaluation_run_id,
+        args.judge_id,
+        scope=args.scope,
+        max_cost=args.max_cost,
+        reuse=args.reuse,
     )
     print(
         f"judging run {run.id} {run.status}: {run.total:,} candidates, judge {run.ai_judge_name!r}",

@@ -9,6 +9,7 @@ from typing import Protocol
 from uuid import UUID
 
 from releval_judge.documents import DocumentLike, prompt_candidate
+from releval_judge.engine.fingerprints import Prepared
 from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.models import JudgeConfig
 from releval_judge.parse import excerpt, parse_answer
@@ -28,11 +29,12 @@ class QueryCandidate(DocumentLike, Protocol):
 async def render_batch(
     templates: TemplateRenderer,
     template: JudgePrompt,
-    batch: Sequence[QueryCandidate],
+    batch: Sequence[QueryCandidate | Prepared],
     scale: Scale,
     config: JudgeConfig,
 ) -> Prompt:
     """The prompt of one batch of candidates (one query), numbered "1", "2", … in order,
+    (a `Prepared` candidate is shown as its document, made once with its fingerprint),
     rendered in a thread of ``templates`` within its limits (one hop per batch). Raises
     `TemplateError` when the template fails for them, `TemplateLimitError` (a subclass)
     when it meets a limit: its time, the prompt's size, or a size the sandbox refuses; the
@@ -45,13 +47,18 @@ async def render_batch(
 
 
 def _render_batch(
-    template: JudgePrompt, batch: Sequence[QueryCandidate], scale: Scale, config: JudgeConfig
+    template: JudgePrompt,
+    batch: Sequence[QueryCandidate | Prepared],
+    scale: Scale,
+    config: JudgeConfig,
 ) -> Prompt:
     return template.render(
         query=batch[0].query,
         scale=scale,
         candidates=[
-            prompt_candidate(
+            c.numbered(str(i + 1))
+            if isinstance(c, Prepared)
+            else prompt_candidate(
                 str(i + 1),
                 c,
                 max_document_chars=config.max_document_chars,
@@ -68,15 +75,23 @@ def answer_outcome(
     scale: Scale,
     *,
     request: str | None = None,
+    fingerprints: Sequence[bytes] | None = None,
 ) -> BatchOutcome:
     """The judgments and per-candidate failures of an answer to the batch `candidate_ids`
-    (in their prompt order), with the tokens the provider billed for it."""
+    (in their prompt order; `fingerprints` theirs, in the same order, when known), with the
+    tokens the provider billed for it."""
     ordinals = {str(i + 1): c for i, c in enumerate(candidate_ids)}
+    prints = {str(i + 1): f for i, f in enumerate(fingerprints or ())}
     parsed = parse_answer(completion.text, list(ordinals), scale)
     raw = excerpt(completion.text)
     return BatchOutcome(
         judgments=[
-            JudgmentWrite(candidate_id=ordinals[o], grade=j.grade, reasoning=j.reasoning)
+            JudgmentWrite(
+                candidate_id=ordinals[o],
+                grade=j.grade,
+                reasoning=j.reasoning,
+                fingerprint=prints.get(o),
+            )
             for o, j in parsed.judgments.items()
         ],
         failures=[

@@ -8,6 +8,11 @@ that many candidates are rendered, the mean prompt length per batch then multipl
 number of batches. Characters become tokens at :data:`CHARS_PER_TOKEN` (no tokenizer: OpenAI's
 ``tiktoken`` downloads its encodings at run time and Anthropic's is not public). Output tokens
 are the judge's own average over its earlier runs, or :data:`OUTPUT_TOKENS_PER_CANDIDATE`.
+
+With reuse (``reuse: "fingerprint"``, the default of a run), the candidates rendered are
+fingerprinted as a run would (``engine.fingerprints``) and those an earlier judgment answers
+are counted as ``reusable`` (exactly, or in the same proportion as in the sample) and left
+out: the batches, tokens and cost cover only the rest.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Final
 
 from releval_judge.engine.answers import render_batch
 from releval_judge.engine.batching import batched
+from releval_judge.engine.fingerprints import Fingerprinter, shown_keys
 from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.errors import ValidationFailed
 from releval_judge.models import (
@@ -25,6 +31,7 @@ from releval_judge.models import (
     EvaluationRun,
     JudgeConfig,
     JudgingRunScope,
+    ReuseMode,
 )
 from releval_judge.prompt import (
     DEFAULT_TEMPLATE,
@@ -33,6 +40,7 @@ from releval_judge.prompt import (
     stable_prefix,
 )
 from releval_judge.providers.anthropic import CACHE_MIN_TOKENS
+from releval_judge.scale import Scale
 from releval_judge.store.review import ReviewStore
 from releval_judge.store.store import PendingCandidate
 
@@ -53,6 +61,7 @@ async def estimate_run(
     config: JudgeConfig,
     scope: JudgingRunScope,
     templates: TemplateRenderer,
+    reuse: ReuseMode = "fingerprint",
 ) -> Estimate:
     totals = await review.scope_totals(evaluation.id, scope, config.batch_size)
     chosen: list[str] = []
@@ -67,9 +76,12 @@ async def estimate_run(
             chosen.append(query.query_id)
             taken += query.candidates
     candidates = await review.scope_candidates(evaluation.id, scope, chosen) if chosen else []
+    rest = candidates
+    if reuse == "fingerprint" and candidates:
+        rest = await _not_reusable(review, templates, candidates, config, evaluation.scale)
     try:
         chars, rendered_batches, rendered_candidates, failures = await _render(
-            templates, candidates, config, evaluation
+            templates, rest, config, evaluation
         )
     except TemplateLimitError as exc:
         # The run would fail on its first batch: say so rather than estimate its cost.
@@ -80,8 +92,17 @@ async def estimate_run(
             ],
         ) from exc
     extrapolated = len(chosen) < totals.queries
+    # What reuse leaves to send, in the sample's proportions (exact when it is every query).
+    reusable, batches = 0, totals.batches
+    if rest is not candidates:
+        sampled_batches = len(batched(candidates, config.batch_size))
+        reusable = round(totals.candidates * (len(candidates) - len(rest)) / len(candidates))
+        batches = round(
+            totals.batches * len(batched(rest, config.batch_size)) / max(sampled_batches, 1)
+        )
+    to_judge = totals.candidates - reusable
     # The mean prompt per batch times the batches: exact when every batch was rendered.
-    input_chars = chars * totals.batches / rendered_batches if rendered_batches else 0
+    input_chars = chars * batches / rendered_batches if rendered_batches else 0
     input_tokens = math.ceil(input_chars / CHARS_PER_TOKEN)
 
     per_candidate, history = await review.output_tokens_per_candidate(judge_id)
@@ -96,18 +117,16 @@ async def estimate_run(
             f"{OUTPUT_TOKENS_PER_CANDIDATE} output tokens per candidate (one <candidate> block "
             "with a short reasoning); the judge has no earlier run to learn from"
         )
-    output_tokens = math.ceil(per_candidate * totals.candidates)
+    output_tokens = math.ceil(per_candidate * to_judge)
     if config.max_output_tokens is not None:
-        output_tokens = min(output_tokens, config.max_output_tokens * totals.batches)
+        output_tokens = min(output_tokens, config.max_output_tokens * batches)
 
     prefix_tokens = math.ceil(
         len(stable_prefix(config.prompt_template or DEFAULT_TEMPLATE)) / CHARS_PER_TOKEN
     )
     # A prompt cache serves the stable prefix of every call after the first, when the prefix
     # is long enough to be cached at all.
-    cached_tokens = (
-        prefix_tokens * max(totals.batches - 1, 0) if prefix_tokens >= CACHE_MIN_TOKENS else 0
-    )
+    cached_tokens = prefix_tokens * max(batches - 1, 0) if prefix_tokens >= CACHE_MIN_TOKENS else 0
     cached_tokens = min(cached_tokens, input_tokens)
     costs = _costs(config, input_tokens, cached_tokens, output_tokens)
 
@@ -115,7 +134,7 @@ async def estimate_run(
     if extrapolated:
         input_method += (
             f", {rendered_batches} batches of {len(chosen)} random queries rendered and "
-            f"scaled to {totals.batches} batches"
+            f"scaled to {batches} batches"
         )
     return Estimate(
         evaluation_run_id=evaluation.id,
@@ -126,7 +145,9 @@ async def estimate_run(
         queries=totals.queries,
         candidates=totals.candidates,
         batch_size=config.batch_size,
-        batches=totals.batches,
+        batches=batches,
+        reuse=reuse,
+        reusable=reusable,
         estimated_input_tokens=input_tokens,
         input_token_method=input_method,
         expected_output_tokens=output_tokens,
@@ -145,6 +166,30 @@ async def estimate_run(
         estimated_cached_input_tokens=cached_tokens,
         costs=costs,
     )
+
+
+async def _not_reusable(
+    review: ReviewStore,
+    templates: TemplateRenderer,
+    candidates: list[PendingCandidate],
+    config: JudgeConfig,
+    scale: Scale,
+) -> list[PendingCandidate]:
+    """`candidates` without those an earlier judgment answers (as a run would find them);
+    all of them when the template does not compile (the run would reuse nothing)."""
+    try:
+        template = await templates.judge_prompt(config.prompt_template)
+        shown = await templates.run(
+            shown_keys, config.prompt_template, template, what="render a probe batch"
+        )
+    except TemplateError:
+        return candidates
+    prepared = Fingerprinter(config, scale, shown).prepare_all(candidates)
+    found = await review.store.reusable_judgments(
+        [p.fingerprint for p in prepared], judging_run_id=None
+    )
+    answered = {p.id for p in prepared if p.fingerprint in found}
+    return [c for c in candidates if c.id not in answered]
 
 
 def _costs(

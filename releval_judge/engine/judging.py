@@ -20,6 +20,7 @@ from releval_judge.engine.budget import COST_LIMIT_REACHED, cost_limit_message
 from releval_judge.engine.control import HaltReason, RunControl
 from releval_judge.engine.database_retry import with_database_retry
 from releval_judge.engine.errors import RunFailed
+from releval_judge.engine.fingerprints import Fingerprinter, shown_keys
 from releval_judge.engine.key_slots import KeySlots
 from releval_judge.engine.lag import LoopLagMonitor
 from releval_judge.engine.live_delivery import LiveDelivery
@@ -147,6 +148,13 @@ class JudgingRunTask:
         except TemplateError as exc:
             raise RunFailed(f"prompt_template does not compile: {exc}") from exc
         evaluation = await self.store.get_evaluation_run(self.context.run.evaluation_run_id)
+        try:
+            shown = await self.templates.run(
+                shown_keys, self.config.prompt_template, template, what="render a probe batch"
+            )
+        except TemplateLimitError as exc:
+            raise RunFailed(f"prompt_template is over a limit: {exc}") from exc
+        self.context.fingerprinter = Fingerprinter(self.config, evaluation.scale, shown)
         return wire_config, template, evaluation.scale
 
     async def _deliver_live(

@@ -14,6 +14,7 @@ import structlog
 
 from releval_judge.engine.answers import all_failed, answer_outcome, render_batch
 from releval_judge.engine.budget import COST_LIMIT_REACHED
+from releval_judge.engine.fingerprints import Prepared
 from releval_judge.engine.lag import LoopLagMonitor
 from releval_judge.engine.run_context import RunContext
 from releval_judge.engine.slots import HaltableSemaphore
@@ -28,7 +29,6 @@ from releval_judge.providers import (
 )
 from releval_judge.providers.retry import CallCancelled, RetriesExhausted, call_with_retries
 from releval_judge.scale import Scale
-from releval_judge.store.store import PendingCandidate
 
 log = structlog.get_logger(__name__)
 
@@ -100,7 +100,7 @@ class LiveDelivery:
 
             task.add_done_callback(done)
 
-    async def _guarded_batch(self, batch: list[PendingCandidate], slots: CallSlots) -> None:
+    async def _guarded_batch(self, batch: list[Prepared], slots: CallSlots) -> None:
         try:
             await self._judge_batch(batch, slots)
         except asyncio.CancelledError:
@@ -110,7 +110,7 @@ class LiveDelivery:
             log.exception("batch_crashed")
             self.control.stop("failed", f"internal error: {type(exc).__name__}: {exc}")
 
-    async def _judge_batch(self, batch: list[PendingCandidate], slots: CallSlots) -> None:
+    async def _judge_batch(self, batch: list[Prepared], slots: CallSlots) -> None:
         try:
             prompt = await render_batch(
                 self.context.templates, self.template, batch, self.scale, self.config
@@ -147,12 +147,17 @@ class LiveDelivery:
         if budget is not None:
             budget.spend(completion)
         self._consecutive_outages = 0
-        outcome = answer_outcome(completion, [c.id for c in batch], self.scale)
+        outcome = answer_outcome(
+            completion,
+            [c.id for c in batch],
+            self.scale,
+            fingerprints=[c.fingerprint for c in batch],
+        )
         await self.context.write(outcome)
         log.debug("batch_judged", judged=len(outcome.judgments), failed=len(outcome.failures))
 
     async def _call(
-        self, prompt: Prompt, batch: list[PendingCandidate], slots: CallSlots
+        self, prompt: Prompt, batch: list[Prepared], slots: CallSlots
     ) -> Completion | None:
         """The provider's completion, or None when there is none to write: the run halted
         first, or the batch failed (its failures written), or the run must stop.

@@ -19,7 +19,7 @@ import structlog
 
 from releval_judge.engine.runner import Runner
 from releval_judge.errors import DomainError, JudgingRunEnded, TooManyActiveRuns
-from releval_judge.models import JudgingRunScope
+from releval_judge.models import JudgingRunScope, ReuseMode
 from releval_judge.panels.aggregate import aggregate, disagrees, panel_agreement
 from releval_judge.panels.models import PanelRun
 from releval_judge.store.panels import AggregateWrite, PanelStore
@@ -43,7 +43,13 @@ class PanelRunner:
         self._stopping = False
 
     async def start_panel_run(
-        self, evaluation_run_id: str, panel_id: str, scope: JudgingRunScope, *, created_by: str
+        self,
+        evaluation_run_id: str,
+        panel_id: str,
+        scope: JudgingRunScope,
+        *,
+        created_by: str,
+        reuse: ReuseMode = "fingerprint",
     ) -> PanelRun:
         """Queue one judging run per member and start watching them; ``created_by`` (a
         token's name) started the panel run and so each member.
@@ -65,6 +71,7 @@ class PanelRunner:
             max_active=self.max_active,
             created_by=created_by,
             scope=scope,
+            reuse=reuse,
         )
         self.runner.wake()  # queued: this replica (or another) claims it
         started = [first.run.id]
@@ -88,6 +95,7 @@ class PanelRunner:
                     max_active=self.max_active,
                     created_by=created_by,
                     scope=scope,
+                    reuse=reuse,
                 )
                 self.runner.wake()
                 await self.panels.add_member(panel_run_id, position, member.run.id)

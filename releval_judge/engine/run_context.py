@@ -1,5 +1,6 @@
 """What both ways of delivering a judging run share: who holds the run, its pending
-candidates in batches, and its writes.
+candidates in batches (each prepared once with its fingerprint; those an earlier judgment
+answers already are written as reused, never batched: ``reuse``), and its writes.
 
 Each batch's judgments, failures and counter increments are written in one transaction
 (with the other batches that waited for the run's previous write: ``engine.writes``), so a
@@ -9,8 +10,9 @@ crash never leaves counters ahead of rows; every write checks the run's lease.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 from uuid import UUID
 
@@ -21,10 +23,18 @@ from releval_judge.engine.budget import CostBudget
 from releval_judge.engine.control import RunControl
 from releval_judge.engine.database_retry import DatabaseUnavailable, with_database_retry
 from releval_judge.engine.errors import RunFailed
+from releval_judge.engine.fingerprints import Fingerprinter, Prepared
 from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.engine.writes import GroupWriter
 from releval_judge.errors import EvaluationRunLocked, LeaseLost
-from releval_judge.store.store import ActiveRun, BatchOutcome, Lease, PendingCandidate, Store
+from releval_judge.store.store import (
+    ActiveRun,
+    BatchOutcome,
+    JudgmentWrite,
+    Lease,
+    PendingCandidate,
+    Store,
+)
 from releval_judge.telemetry import Metrics
 
 log = structlog.get_logger(__name__)
@@ -56,6 +66,8 @@ class RunContext:
         self.metrics = metrics
         self.templates = templates
         self.budget = _budget(active)
+        self.fingerprinter: Fingerprinter | None = None
+        """Set once the run's template and scale are known (before any batch is read)."""
         self._writer = GroupWriter(self._record, on_written=self._count_statement)
 
     @property
@@ -71,23 +83,24 @@ class RunContext:
 
     # --- reading -------------------------------------------------------------------------
 
-    async def candidate_batches(self) -> AsyncIterator[list[PendingCandidate]]:
-        """Batches in (query, rank) order; the next page is read while this one is judged."""
-        builder: BatchBuilder[PendingCandidate] = BatchBuilder(self.config.batch_size)
-        next_page: asyncio.Task[list[PendingCandidate]] | None = asyncio.create_task(
+    async def candidate_batches(self) -> AsyncIterator[list[Prepared]]:
+        """Batches in (query, rank) order. The next page is read, fingerprinted and (with
+        reuse) answered from earlier judgments while this one is judged: a page's
+        candidates that an earlier judgment answers are written as reused, its batches
+        are made of the rest."""
+        builder: BatchBuilder[Prepared] = BatchBuilder(self.config.batch_size)
+        next_page: asyncio.Task[_Page] | None = asyncio.create_task(
             self._page(None), name=f"judging-run-{self.run_id}-page"
         )
         try:
             while next_page is not None and not self.control.halt.is_set():
                 page = await next_page
                 next_page = None
-                if len(page) == PAGE_SIZE:
-                    last = page[-1]
+                if page.after is not None:
                     next_page = asyncio.create_task(
-                        self._page((last.query_id, last.rank, last.id)),
-                        name=f"judging-run-{self.run_id}-page",
+                        self._page(page.after), name=f"judging-run-{self.run_id}-page"
                     )
-                for candidate in page:
+                for candidate in page.to_judge:
                     closed = builder.add(candidate)
                     if closed is not None:
                         yield closed
@@ -99,8 +112,8 @@ class RunContext:
         if rest is not None:
             yield rest
 
-    async def _page(self, after: tuple[str, int, UUID] | None) -> list[PendingCandidate]:
-        return await self.with_db(
+    async def _page(self, after: tuple[str, int, UUID] | None) -> _Page:
+        candidates = await self.with_db(
             functools.partial(
                 self.store.pending_candidates,
                 self.run.evaluation_run_id,
@@ -110,14 +123,63 @@ class RunContext:
             ),
             "reading candidates",
         )
+        last = candidates[-1] if len(candidates) == PAGE_SIZE else None
+        return _Page(
+            to_judge=await self._unanswered(candidates),
+            after=None if last is None else (last.query_id, last.rank, last.id),
+        )
+
+    def _fingerprints(self) -> Fingerprinter:
+        assert self.fingerprinter is not None, "the run's fingerprinter is set before reading"
+        return self.fingerprinter
+
+    async def _unanswered(self, page: Sequence[PendingCandidate]) -> list[Prepared]:
+        """`page` prepared; with reuse, without those an earlier judgment answered (written
+        here as this run's, with ``reused_from``: no call, no tokens)."""
+        prepared = self._fingerprints().prepare_all(page)
+        if self.run.reuse != "fingerprint" or not prepared or self.control.halt.is_set():
+            return prepared
+        found = await self.with_db(
+            functools.partial(
+                self.store.reusable_judgments,
+                [p.fingerprint for p in prepared],
+                judging_run_id=self.run_id,
+            ),
+            "looking up reusable judgments",
+        )
+        if not found:
+            return prepared
+        reused: list[JudgmentWrite] = []
+        rest: list[Prepared] = []
+        for p in prepared:
+            hit = found.get(p.fingerprint)
+            if hit is None:
+                rest.append(p)
+                continue
+            reused.append(
+                JudgmentWrite(
+                    candidate_id=p.id,
+                    grade=hit.grade,
+                    reasoning=hit.reasoning,
+                    fingerprint=p.fingerprint,
+                    reused_from=hit.source_run,
+                )
+            )
+        await self.write(
+            BatchOutcome(judgments=reused, failures=[], input_tokens=0, output_tokens=0)
+        )
+        log.debug("judgments_reused", reused=len(reused), to_judge=len(rest))
+        return rest
 
     # --- writing -------------------------------------------------------------------------
 
     async def write(self, outcome: BatchOutcome) -> None:
         """Write a batch, merged with the run's other batches that wait for the database
         meanwhile (``engine.writes``; never half-written, also by a shutdown); a lost
-        database is waited for (see ``with_database_retry``) before the run fails."""
+        database is waited for (see ``with_database_retry``) before the run fails.
+        Judgments without a fingerprint (a provider batch's answers) get theirs here."""
         try:
+            outcome = await self._fingerprinted(outcome)
             await self._writer.write(outcome)
         except EvaluationRunLocked:
             self.control.stop(
@@ -136,6 +198,27 @@ class RunContext:
             self.control.stop("failed", str(exc))
             return
         self._count_outcome(outcome)
+
+    async def _fingerprinted(self, outcome: BatchOutcome) -> BatchOutcome:
+        """`outcome` with the fingerprint of each judgment, read from its candidate when the
+        judgment came without (a provider batch's answers, perhaps read after a restart)."""
+        missing = [j.candidate_id for j in outcome.judgments if j.fingerprint is None]
+        if not missing or self.fingerprinter is None:
+            return outcome
+        candidates = await with_database_retry(
+            functools.partial(self.store.candidates_by_id, self.run.evaluation_run_id, missing),
+            what="reading candidates to fingerprint",
+        )
+        prints = {p.id: p.fingerprint for p in self.fingerprinter.prepare_all(candidates)}
+        return dataclasses.replace(
+            outcome,
+            judgments=[
+                j
+                if j.fingerprint is not None
+                else dataclasses.replace(j, fingerprint=prints.get(j.candidate_id))
+                for j in outcome.judgments
+            ],
+        )
 
     async def _record(self, outcome: BatchOutcome) -> None:
         """One statement: `outcome` (often several batches merged) and the run's counters."""
@@ -163,6 +246,15 @@ class RunContext:
             metrics.candidates.labels("failed").inc(len(outcome.failures))
         metrics.tokens.labels("input").inc(outcome.input_tokens)
         metrics.tokens.labels("output").inc(outcome.output_tokens)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Page:
+    """A page of pending candidates: those left to judge, and the key after which the next
+    page starts (None: this was the last)."""
+
+    to_judge: list[Prepared]
+    after: tuple[str, int, UUID] | None
 
 
 def _budget(active: ActiveRun) -> CostBudget | None:

@@ -71,6 +71,7 @@ from releval_judge.models.judging_runs import (
     JudgingRunCreate,
     JudgingRunScope,
     ProviderBatch,
+    ReuseMode,
 )
 from releval_judge.models.judgments import (
     HistoryAction,
@@ -143,6 +144,7 @@ __all__ = [
     "ProviderName",
     "QueryIn",
     "ReasoningEffort",
+    "ReuseMode",
     "RunJudgment",
     "Seed",
     "Strict",

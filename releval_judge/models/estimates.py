@@ -8,12 +8,14 @@ from pydantic import BaseModel, StringConstraints
 
 from releval_judge.models.base import AiJudgeId, Delivery, EvaluationRunId, Strict
 from releval_judge.models.costs import BATCH_PRICE_FACTOR, Cost, DeliveryCosts
-from releval_judge.models.judging_runs import JudgingRunScope
+from releval_judge.models.judging_runs import JudgingRunScope, ReuseMode
 
 
 class EstimateRequest(Strict):
     ai_judge_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     scope: JudgingRunScope = "all"
+    reuse: ReuseMode = "fingerprint"
+    """As a judging run's start body: estimate with (the default) or without reuse."""
 
 
 class Estimate(BaseModel):
@@ -28,6 +30,7 @@ class Estimate(BaseModel):
     candidates: int
     batch_size: int
     batches: int
+    """Batches to send: those of the candidates not ``reusable``."""
     estimated_input_tokens: int
     input_token_method: str
     expected_output_tokens: int
@@ -49,5 +52,9 @@ class Estimate(BaseModel):
     estimated_cached_input_tokens: int = 0
     """Input tokens a prompt cache would serve: the cacheable prefix of every batch after
     the first (0 when the prefix is too short to be cached)."""
+    reuse: ReuseMode = "fingerprint"
+    reusable: int = 0
+    """Candidates of the scope an earlier judgment answers by fingerprint (none sent, none
+    paid for); the batches, tokens and costs cover only the rest."""
     costs: DeliveryCosts | None = None
     """Live and batch delivery, without and with the prompt cache, side by side."""

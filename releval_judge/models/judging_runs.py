@@ -26,10 +26,17 @@ JudgingRunScope = Literal["all", "unjudged", "failed"]
 among those that judged or failed the candidate recorded a failure for it."""
 
 
+ReuseMode = Literal["fingerprint", "none"]
+"""``fingerprint``: a candidate whose fingerprint already has a successful judgment (any
+evaluation run, another judging run) takes it instead of a provider call; ``none``: every
+candidate is sent (docs/decisions.md, "Reuse by fingerprint")."""
+
+
 class JudgingRunCreate(Strict):
     ai_judge_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     scope: JudgingRunScope = "all"
     max_cost: MaxCost | None = None
+    reuse: ReuseMode = "fingerprint"
 
 
 class ProviderBatch(BaseModel):
@@ -62,6 +69,10 @@ class JudgingRun(BaseModel):
     input_tokens: int
     output_tokens: int
     cached_input_tokens: int = 0
+    reuse: ReuseMode = "fingerprint"
+    reused: int = 0
+    """Judgments taken from earlier judging runs by fingerprint (part of ``judged``): no
+    call, no tokens, no cost."""
     error: str | None
     created_at: datetime
     started_at: datetime | None

@@ -66,6 +66,9 @@ class RunJudgment(Judgment):
     """A judgment one judging run produced; ``current`` while no later run replaced it."""
 
     current: bool
+    reused_from: JudgingRunId | None = None
+    """The judging run whose provider call gave this grade, when this run reused it by
+    fingerprint (docs/decisions.md, "Reuse by fingerprint"); null when judged by its own."""
 
 
 class JudgmentSample(BaseModel):

@@ -15,6 +15,7 @@ from releval_judge.models import (
     JudgingRunScope,
     JudgingRunStatus,
     Name,
+    ReuseMode,
     Strict,
 )
 from releval_judge.panels.aggregate import Aggregation
@@ -54,6 +55,9 @@ class JudgePanel(BaseModel):
 class PanelRunCreate(Strict):
     panel_id: Id
     scope: JudgingRunScope = "all"
+    reuse: ReuseMode = "fingerprint"
+    """Each member's own start body's ``reuse``: a member reuses judgments of its own
+    fingerprints (its judge's settings), never another member's."""
 
 
 class PanelRunMember(BaseModel):

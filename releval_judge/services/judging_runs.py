@@ -37,6 +37,7 @@ async def start_judging_run(
         scope=body.scope,
         max_cost=body.max_cost,
         request_id=request_id,
+        reuse=body.reuse,
     )
     svc.runner.wake()  # this replica claims it now (others were notified by the store)
     return active.run

@@ -58,7 +58,7 @@ async def start_panel_run(
     """Start one judging run per member, started by ``by`` (a token's name); the aggregate
     is written when all have ended."""
     return await svc.panels.start_panel_run(
-        evaluation_run_id, body.panel_id, body.scope, created_by=by
+        evaluation_run_id, body.panel_id, body.scope, created_by=by, reuse=body.reuse
     )
 
 

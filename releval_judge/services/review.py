@@ -260,5 +260,11 @@ async def estimate(svc: Services, evaluation_run_id: str, body: EstimateRequest)
     evaluation = await svc.store.get_evaluation_run(evaluation_run_id)
     config = await svc.store.get_judge_config(body.ai_judge_id)
     return await estimate_run(
-        _review(svc), evaluation, body.ai_judge_id, config, body.scope, svc.templates
+        _review(svc),
+        evaluation,
+        body.ai_judge_id,
+        config,
+        body.scope,
+        svc.templates,
+        reuse=body.reuse,
     )

@@ -41,9 +41,15 @@ def candidate_fields(row: asyncpg.Record) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class JudgmentWrite:
+    """A judgment to write: ``fingerprint`` what decided it (engine/fingerprints.py; None:
+    it cannot be reused), ``reused_from`` the judging run it was taken from (None: judged
+    by this run's own call)."""
+
     candidate_id: UUID
     grade: int
     reasoning: str
+    fingerprint: bytes | None = None
+    reused_from: UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,8 @@ class RunBatches(PoolUser):
         outcome: BatchOutcome,
         lease: Lease,
     ) -> None:
-        """Write one batch's judgments, failures and counter increments atomically.
+        """Write one batch's judgments, failures and counter increments atomically (a
+        judgment with ``reused_from`` counts as judged and as reused).
 
         The evaluation run's row is held FOR SHARE so that a lock (an UPDATE) either waits
         for this write or is seen by it: a locked run never gains a judgment. Rows this run
@@ -138,6 +145,8 @@ class RunBatches(PoolUser):
             outcome.request,
             lease.owner,
             lease.epoch,
+            [j.fingerprint for j in judgments],
+            [j.reused_from for j in judgments],
         )
         if result == "lease_lost":
             raise LeaseLost(judging_run_id)

@@ -45,7 +45,7 @@ ORDER BY c.query_id, c.rank, c.id
 LIMIT $6;
 
 -- record_batch --
--- Write one batch in one statement (one round trip, one transaction): the run's judgments, the current judgments unless a later-created run wrote one, the failures, the counters; nothing when the evaluation run is locked (its row is held FOR SHARE so a lock waits for this write or is seen by it). $14, the custom_id of a provider batch's request, marks that request done, and its tokens count only the first time. Nothing either unless the writer holds the run's lease ($15 owner, $16 epoch): the run's row is locked for the statement, so a claim by another replica comes before it (and this writes nothing) or after it. Answers 'written', 'locked' or 'lease_lost'.
+-- Write one batch in one statement (one round trip, one transaction): the run's judgments, the current judgments unless a later-created run wrote one, the failures, the counters; nothing when the evaluation run is locked (its row is held FOR SHARE so a lock waits for this write or is seen by it). $14, the custom_id of a provider batch's request, marks that request done, and its tokens count only the first time. Nothing either unless the writer holds the run's lease ($15 owner, $16 epoch): the run's row is locked for the statement, so a claim by another replica comes before it (and this writes nothing) or after it. Judgments keep their fingerprints ($17) and the run each was reused from ($18, null: judged by a call of this run). Answers 'written', 'locked' or 'lease_lost'.
 WITH evaluation AS (
     SELECT locked FROM evaluation_runs WHERE id = $1 FOR SHARE
 ), lease AS (
@@ -58,12 +58,14 @@ WITH evaluation AS (
 ), writable AS (
     SELECT unlocked AND held AS ok FROM checks
 ), judged AS (
-    INSERT INTO ai_run_judgments (ai_judging_run_id, candidate_id, grade, reasoning)
-    SELECT $2, j.candidate_id, j.grade, j.reasoning
-    FROM unnest($5::uuid[], $6::int[], $7::text[]) AS j (candidate_id, grade, reasoning)
+    INSERT INTO ai_run_judgments (ai_judging_run_id, candidate_id, grade, reasoning,
+                                  fingerprint, reused_from)
+    SELECT $2, j.candidate_id, j.grade, j.reasoning, j.fingerprint, j.reused_from
+    FROM unnest($5::uuid[], $6::int[], $7::text[], $17::bytea[], $18::uuid[])
+         AS j (candidate_id, grade, reasoning, fingerprint, reused_from)
     WHERE (SELECT ok FROM writable)
     ON CONFLICT DO NOTHING
-    RETURNING candidate_id, grade, reasoning
+    RETURNING candidate_id, grade, reasoning, reused_from
 ), current_judgments AS (
     INSERT INTO ai_judgments (candidate_id, evaluation_run_id, ai_judging_run_id, run_seq, judge,
                               grade, reasoning)
@@ -91,6 +93,7 @@ WITH evaluation AS (
     UPDATE ai_judging_runs
     SET judged = judged + (SELECT count(*) FROM judged),
         failed = failed + (SELECT count(*) FROM failed),
+        reused = reused + (SELECT count(*) FROM judged WHERE reused_from IS NOT NULL),
         input_tokens = input_tokens + CASE WHEN (SELECT counted FROM tokens) THEN $11 ELSE 0 END,
         output_tokens = output_tokens + CASE WHEN (SELECT counted FROM tokens) THEN $12 ELSE 0 END,
         cached_input_tokens = cached_input_tokens

@@ -25,6 +25,7 @@ from releval_judge.models import (
     JudgingRun,
     JudgingRunScope,
     Page,
+    ReuseMode,
 )
 from releval_judge.store.database import Db, PoolUser
 from releval_judge.store.evaluation_runs import get_evaluation_run, hold_evaluation_run
@@ -124,6 +125,7 @@ class JudgingRuns(PoolUser):
         scope: JudgingRunScope = "all",
         max_cost: float | None = None,
         request_id: str | None = None,
+        reuse: ReuseMode = "fingerprint",
     ) -> ActiveRun:
         """Check every prerequisite and queue the run, all in one transaction.
 
@@ -165,6 +167,7 @@ class JudgingRuns(PoolUser):
                 max_cost,
                 request_id,
                 created_by,
+                reuse,
             )
             assert row is not None
             await notify_work(conn)  # delivered to every replica at commit

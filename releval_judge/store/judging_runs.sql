@@ -15,10 +15,10 @@ SELECT count(*) FROM ai_judging_runs
 WHERE evaluation_run_id = $1 AND status IN ('queued', 'running');
 
 -- insert_judging_run --
--- Queue a judging run started by $10; total is the count of candidates in its scope at this moment.
+-- Queue a judging run started by $10 (reuse $11); total is the count of candidates in its scope at this moment.
 INSERT INTO ai_judging_runs (evaluation_run_id, ai_judge_id, ai_judge_name, judge_config, total,
-                             scope, delivery, max_cost, request_id, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                             scope, delivery, max_cost, request_id, created_by, reuse)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 RETURNING *, '[]'::jsonb AS provider_batches;
 
 -- get_judging_run --

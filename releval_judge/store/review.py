@@ -201,7 +201,12 @@ class ReviewStore:
         )
 
         def item(row: asyncpg.Record) -> RunJudgment:
-            return RunJudgment(**judgment_fields(row, scale, run=run), current=row["current"])
+            reused_from = row["reused_from"]
+            return RunJudgment(
+                **judgment_fields(row, scale, run=run),
+                current=row["current"],
+                reused_from=None if reused_from is None else str(reused_from),
+            )
 
         return page(Page[RunJudgment], rows, limit, item, pages.candidate_key)
 

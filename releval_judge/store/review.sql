@@ -27,11 +27,11 @@ WHERE s.query_id = ANY($4::text[])
 ORDER BY c.query_id, c.rank, c.id;
 
 -- judge_output_tokens_per_candidate --
--- Output tokens per candidate over the earlier judging runs of one judge (null: none yet).
-SELECT sum(output_tokens)::float8 / nullif(sum(judged + failed), 0) AS per_candidate,
-       coalesce(sum(judged + failed), 0)::bigint AS candidates
+-- Output tokens per candidate over the earlier judging runs of one judge (null: none yet); reused judgments cost no tokens and are not counted.
+SELECT sum(output_tokens)::float8 / nullif(sum(judged + failed - reused), 0) AS per_candidate,
+       coalesce(sum(judged + failed - reused), 0)::bigint AS candidates
 FROM ai_judging_runs
-WHERE ai_judge_id = $1 AND judged + failed > 0;
+WHERE ai_judge_id = $1 AND judged + failed - reused > 0;
 
 -- get_candidate_of_run --
 -- One candidate of an evaluation run, with its query's text.
@@ -116,11 +116,11 @@ ORDER BY c.query_id, c.rank, c.id, j.source, j.judge
 LIMIT $11;
 
 -- run_judgments_page --
--- A page of every judgment one judging run produced (current or overwritten since).
+-- A page of every judgment one judging run produced (current or overwritten since), with the run each reused one came from.
 -- Filtered by grade ($3, $4; null: any), in (query_id, rank, candidate id) order after the given key.
 SELECT c.id AS candidate_id, c.query_id, q.text AS query, c.doc_id, c.rank, j.grade,
        j.reasoning, j.created_at, coalesce(a.ai_judging_run_id = j.ai_judging_run_id, false)
-       AS current
+       AS current, j.reused_from
 FROM candidates c
 JOIN ai_run_judgments j ON j.candidate_id = c.id AND j.ai_judging_run_id = $2
 JOIN queries q ON q.evaluation_run_id = c.evaluation_run_id AND q.query_id = c.query_id

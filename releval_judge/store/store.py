@@ -26,6 +26,7 @@ from releval_judge.store.leases import Leases
 from releval_judge.store.pages import parse_uuid, time_cursor
 from releval_judge.store.provider_batches import ProviderBatchStore
 from releval_judge.store.rate_budgets import RateBudgetStore
+from releval_judge.store.reuse import ReusableJudgment, Reuse
 from releval_judge.store.secrets import SecretStore
 from releval_judge.store.tokens import TokenStore
 
@@ -37,6 +38,7 @@ __all__ = [
     "JudgmentWrite",
     "Lease",
     "PendingCandidate",
+    "ReusableJudgment",
     "Store",
     "parse_uuid",
     "run_cost",
@@ -44,7 +46,7 @@ __all__ = [
 ]
 
 
-class Store(EvaluationRuns, Judges, JudgingRuns, Leases, RunBatches, Failures):
+class Store(EvaluationRuns, Judges, JudgingRuns, Leases, RunBatches, Failures, Reuse):
     """All SQL of the service goes through here or through the stores it holds."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:

@@ -64,7 +64,12 @@ async def test_the_estimate_matches_what_the_run_then_sends_and_costs(
     assert provider.calls == []  # no provider call for an estimate
     run = await start_run(service, evaluation["id"], judge["id"])
     final = await wait_until_ended(service, run["id"])
-    status, after = await _estimate(service, evaluation["id"], ai_judge_id=judge["id"])
+    # Without reuse (with it, the run's own judgments answer every candidate now).
+    status, after = await _estimate(
+        service, evaluation["id"], ai_judge_id=judge["id"], reuse="none"
+    )
+    status, reused = await _estimate(service, evaluation["id"], ai_judge_id=judge["id"])
+    assert (reused["reusable"], reused["batches"], reused["cost"]["total"]) == (12, 0, 0)
 
     assert (before["queries"], before["candidates"], before["batches"]) == (3, 12, 7)
     assert (before["scope"], before["batch_size"], before["extrapolated"]) == ("all", 2, False)

@@ -65,7 +65,8 @@ async def test_a_runs_judgments_stay_listed_after_a_later_run_overwrites_them(
     assert all(j["reasoning"].startswith("first") for j in history)
     # q1 kept the first run's judgment (the second run failed it); q2 and q3 were replaced.
     assert {j["query_id"]: j["current"] for j in history} == {"q1": True, "q2": False, "q3": False}
-    assert set(history[0]) == {*JUDGMENT_FIELDS, "current"}
+    assert set(history[0]) == {*JUDGMENT_FIELDS, "current", "reused_from"}
+    assert all(j["reused_from"] is None for j in history)
     assert history[0]["label"] is None and history[0]["query"] == "query number 1"
 
     latest = await _all_pages(service, second["id"], limit=1000)

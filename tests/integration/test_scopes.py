@@ -109,14 +109,17 @@ async def test_failed_scope_retries_the_candidates_whose_last_attempt_failed(
     # A later run that fails q2, judged before: q2's last attempt failed, so it is in
     # the failed scope even though it still has a current judgment (the first run's).
     failing.add("query number 2")
-    third = await wait_until_ended(service, (await start_run(service, eval_id, judge["id"]))["id"])
+    # Asked again (reuse would answer every candidate from the runs before).
+    third = await start_scoped(service, eval_id, judge["id"], "all", reuse="none")
+    third = await wait_until_ended(service, third["id"])
     assert (third["judged"], third["failed"]) == (4, 2)
     assert await _estimate(service, eval_id, judge["id"], "failed") == 2
     assert await _estimate(service, eval_id, judge["id"], "unjudged") == 0
 
     failing.clear()
     before = len(provider.calls)
-    fourth = await start_scoped(service, eval_id, judge["id"], "failed")
+    # Asked again too: with reuse, the first run's judgments of q2 would answer them.
+    fourth = await start_scoped(service, eval_id, judge["id"], "failed", reuse="none")
     fourth = await wait_until_ended(service, fourth["id"])
     assert (fourth["total"], fourth["judged"]) == (2, 2)
     assert [query_of(c.prompt) for c in provider.calls[before:]] == ["query number 2"]

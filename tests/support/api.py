@@ -75,10 +75,15 @@ async def create_judge(service: ApiClient, base_url: str, **fields: Any) -> dict
     return result
 
 
-async def start_run(service: ApiClient, evaluation_id: str, judge_id: str) -> dict[str, Any]:
-    """POST …/ai-judge and return the queued run (201 asserted)."""
+async def start_run(
+    service: ApiClient, evaluation_id: str, judge_id: str, **body: Any
+) -> dict[str, Any]:
+    """POST …/ai-judge (``body``: the start body's other fields) and return the queued run
+    (201 asserted)."""
     status, run = await service.request(
-        "POST", f"/evaluations/runs/{evaluation_id}/ai-judge", json={"ai_judge_id": judge_id}
+        "POST",
+        f"/evaluations/runs/{evaluation_id}/ai-judge",
+        json={"ai_judge_id": judge_id, **body},
     )
     assert status == 201, run
     result: dict[str, Any] = run

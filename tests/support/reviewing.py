@@ -80,12 +80,12 @@ async def judge_with(
 
 
 async def start_scoped(
-    service: Service, evaluation_id: str, judge_id: str, scope: str
+    service: Service, evaluation_id: str, judge_id: str, scope: str, *, reuse: str = "fingerprint"
 ) -> dict[str, Any]:
     status, run = await service.request(
         "POST",
         f"/evaluations/runs/{evaluation_id}/ai-judge",
-        json={"ai_judge_id": judge_id, "scope": scope},
+        json={"ai_judge_id": judge_id, "scope": scope, "reuse": reuse},
     )
     assert status == 201, run
     result: dict[str, Any] = run

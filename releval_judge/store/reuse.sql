@@ -1,0 +1,16 @@
+-- reusable_judgments --
+-- For each fingerprint in $1, the latest successful judgment with it by a judging run other than $2 (null: any): its grade and reasoning, and the judging run that called the provider for it (a judgment reused already names its source). One probe of ai_run_judgments_fingerprint_idx per fingerprint.
+SELECT DISTINCT ON (j.fingerprint)
+       j.fingerprint, j.grade, j.reasoning,
+       coalesce(j.reused_from, j.ai_judging_run_id) AS source_run
+FROM ai_run_judgments j
+WHERE j.fingerprint = ANY($1::bytea[]) AND j.fingerprint IS NOT NULL
+  AND j.ai_judging_run_id IS DISTINCT FROM $2::uuid
+ORDER BY j.fingerprint, j.created_at DESC;
+
+-- candidates_by_id --
+-- Candidates $2 of evaluation run $1 with their query's text, as a run reads them (to fingerprint the judgments of a provider batch's answer).
+SELECT c.id, c.query_id, q.text AS query, c.doc_id, c.rank, c.title, c.text, c.fields
+FROM candidates c
+JOIN queries q ON q.evaluation_run_id = c.evaluation_run_id AND q.query_id = c.query_id
+WHERE c.evaluation_run_id = $1 AND c.id = ANY($2::uuid[]);
