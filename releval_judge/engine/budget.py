@@ -77,7 +77,8 @@ def cost_limit_message(run: JudgingRun, *, rest_judged_elsewhere: int) -> str:
 
     - scope `unjudged` or `failed`: the same scope again (what this run judged has left it);
     - scope `all` with no such candidate: `unjudged` (exactly what this run did not reach);
-    - scope `all` with some: only `all` judges them, and it judges every candidate again.
+    - scope `all` with some: only `all` judges them; with reuse by fingerprint (the
+      default) the candidates this run judged are reused, not sent and paid again.
     """
     spent = run.cost.total if run.cost is not None else 0.0
     head = (
@@ -92,6 +93,6 @@ def cost_limit_message(run: JudgingRun, *, rest_judged_elsewhere: int) -> str:
     return (
         f"{head}; {rest_judged_elsewhere} of the candidates it did not reach already have an "
         "earlier run's AI judgment, which scope 'unjudged' skips: start a run with scope "
-        "'all' to judge the rest with this judge (it judges every candidate again: give it "
-        "a max_cost for all of them)"
+        "'all' to judge the rest with this judge (with reuse 'fingerprint', the default, "
+        "what this run judged is reused, not paid again)"
     )

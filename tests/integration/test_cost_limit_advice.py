@@ -71,8 +71,10 @@ async def test_the_cost_limit_error_quotes_the_runs_cost_and_its_advice_judges_t
     evaluation = await create_evaluation(service, queries=QUERIES, per_query=PER_QUERY)
     total = QUERIES * PER_QUERY
     if judged_before:
+        # By another judge (another model): its judgments are not this judge's to reuse.
+        other = await create_judge(service, provider.base_url, model="earlier-model")
         earlier = await wait_until_ended(
-            service, (await start_run(service, evaluation["id"], judge["id"]))["id"]
+            service, (await start_run(service, evaluation["id"], other["id"]))["id"]
         )
         assert earlier["judged"] == total
 
@@ -96,6 +98,8 @@ async def test_the_cost_limit_error_quotes_the_runs_cost_and_its_advice_judges_t
     rest = await start(service, evaluation["id"], judge["id"], scope=advised.group(1))
     finished = await wait_until_ended(service, rest["id"])
     assert finished["status"] == "completed", finished
+    if advised.group(1) == "all":  # what the limited run judged is reused, not paid again
+        assert finished["reused"] == ended["judged"], finished
     judgments = await current_judgments(service, evaluation["id"])
     assert len(judgments) == total
     by_run = {j["ai_judging_run_id"] for j in judgments}
