@@ -37,7 +37,9 @@ async def test_the_gate_walkthrough_runs_as_written(
     _, judged, gated, failed = (p.strip() for p in parts)
 
     assert judged.splitlines()[0].startswith("completed: 12 judged, 0 failed of 12")
-    assert judged.splitlines()[1].startswith("completed: 12 judged, 0 failed of 12")
+    # The dense ranker returns bm25's documents: its run reuses every grade (DESIGN.md
+    # "Reuse"), which is what keeps the CI job cheap (the page says so).
+    assert judged.splitlines()[1].startswith("completed: 12 judged (12 reused), 0 failed of 12")
 
     # The page shows what the gate prints on the simulator's grades (the same every time:
     # the grades are lexical and the test's seed is fixed).
