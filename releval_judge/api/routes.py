@@ -20,6 +20,7 @@ from starlette.responses import Response
 from releval_judge.access import ApiToken, CreatedToken, Scope, TokenCreate
 from releval_judge.api import (
     ai_judges,
+    audits,
     evaluation_runs,
     events,
     exports,
@@ -73,6 +74,7 @@ from releval_judge.panels.models import (
     ReviewQueue,
     ReviewQueueParams,
 )
+from releval_judge.models.audits import Audit, AuditCreate
 from releval_judge.params import (
     AgreementParams,
     ExportParams,
@@ -455,6 +457,34 @@ ROUTES: list[RouteSpec] = [
         "Candidates without a human grade, ordered by how much a human grade would teach",
         response=ReviewQueue,
         query=ReviewQueueParams,
+    ),
+    # --- audits: how far to trust a judge (docs/reviewing.md, "Auditing a judge") --------
+    RouteSpec(
+        "POST",
+        f"{API}/ai-judging-runs/{{judging_run_id}}/audits",
+        audits.create_audit,
+        "Audit an AI judging run: re-judge a seeded sample twice (same order, each batch "
+        "reversed) and report test-retest agreement, the position effect and a verdict",
+        201,
+        AuditCreate,
+        Audit,
+        errors=(409,),
+        scope="write",
+    ),
+    RouteSpec(
+        "GET",
+        f"{API}/audits/{{audit_id}}",
+        audits.get_audit,
+        "Get an audit: its status, usage and (once completed) figures and verdict",
+        response=Audit,
+    ),
+    RouteSpec(
+        "POST",
+        f"{API}/audits/{{audit_id}}/cancel",
+        audits.cancel_audit,
+        "Cancel a queued or running audit (409 audit_ended once ended)",
+        response=Audit,
+        errors=(409,),
     ),
     # --- live progress for the web UI (docs/ui.md) --------------------------------------
     RouteSpec(

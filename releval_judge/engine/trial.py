@@ -89,13 +89,37 @@ async def run_trial(
     """Grade ``candidates`` with the judge; raises ProviderFailed on a run-fatal error, and
     ValidationFailed (422) when the judge's template meets a limit on these candidates
     (a judging run would fail alike): nothing is sent then."""
+    return await judge_batches(
+        config=config,
+        provider=provider,
+        batches=batches_of(candidates, config.batch_size),
+        scale=scale,
+        process_calls=process_calls,
+        templates=templates,
+        deadline_s=deadline_s,
+    )
+
+
+async def judge_batches(
+    *,
+    config: JudgeConfig,
+    provider: Provider,
+    batches: Sequence[Sequence[TrialCandidate]],
+    scale: Scale,
+    process_calls: asyncio.Semaphore,
+    templates: TemplateRenderer,
+    deadline_s: float,
+) -> TrialOutcome:
+    """Grade ``batches`` as given (each one prompt, its candidates in that order, each of
+    one query) the way :func:`run_trial` grades its candidates, with the same errors; an
+    audit composes its batches itself (``engine.audits``). No new attempt starts after
+    ``deadline_s``."""
     try:
         template = await templates.judge_prompt(config.prompt_template)
     except TemplateLimitError as exc:
         raise _over_limit(exc) from exc
     except TemplateError as exc:
         raise ProviderFailed(f"prompt_template does not compile: {exc}") from exc
-    batches = batches_of(candidates, config.batch_size)
     # Every prompt first: a template over a limit on any batch fails the test before
     # anything is sent, as it would fail a judging run.
     prompts: list[Prompt | TemplateError] = []
@@ -112,7 +136,7 @@ async def run_trial(
     calls: list[JudgeTestCall | None] = [None] * len(batches)
     results: list[list[JudgeTestItem]] = [[] for _ in batches]
 
-    async def one(index: int, batch: list[TrialCandidate]) -> None:
+    async def one(index: int, batch: Sequence[TrialCandidate]) -> None:
         async with slots, process_calls:
             calls[index], results[index] = await _judge_batch(
                 index, batch, prompts[index], config, provider, scale, stop, deadline_s
@@ -137,7 +161,7 @@ async def run_trial(
 
 async def _judge_batch(
     index: int,
-    batch: list[TrialCandidate],
+    batch: Sequence[TrialCandidate],
     prompt: Prompt | TemplateError,
     config: JudgeConfig,
     provider: Provider,
