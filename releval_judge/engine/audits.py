@@ -32,7 +32,7 @@ from typing import Final
 import structlog
 
 from releval_judge.engine.errors import RunFailed
-from releval_judge.engine.judging import provider_config
+from releval_judge.engine.provider_setup import provider_config
 from releval_judge.engine.runner import Runner
 from releval_judge.engine.trial import TrialCandidate, TrialOutcome, batches_of, judge_batches
 from releval_judge.errors import DomainError
@@ -101,7 +101,15 @@ class AuditRunner:
 
     async def _guarded(self, audit_id: str) -> None:
         structlog.contextvars.bind_contextvars(audit_id=audit_id)
-        work = await self.audits.start_audit(audit_id)
+        try:
+            work = await self.audits.start_audit(audit_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Its run was deleted meanwhile (the audit with it), or the database is away:
+            # an audit still unended runs again at the next start.
+            log.exception("audit_not_started")
+            return
         if work is None:
             return  # cancelled before it started
         try:
