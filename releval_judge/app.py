@@ -17,8 +17,8 @@ from starlette.routing import Route
 from releval_judge.api.openapi import build_openapi, openapi
 from releval_judge.api.routes import ROUTES, endpoint
 from releval_judge.config import Settings
-from releval_judge.engine.judging import ProviderFactory
 from releval_judge.engine.audits import AuditRunner
+from releval_judge.engine.judging import ProviderFactory
 from releval_judge.engine.panel_runs import PanelRunner
 from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.engine.runner import Runner
@@ -35,13 +35,13 @@ from releval_judge.secrets import (
 from releval_judge.services import Services
 from releval_judge.services.auth import TokenChecker
 from releval_judge.services.run_events import RunEvents
+from releval_judge.store.audits import AuditStore
 from releval_judge.store.database import (
     EmbeddedPostgres,
     apply_schema,
     create_pool,
     wait_for_database,
 )
-from releval_judge.store.audits import AuditStore
 from releval_judge.store.store import Store
 from releval_judge.telemetry import Metrics
 from releval_judge.web.errors import EXCEPTION_HANDLERS

@@ -23,7 +23,9 @@ async def create_audit(request: Request) -> Response:
 
 
 async def get_audit(request: Request) -> Response:
-    return model_response(await audits.get_audit(services(request), request.path_params["audit_id"]))
+    return model_response(
+        await audits.get_audit(services(request), request.path_params["audit_id"])
+    )
 
 
 async def cancel_audit(request: Request) -> Response:

@@ -64,6 +64,7 @@ from releval_judge.models import (
     Page,
     RunJudgment,
 )
+from releval_judge.models.audits import Audit, AuditCreate
 from releval_judge.panels.models import (
     JudgePanel,
     JudgePanelCreate,
@@ -74,7 +75,6 @@ from releval_judge.panels.models import (
     ReviewQueue,
     ReviewQueueParams,
 )
-from releval_judge.models.audits import Audit, AuditCreate
 from releval_judge.params import (
     AgreementParams,
     ExportParams,

@@ -34,8 +34,9 @@ class AuditCreate(Strict):
 class PassAgreement(BaseModel):
     """A pass's grades against a reference: for "repeat" the run's own grades (test–retest:
     the same batches, the same order), for "order" the repeat pass's (the same batches,
-    reversed: only the order differs). ``exact`` is the share of candidates graded the same, ``weighted_kappa`` Cohen's κ with quadratic weights on the scale's
-    grades (null where undefined: no pairs, or one grade only on both sides)."""
+    reversed: only the order differs). ``exact`` is the share of candidates graded the
+    same, ``weighted_kappa`` Cohen's κ with quadratic weights on the scale's grades (null
+    where undefined: no pairs, or one grade only on both sides)."""
 
     pairs: int
     exact: float | None

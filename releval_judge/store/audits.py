@@ -110,9 +110,7 @@ class AuditStore:
             judged = await conn.fetchval(Q["count_run_judgments"], uuid)
             if judged == 0:
                 raise NothingToAudit(run.id, run.status)
-            audit_id = await conn.fetchval(
-                Q["insert_audit"], uuid, sample_size, seed, created_by
-            )
+            audit_id = await conn.fetchval(Q["insert_audit"], uuid, sample_size, seed, created_by)
         return await self.get_audit(str(audit_id))
 
     async def get_audit(self, audit_id: str) -> Audit:
@@ -134,9 +132,7 @@ class AuditStore:
             attempt=attempt,
         )
 
-    async def sample(
-        self, judging_run_id: str, *, seed: int, size: int
-    ) -> list[AuditCandidate]:
+    async def sample(self, judging_run_id: str, *, seed: int, size: int) -> list[AuditCandidate]:
         """Up to ``size`` of the run's judged candidates with its grades: whole queries in
         an order fixed by ``seed`` (the last one cut at ``size``), each in rank order."""
         rows = await self.pool.fetch(Q["audit_sample"], UUID(judging_run_id), str(seed), size)

@@ -56,9 +56,7 @@ async def judged_run(
     """A completed judging run by a judge of ``model`` (batches of 5, one call at a time so
     that a seeded simulator answers the same way every time)."""
     judge = await create_judge(service, base_url, model=model, batch_size=5, concurrency=1)
-    evaluation = await create_evaluation(
-        service, queries=queries, per_query=per_query, texts=texts
-    )
+    evaluation = await create_evaluation(service, queries=queries, per_query=per_query, texts=texts)
     run = await start_run(service, evaluation["id"], judge["id"])
     end = await wait_until_ended(service, run["id"])
     assert (end["status"], end["judged"]) == ("completed", queries * per_query), end
@@ -89,7 +87,7 @@ async def run_judgments(service: Api, run_id: str) -> list[dict[str, Any]]:
         "GET", f"/ai-judging-runs/{run_id}/judgments", params={"limit": 1000}
     )
     assert status == 200, page
-    items: list[dict[str, Any]] = page["data"]
+    items: list[dict[str, Any]] = page["items"]
     return items
 
 
@@ -132,9 +130,7 @@ async def test_a_steady_judge_is_consistent_and_its_judgments_stay(
     )
 
 
-async def test_a_position_biased_judge_is_order_sensitive(
-    service: Service, sim_port: int
-) -> None:
+async def test_a_position_biased_judge_is_order_sensitive(service: Service, sim_port: int) -> None:
     run = await judged_run(service, f"http://127.0.0.1:{sim_port}/v1", model="biased-model")
 
     audit = await audit_of(service, run["id"], seed=3)
@@ -150,9 +146,7 @@ async def test_a_position_biased_judge_is_order_sensitive(
     assert audit["order"]["exact"] < 1.0
 
 
-async def test_a_wavering_judge_is_unstable(
-    service: Service, local_servers: LocalServers
-) -> None:
+async def test_a_wavering_judge_is_unstable(service: Service, local_servers: LocalServers) -> None:
     port = await local_servers.sim(SimConfig(latency_ms=0, seed=11, waver_rate=0.3))
     run = await judged_run(service, f"http://127.0.0.1:{port}/v1", model="any-model")
 

@@ -34,8 +34,12 @@ def test_no_pairs_no_figures() -> None:
 
 
 def test_position_effect_is_the_mean_with_a_normal_interval() -> None:
-    pairs = [PositionPair(first=2, last=1), PositionPair(first=3, last=3),
-             PositionPair(first=2, last=1), PositionPair(first=1, last=0)]
+    pairs = [
+        PositionPair(first=2, last=1),
+        PositionPair(first=3, last=3),
+        PositionPair(first=2, last=1),
+        PositionPair(first=1, last=0),
+    ]
     effect = position_effect(pairs)
     assert effect.first_minus_last == pytest.approx(0.75)
     assert effect.ci95 is not None
