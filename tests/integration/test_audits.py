@@ -51,11 +51,19 @@ async def sim_stats(port: int) -> dict[str, Any]:
 
 
 async def judged_run(
-    service: Api, base_url: str, *, model: str, queries: int = 10, per_query: int = 10
+    service: Api,
+    base_url: str,
+    *,
+    model: str,
+    queries: int = 10,
+    per_query: int = 10,
+    **judge_fields: Any,
 ) -> dict[str, Any]:
     """A completed judging run by a judge of ``model`` (batches of 5, one call at a time so
     that a seeded simulator answers the same way every time)."""
-    judge = await create_judge(service, base_url, model=model, batch_size=5, concurrency=1)
+    judge = await create_judge(
+        service, base_url, model=model, batch_size=5, concurrency=1, **judge_fields
+    )
     evaluation = await create_evaluation(service, queries=queries, per_query=per_query, texts=texts)
     run = await start_run(service, evaluation["id"], judge["id"])
     end = await wait_until_ended(service, run["id"])
@@ -163,7 +171,13 @@ async def test_an_audit_of_100_costs_at_most_2_2_judgings_of_100(
     service: Service, sim_port: int
 ) -> None:
     before = await sim_stats(sim_port)
-    run = await judged_run(service, f"http://127.0.0.1:{sim_port}/v1", model="steady-model")
+    run = await judged_run(
+        service,
+        f"http://127.0.0.1:{sim_port}/v1",
+        model="steady-model",
+        input_price_per_mtok=2.0,
+        output_price_per_mtok=8.0,
+    )
     judged = await sim_stats(sim_port)
 
     audit = await audit_of(service, run["id"])
@@ -174,6 +188,12 @@ async def test_an_audit_of_100_costs_at_most_2_2_judgings_of_100(
     assert audit["calls"] == audit_calls
     assert run_calls > 0 and audit_calls <= 2.2 * run_calls, (run_calls, audit_calls)
     assert audited["input_tokens"] - judged["input_tokens"] == audit["input_tokens"]
+    assert audited["output_tokens"] - judged["output_tokens"] == audit["output_tokens"]
+    # Its own cost, at the run's prices; the run's stays as it was.
+    expected = (audit["input_tokens"] * 2.0 + audit["output_tokens"] * 8.0) / 1e6
+    assert audit["cost"]["total"] == pytest.approx(expected, abs=1e-6)
+    status, after = await service.request("GET", f"/ai-judging-runs/{run['id']}")
+    assert (status, after["cost"]) == (200, run["cost"])
 
 
 async def test_the_sample_is_fixed_by_the_seed_and_cut_at_its_size(
