@@ -34,7 +34,13 @@ import structlog
 from releval_judge.engine.errors import RunFailed
 from releval_judge.engine.provider_setup import provider_config
 from releval_judge.engine.runner import Runner
-from releval_judge.engine.trial import TrialCandidate, TrialOutcome, batches_of, judge_batches
+from releval_judge.engine.trial import (
+    TrialCandidate,
+    TrialOutcome,
+    batches_of,
+    judge_batches,
+    trial_candidate,
+)
 from releval_judge.errors import DomainError
 from releval_judge.models.audits import Audit, AuditCreate
 from releval_judge.review.audits import PositionPair, pass_agreement, position_effect, verdict
@@ -132,7 +138,7 @@ class AuditRunner:
             work.audit.ai_judging_run_id, seed=work.audit.seed, size=work.audit.sample_size
         )
         await self.audits.set_sample_size(work.audit.id, work.attempt, len(sample))
-        batches = batches_of([_trial_candidate(c) for c in sample], config.batch_size)
+        batches = batches_of([trial_candidate(c) for c in sample], config.batch_size)
         wire = provider_config(
             config, self.runner.secrets, max_answer_bytes=self.runner.max_answer_bytes
         )
@@ -192,19 +198,6 @@ def audit_end(
         input_tokens=sum(o.input_tokens for o in outcomes),
         output_tokens=sum(o.output_tokens for o in outcomes),
         figures=figures,
-    )
-
-
-def _trial_candidate(c: AuditCandidate) -> TrialCandidate:
-    return TrialCandidate(
-        query=c.query,
-        rank=c.rank,
-        title=c.title,
-        text=c.text,
-        doc_id=c.doc_id,
-        fields=c.fields,
-        candidate_id=str(c.id),
-        query_id=c.query_id,
     )
 
 

@@ -33,6 +33,7 @@ from releval_judge.prompt import TemplateError, TemplateLimitError
 from releval_judge.providers import BadRequest, Prompt, Provider, ProviderError
 from releval_judge.providers.retry import CallCancelled, RetriesExhausted, call_with_retries
 from releval_judge.scale import Scale
+from releval_judge.store.batches import PendingCandidate
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +56,22 @@ class TrialCandidate:
     """"" for inline candidates (one query, no id)."""
     human_grade: int | None = None
     given_doc_id: str | None = None
+
+
+def trial_candidate(c: PendingCandidate, *, human_grade: int | None = None) -> TrialCandidate:
+    """A candidate of an evaluation run to grade (drawn for a judge test or an audit)."""
+    return TrialCandidate(
+        query=c.query,
+        rank=c.rank,
+        title=c.title,
+        text=c.text,
+        doc_id=c.doc_id,
+        fields=c.fields,
+        candidate_id=str(c.id),
+        query_id=c.query_id,
+        human_grade=human_grade,
+        given_doc_id=c.doc_id,
+    )
 
 
 @dataclass
