@@ -319,3 +319,19 @@ async def test_bad_requests_are_404_and_422(service: Service, sim_port: int) -> 
             "POST", f"/ai-judging-runs/{run['id']}/audits", json=bad
         )
         assert_error(status, body, 422, "validation_error")
+
+
+async def test_a_run_that_judged_nothing_cannot_be_audited(service: Service) -> None:
+    judge = await create_judge(service, "http://127.0.0.1:9/v1", max_retries=0)
+    evaluation = await create_evaluation(service, queries=1, per_query=2)
+    run = await wait_until_ended(
+        service, (await start_run(service, evaluation["id"], judge["id"]))["id"]
+    )
+    assert run["judged"] == 0, run
+
+    status, body = await service.request(
+        "POST", f"/ai-judging-runs/{run['id']}/audits", json={"sample_size": 2}
+    )
+
+    error = assert_error(status, body, 409, "nothing_to_audit")
+    assert "judged no candidate" in error["message"]
