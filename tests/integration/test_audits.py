@@ -60,12 +60,13 @@ async def judged_run(
     **judge_fields: Any,
 ) -> dict[str, Any]:
     """A completed judging run by a judge of ``model`` (batches of 5, one call at a time so
-    that a seeded simulator answers the same way every time)."""
+    that a seeded simulator answers the same way every time), reuse off."""
     judge = await create_judge(
         service, base_url, model=model, batch_size=5, concurrency=1, **judge_fields
     )
     evaluation = await create_evaluation(service, queries=queries, per_query=per_query, texts=texts)
-    run = await start_run(service, evaluation["id"], judge["id"])
+    # Every call made here: the same documents judged by an earlier test are not reused.
+    run = await start_run(service, evaluation["id"], judge["id"], reuse="none")
     end = await wait_until_ended(service, run["id"])
     assert (end["status"], end["judged"]) == ("completed", queries * per_query), end
     return end
@@ -324,9 +325,8 @@ async def test_bad_requests_are_404_and_422(service: Service, sim_port: int) -> 
 async def test_a_run_that_judged_nothing_cannot_be_audited(service: Service) -> None:
     judge = await create_judge(service, "http://127.0.0.1:9/v1", max_retries=0)
     evaluation = await create_evaluation(service, queries=1, per_query=2)
-    run = await wait_until_ended(
-        service, (await start_run(service, evaluation["id"], judge["id"]))["id"]
-    )
+    started = await start_run(service, evaluation["id"], judge["id"], reuse="none")
+    run = await wait_until_ended(service, started["id"])
     assert run["judged"] == 0, run
 
     status, body = await service.request(
