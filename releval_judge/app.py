@@ -17,6 +17,7 @@ from starlette.routing import Route
 from releval_judge.api.openapi import build_openapi, openapi
 from releval_judge.api.routes import ROUTES, endpoint
 from releval_judge.config import Settings
+from releval_judge.engine.audits import AuditRunner
 from releval_judge.engine.judging import ProviderFactory
 from releval_judge.engine.panel_runs import PanelRunner
 from releval_judge.engine.rendering import TemplateRenderer
@@ -34,6 +35,7 @@ from releval_judge.secrets import (
 from releval_judge.services import Services
 from releval_judge.services.auth import TokenChecker
 from releval_judge.services.run_events import RunEvents
+from releval_judge.store.audits import AuditStore
 from releval_judge.store.database import (
     EmbeddedPostgres,
     apply_schema,
@@ -117,6 +119,7 @@ def create_app(
         )
         runner: Runner | None = None
         panels: PanelRunner | None = None
+        audits: AuditRunner | None = None
         run_events: RunEvents | None = None
         # Judges' templates run in threads of their own, within these limits: one renderer
         # for judging runs, one for requests, so that neither waits behind the other's
@@ -163,6 +166,7 @@ def create_app(
             panels = PanelRunner(
                 store=store, runner=runner, max_active=settings.max_active_runs_per_evaluation
             )
+            audits = AuditRunner(audits=AuditStore(pool), runner=runner)
             run_events = RunEvents(store, metrics)
             app.state.services = Services(
                 settings=settings,
@@ -174,9 +178,11 @@ def create_app(
                 checker=checker,
                 templates=request_templates,
                 run_events=run_events,
+                audits=audits,
             )
             claimed = await runner.begin()
             await panels.resume()
+            await audits.resume()
             log.info(
                 "service_started",
                 role=settings.role,
@@ -190,6 +196,8 @@ def create_app(
                 await run_events.close()
             if panels is not None:
                 await panels.shutdown()
+            if audits is not None:
+                await audits.shutdown()
             if runner is not None:
                 await runner.shutdown(settings.shutdown_grace_s)
             run_templates.close()

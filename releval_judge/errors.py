@@ -246,3 +246,24 @@ def summarise(details: list[dict[str, Any]]) -> str:
     where = ".".join(str(p) for p in first["loc"][1:]) or first["loc"][0]
     more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
     return f"{where}: {first['msg']}{more}"
+
+
+class AuditEnded(DomainError):
+    status_code = 409
+    code = "audit_ended"
+
+    def __init__(self, audit_id: str, status: str) -> None:
+        super().__init__(f"audit {audit_id} already ended ({status})")
+        self.status = status
+
+
+class NothingToAudit(DomainError):
+    status_code = 409
+    code = "nothing_to_audit"
+
+    def __init__(self, judging_run_id: str, status: str) -> None:
+        super().__init__(
+            f"AI judging run {judging_run_id} ({status}) has judged no candidate: an audit "
+            "re-judges a sample of a run's judgments; audit a run that judged some"
+        )
+        self.status = status

@@ -493,3 +493,30 @@ ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS reuse text NOT NULL DEFAULT
     CHECK (reuse IN ('fingerprint', 'none'));
 -- Judgments this run took from an earlier one (part of judged).
 ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS reused integer NOT NULL DEFAULT 0;
+
+-- Audits of AI judging runs (issue #26, DESIGN.md "Audits"): two passes over a seeded
+-- sample of a run's judged candidates. Their grades are never written as judgments; only
+-- the figures are kept. `attempt` counts starts: a start-up that runs an unfinished audit
+-- again takes the next attempt, and only the latest attempt may write the end.
+CREATE TABLE IF NOT EXISTS audits (
+    id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    ai_judging_run_id uuid NOT NULL REFERENCES ai_judging_runs (id) ON DELETE CASCADE,
+    status            text NOT NULL DEFAULT 'queued'
+                      CHECK (status IN ('queued', 'running', 'completed', 'failed', 'cancelled')),
+    seed              bigint NOT NULL,
+    sample_size       integer NOT NULL,
+    attempt           integer NOT NULL DEFAULT 0,
+    failed            integer NOT NULL DEFAULT 0,
+    calls             integer NOT NULL DEFAULT 0,
+    input_tokens      bigint NOT NULL DEFAULT 0,
+    output_tokens     bigint NOT NULL DEFAULT 0,
+    -- {"repeat", "order", "position", "verdict"} once completed (models/audits.py).
+    figures           jsonb,
+    error             text,
+    created_by        text,
+    created_at        timestamptz NOT NULL DEFAULT clock_timestamp(),
+    started_at        timestamptz,
+    finished_at       timestamptz
+);
+CREATE INDEX IF NOT EXISTS audits_run_idx ON audits (ai_judging_run_id);
+CREATE INDEX IF NOT EXISTS audits_active_idx ON audits (status) WHERE status IN ('queued', 'running');

@@ -10,16 +10,10 @@ no handler can forget it, and the check comes before the body is read.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-
-from pydantic import BaseModel
-from starlette.requests import Request
-from starlette.responses import Response
-
-from releval_judge.access import ApiToken, CreatedToken, Scope, TokenCreate
+from releval_judge.access import ApiToken, CreatedToken, TokenCreate
 from releval_judge.api import (
     ai_judges,
+    audits,
     evaluation_runs,
     events,
     exports,
@@ -31,6 +25,7 @@ from releval_judge.api import (
     review,
     tokens,
 )
+from releval_judge.api.spec import API, Handler, RouteSpec, endpoint
 from releval_judge.metrics.models import (
     CompareParams,
     EstimatesParams,
@@ -63,6 +58,7 @@ from releval_judge.models import (
     Page,
     RunJudgment,
 )
+from releval_judge.models.audits import Audit, AuditCreate
 from releval_judge.panels.models import (
     JudgePanel,
     JudgePanelCreate,
@@ -83,50 +79,10 @@ from releval_judge.params import (
     SampleParams,
 )
 from releval_judge.review.exports import MEDIA_TYPES
-from releval_judge.web.auth import require_scope
 
-Handler = Callable[[Request], Awaitable[Response]]
+__all__ = ["API", "ROUTES", "Handler", "RouteSpec", "endpoint"]
+
 EXPORT_MEDIA_TYPES = tuple(MEDIA_TYPES.values())
-API = "/api/v1"
-
-
-@dataclass(frozen=True)
-class RouteSpec:
-    method: str
-    path: str
-    handler: Handler
-    summary: str
-    status: int = 200
-    body: type[BaseModel] | None = None
-    response: type[BaseModel] | None = None
-    query: type[BaseModel] | None = None
-    auth: bool = True
-    ndjson_body: type[BaseModel] | None = None
-    # Success bodies that are not JSON models (streamed exports), by media type.
-    media_types: tuple[str, ...] = ()
-    # Error statuses beyond those the route's shape implies (see api/openapi.py).
-    errors: tuple[int, ...] = ()
-    # The scope a token needs; None: derived from the method (see required_scope).
-    scope: Scope | None = None
-
-    @property
-    def required_scope(self) -> Scope | None:
-        """What a token needs for this route: None for the routes without auth; else the
-        route's own ``scope``, or ``read`` for a GET and ``write`` for any other method."""
-        if not self.auth:
-            return None
-        if self.scope is not None:
-            return self.scope
-        return "read" if self.method == "GET" else "write"
-
-
-def endpoint(spec: RouteSpec) -> Handler:
-    """What the app serves for ``spec``: its handler behind its scope check."""
-    scope = spec.required_scope
-    if scope is None:
-        return spec.handler
-    return require_scope(spec.handler, scope, f"{spec.method} {spec.path}")
-
 
 ROUTES: list[RouteSpec] = [
     RouteSpec("GET", "/healthz", health.healthz, "The process is up", auth=False),
@@ -455,6 +411,34 @@ ROUTES: list[RouteSpec] = [
         "Candidates without a human grade, ordered by how much a human grade would teach",
         response=ReviewQueue,
         query=ReviewQueueParams,
+    ),
+    # --- audits: how far to trust a judge (docs/reviewing.md, "Auditing a judge") --------
+    RouteSpec(
+        "POST",
+        f"{API}/ai-judging-runs/{{judging_run_id}}/audits",
+        audits.create_audit,
+        "Audit an AI judging run: re-judge a seeded sample twice (same order, each batch "
+        "reversed) and report test-retest agreement, the position effect and a verdict",
+        201,
+        AuditCreate,
+        Audit,
+        errors=(409,),
+        scope="write",
+    ),
+    RouteSpec(
+        "GET",
+        f"{API}/audits/{{audit_id}}",
+        audits.get_audit,
+        "Get an audit: its status, usage and (once completed) figures and verdict",
+        response=Audit,
+    ),
+    RouteSpec(
+        "POST",
+        f"{API}/audits/{{audit_id}}/cancel",
+        audits.cancel_audit,
+        "Cancel a queued or running audit (409 audit_ended once ended)",
+        response=Audit,
+        errors=(409,),
     ),
     # --- live progress for the web UI (docs/ui.md) --------------------------------------
     RouteSpec(

@@ -33,6 +33,7 @@ from releval_judge.prompt import TemplateError, TemplateLimitError
 from releval_judge.providers import BadRequest, Prompt, Provider, ProviderError
 from releval_judge.providers.retry import CallCancelled, RetriesExhausted, call_with_retries
 from releval_judge.scale import Scale
+from releval_judge.store.batches import PendingCandidate
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +56,22 @@ class TrialCandidate:
     """"" for inline candidates (one query, no id)."""
     human_grade: int | None = None
     given_doc_id: str | None = None
+
+
+def trial_candidate(c: PendingCandidate, *, human_grade: int | None = None) -> TrialCandidate:
+    """A candidate of an evaluation run to grade (drawn for a judge test or an audit)."""
+    return TrialCandidate(
+        query=c.query,
+        rank=c.rank,
+        title=c.title,
+        text=c.text,
+        doc_id=c.doc_id,
+        fields=c.fields,
+        candidate_id=str(c.id),
+        query_id=c.query_id,
+        human_grade=human_grade,
+        given_doc_id=c.doc_id,
+    )
 
 
 @dataclass
@@ -89,13 +106,37 @@ async def run_trial(
     """Grade ``candidates`` with the judge; raises ProviderFailed on a run-fatal error, and
     ValidationFailed (422) when the judge's template meets a limit on these candidates
     (a judging run would fail alike): nothing is sent then."""
+    return await judge_batches(
+        config=config,
+        provider=provider,
+        batches=batches_of(candidates, config.batch_size),
+        scale=scale,
+        process_calls=process_calls,
+        templates=templates,
+        deadline_s=deadline_s,
+    )
+
+
+async def judge_batches(
+    *,
+    config: JudgeConfig,
+    provider: Provider,
+    batches: Sequence[Sequence[TrialCandidate]],
+    scale: Scale,
+    process_calls: asyncio.Semaphore,
+    templates: TemplateRenderer,
+    deadline_s: float,
+) -> TrialOutcome:
+    """Grade ``batches`` as given (each one prompt, its candidates in that order, each of
+    one query) the way :func:`run_trial` grades its candidates, with the same errors; an
+    audit composes its batches itself (``engine.audits``). No new attempt starts after
+    ``deadline_s``."""
     try:
         template = await templates.judge_prompt(config.prompt_template)
     except TemplateLimitError as exc:
         raise _over_limit(exc) from exc
     except TemplateError as exc:
         raise ProviderFailed(f"prompt_template does not compile: {exc}") from exc
-    batches = batches_of(candidates, config.batch_size)
     # Every prompt first: a template over a limit on any batch fails the test before
     # anything is sent, as it would fail a judging run.
     prompts: list[Prompt | TemplateError] = []
@@ -112,7 +153,7 @@ async def run_trial(
     calls: list[JudgeTestCall | None] = [None] * len(batches)
     results: list[list[JudgeTestItem]] = [[] for _ in batches]
 
-    async def one(index: int, batch: list[TrialCandidate]) -> None:
+    async def one(index: int, batch: Sequence[TrialCandidate]) -> None:
         async with slots, process_calls:
             calls[index], results[index] = await _judge_batch(
                 index, batch, prompts[index], config, provider, scale, stop, deadline_s
@@ -137,7 +178,7 @@ async def run_trial(
 
 async def _judge_batch(
     index: int,
-    batch: list[TrialCandidate],
+    batch: Sequence[TrialCandidate],
     prompt: Prompt | TemplateError,
     config: JudgeConfig,
     provider: Provider,

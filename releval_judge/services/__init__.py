@@ -5,7 +5,7 @@ function of a module here that takes it (and plain arguments: a parsed request m
 ids, the actor's name) and returns models; it knows nothing of HTTP. Its errors are the
 domain errors of ``releval_judge.errors``. By resource: ``judges``, ``evaluation_runs``,
 ``judging_runs``, ``judgments`` (listing, human grades), ``exports``, ``tokens``,
-``health``; ``auth`` turns tokens into principals; ``run_events`` feeds runs' event
+``health``, ``audits``; ``auth`` turns tokens into principals; ``run_events`` feeds runs' event
 streams."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from releval_judge.config import Settings
+from releval_judge.engine.audits import AuditRunner
 from releval_judge.engine.panel_runs import PanelRunner
 from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.engine.runner import Runner
@@ -38,3 +39,5 @@ class Services:
     templates: TemplateRenderer
     # One reader per watched run on this replica, shared by the run's event streams.
     run_events: RunEvents
+    # Audits of judging runs (engine/audits.py): tasks of this replica.
+    audits: AuditRunner

@@ -9,7 +9,7 @@ import secrets
 from releval_judge.engine.errors import RunFailed
 from releval_judge.engine.estimate import estimate_run
 from releval_judge.engine.judging import provider_config
-from releval_judge.engine.trial import TrialCandidate, run_trial, trial_cost
+from releval_judge.engine.trial import TrialCandidate, run_trial, trial_candidate, trial_cost
 from releval_judge.errors import ProviderFailed, ValidationFailed
 from releval_judge.models import (
     AgreementFigures,
@@ -94,21 +94,7 @@ async def judge_test(svc: Services, judge_id: str, body: JudgeTestRequest) -> Ju
             seed=seed,
             human_judge=human_judge,
         )
-        candidates = [
-            TrialCandidate(
-                query=c.query,
-                rank=c.rank,
-                title=c.title,
-                text=c.text,
-                doc_id=c.doc_id,
-                fields=c.fields,
-                candidate_id=str(c.id),
-                query_id=c.query_id,
-                human_grade=c.human_grade,
-                given_doc_id=c.doc_id,
-            )
-            for c in sampled
-        ]
+        candidates = [trial_candidate(c, human_grade=c.human_grade) for c in sampled]
     else:
         assert body.query is not None and body.candidates is not None
         scale = body.scale or INLINE_SCALE

@@ -24,6 +24,7 @@ from releval_judge.models import (
     JudgeTestRequest,
     JudgingRunCreate,
 )
+from releval_judge.models.audits import AuditCreate
 from releval_judge.panels.models import JudgePanelCreate, PanelRunCreate
 from releval_judge.params import PageParams
 from tests.support.api import (
@@ -55,6 +56,7 @@ VALID_BODIES: dict[type[Any], dict[str, Any]] = {
     JudgePanelCreate: {"name": "p", "ai_judge_ids": [str(uuid.uuid4()), str(uuid.uuid4())]},
     PanelRunCreate: {"panel_id": str(uuid.uuid4())},
     TokenCreate: {"name": "t", "scopes": ["read"]},
+    AuditCreate: {"sample_size": 10},
 }
 
 

@@ -126,7 +126,10 @@ async def _grade_all_but_the_first(prompt: str, call_no: int) -> web.Response:
 
 
 async def _seed(
-    services: ServiceFactory, quick: FakeProvider, held: FakeProvider
+    services: ServiceFactory,
+    quick: FakeProvider,
+    held: FakeProvider,
+    then_held: tuple[FakeProvider, asyncio.Event],
 ) -> tuple[str, Existing]:
     service = await services.start()
     evaluation = await create_evaluation(service, queries=2, per_query=3)
@@ -138,6 +141,20 @@ async def _seed(
     ended = await start_run(service, run_id, startable["id"])
     result = await wait_until_ended(service, ended["id"])
     assert result["status"] == "completed" and result["failed"] == 2, result
+    # An audit that completed, and one that stays running (its provider answered the run,
+    # then holds every call) so that a cancel can succeed.
+    status, done_audit = await service.request(
+        "POST", f"/ai-judging-runs/{ended['id']}/audits", json={"sample_size": 6}
+    )
+    assert status == 201, done_audit
+    audited_judge = await create_judge(service, then_held[0].base_url, name="audited judge")
+    audited = await start_run(service, run_id, audited_judge["id"])
+    assert (await wait_until_ended(service, audited["id"]))["status"] == "completed"
+    then_held[1].set()
+    status, running_audit = await service.request(
+        "POST", f"/ai-judging-runs/{audited['id']}/audits", json={"sample_size": 6}
+    )
+    assert status == 201, running_audit
     # A run whose provider holds every call until the test ends: it stays running, so
     # that a cancel can succeed (200) before the others meet an ended run (409).
     held_judge = await create_judge(service, held.base_url, name="held judge")
@@ -186,6 +203,7 @@ async def _seed(
             "panel_id": [panel["id"]],
             "panel_run_id": [panel_run["id"], running_panel_run["id"]],
             "token_id": [token["id"]],
+            "audit_id": [done_audit["id"], running_audit["id"]],
         },
         disposable_ids={
             "run_id": [disposable["id"]],
@@ -215,6 +233,13 @@ async def _seed(
             },
             "POST /api/v1/judge-panels": {"body": panel_body},
             "POST /api/v1/tokens": {"body": {"name": "fuzz", "scopes": ["read"]}},
+            "POST /api/v1/ai-judging-runs/{judging_run_id}/audits": {
+                "path_parameters": {"judging_run_id": ended["id"]},
+                "body": {"sample_size": 2},
+            },
+            "POST /api/v1/audits/{audit_id}/cancel": {
+                "path_parameters": {"audit_id": running_audit["id"]}
+            },
             "POST /api/v1/panel-runs/{panel_run_id}/cancel": {
                 "path_parameters": {"panel_run_id": running_panel_run["id"]}
             },
@@ -308,10 +333,18 @@ async def test_every_operation_answers_hostile_input_as_documented(
         await release.wait()
         return completion(blocks(dict.fromkeys(document_ids(prompt), 1)))
 
+    holding = asyncio.Event()
+
+    async def then_hold(prompt: str, call_no: int) -> web.Response:
+        if holding.is_set():
+            await release.wait()
+        return completion(blocks(dict.fromkeys(document_ids(prompt), 1)))
+
     quick = await fake_provider(_grade_all_but_the_first)
     held = await fake_provider(hold)
+    then_held = await fake_provider(then_hold)
     try:
-        base_url, existing = await _seed(services, quick, held)
+        base_url, existing = await _seed(services, quick, held, (then_held, holding))
         assert set(existing.known_good) <= set(LABELS), "known_good names a route that is gone"
         failures, seen = await asyncio.to_thread(_fuzz, base_url, existing)
     finally:

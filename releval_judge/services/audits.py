@@ -1,0 +1,22 @@
+"""Audits of AI judging runs (DESIGN.md, "Audits"): queue one, read one, cancel one. The
+audit itself runs in ``engine.audits``."""
+
+from __future__ import annotations
+
+from releval_judge.models.audits import Audit, AuditCreate
+from releval_judge.services import Services
+
+
+async def create_audit(svc: Services, judging_run_id: str, body: AuditCreate, *, by: str) -> Audit:
+    """Queue an audit of the run (404 unknown run, 409 ``nothing_to_audit`` when it judged
+    no candidate) and start it; returns it queued."""
+    return await svc.audits.create(judging_run_id, body, created_by=by)
+
+
+async def get_audit(svc: Services, audit_id: str) -> Audit:
+    return await svc.audits.audits.get_audit(audit_id)
+
+
+async def cancel_audit(svc: Services, audit_id: str) -> Audit:
+    """Cancel a queued or running audit (409 ``audit_ended`` once ended)."""
+    return await svc.audits.cancel(audit_id)
