@@ -35,6 +35,7 @@ from releval_judge.models import (
     Judgment,
     Page,
 )
+from releval_judge.models.audits import ACTIVE_AUDIT_STATUSES, Audit
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -263,6 +264,33 @@ class ApiClient:
             limit=limit,
             cursor=cursor,
         )
+
+    async def start_audit(
+        self, judging_run_id: str, *, sample_size: int | None = None, seed: int | None = None
+    ) -> Audit:
+        body: dict[str, Any] = {}
+        if sample_size is not None:
+            body["sample_size"] = sample_size
+        if seed is not None:
+            body["seed"] = seed
+        return await self._model(
+            Audit, "POST", f"/ai-judging-runs/{judging_run_id}/audits", json=body
+        )
+
+    async def get_audit(self, audit_id: str) -> Audit:
+        return await self._model(Audit, "GET", f"/audits/{audit_id}")
+
+    async def wait_audit(
+        self, audit_id: str, *, interval_s: float = 0.5, max_interval_s: float = 5.0
+    ) -> Audit:
+        """Poll the audit until it has ended (slowing down by half each time, up to
+        ``max_interval_s``); its final state."""
+        while True:
+            audit = await self.get_audit(audit_id)
+            if audit.status not in ACTIVE_AUDIT_STATUSES:
+                return audit
+            await asyncio.sleep(interval_s)
+            interval_s = min(max_interval_s, interval_s * 1.5)
 
     def failures(self, judging_run_id: str) -> AsyncIterator[CandidateFailure]:
         return self._all(CandidateFailure, f"/ai-judging-runs/{judging_run_id}/failures")

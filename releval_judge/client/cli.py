@@ -1,4 +1,5 @@
-"""``releval-judge runs …``: start, watch, cancel and list AI judging runs over the REST API.
+"""``releval-judge runs …``: start, watch, cancel, list and audit AI judging runs over the
+REST API.
 
 The service is found through ``RELEVAL_URL`` (default ``http://127.0.0.1:8080``) and
 ``RELEVAL_TOKEN`` (or ``--url`` / ``--token``). Progress goes to stderr and results to
@@ -17,6 +18,7 @@ from releval_judge.client.api import ApiClient, ApiError, ServiceUnreachable
 from releval_judge.client.options import add_service_options
 from releval_judge.client.progress import ProgressPrinter, format_count, format_duration
 from releval_judge.models import JudgingRun
+from releval_judge.models.audits import Audit
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the run failed, or the service refused the request
@@ -25,8 +27,10 @@ EXIT_CANCELLED = 3
 EXIT_INTERRUPTED = 130
 
 EPILOG = """\
-exit codes: 0 done (for watch: the run completed); 1 the run failed, or the service
-refused the request; 2 usage error; 3 the run was cancelled; 130 interrupted.
+exit codes: 0 done (for watch: the run completed; for audit: the verdict is consistent);
+1 the run or the audit failed, an audit's verdict is order_sensitive or unstable, or the
+service refused the request; 2 usage error; 3 the run or the audit was cancelled;
+130 interrupted.
 """
 
 
@@ -38,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     runs = subparsers.add_parser(
         "runs",
-        help="start, watch, cancel and list AI judging runs",
+        help="start, watch, cancel, list and audit AI judging runs",
         description=__doc__,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -83,6 +87,21 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     cancel.add_argument("judging_run_id", metavar="ID")
 
+    audit = commands.add_parser(
+        "audit",
+        parents=[common],
+        help="audit a run's judge (test-retest and position in the batch) and wait for the verdict",
+        epilog=EPILOG,
+    )
+    audit.add_argument("judging_run_id", metavar="ID")
+    audit.add_argument(
+        "--sample-size", type=int, metavar="N", help="candidates re-judged twice (default 100)"
+    )
+    audit.add_argument("--seed", type=int, help="fixes the sample (default: drawn at random)")
+    audit.add_argument(
+        "--no-wait", action="store_true", help="print the audit's id and return at once"
+    )
+
     listing = commands.add_parser(
         "list", parents=[common], help="list an evaluation run's judging runs, newest first"
     )
@@ -100,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         "watch": _watch,
         "cancel": _cancel,
         "list": _list,
+        "audit": _audit,
     }
     command = commands[args.runs_command]
 
@@ -235,6 +255,53 @@ async def _list(api: ApiClient, args: argparse.Namespace) -> int:
     if page.next_cursor is not None:
         print(f"(more: raise --limit above {args.limit})", file=sys.stderr)
     return EXIT_OK
+
+
+async def _audit(api: ApiClient, args: argparse.Namespace) -> int:
+    audit = await api.start_audit(args.judging_run_id, sample_size=args.sample_size, seed=args.seed)
+    print(f"audit {audit.id} {audit.status}: seed {audit.seed}", file=sys.stderr)
+    if args.no_wait:
+        _print_audit(audit, args, audit.id)
+        return EXIT_OK
+    final = await api.wait_audit(audit.id)
+    _print_audit(final, args, audit_summary(final))
+    if final.status == "cancelled":
+        return EXIT_CANCELLED
+    return EXIT_OK if final.verdict == "consistent" else EXIT_FAILED
+
+
+def audit_summary(audit: Audit) -> str:
+    """What a person reads of an ended audit: the verdict and the figures it rests on."""
+    if audit.status != "completed":
+        return f"audit {audit.status}" + (f": {audit.error}" if audit.error else "")
+    lines = [f"verdict: {audit.verdict} ({audit.sample_size:,} candidates, seed {audit.seed})"]
+    for name, agreement in (("repeat", audit.repeat), ("order", audit.order)):
+        if agreement is not None:
+            lines.append(
+                f"  {name}: exact {_figure(agreement.exact)}, weighted kappa "
+                f"{_figure(agreement.weighted_kappa)} over {agreement.pairs:,} pairs"
+            )
+    position = audit.position
+    if position is not None:
+        interval = f" [{position.ci95[0]:+.3f}, {position.ci95[1]:+.3f}]" if position.ci95 else ""
+        effect = (
+            f"{position.first_minus_last:+.3f}" if position.first_minus_last is not None else "-"
+        )
+        lines.append(f"  first minus last: {effect}{interval} over {position.pairs:,} pairs")
+    cost = f"; cost {audit.cost.total:.6g}" if audit.cost is not None else ""
+    lines.append(
+        f"  {audit.calls:,} calls, {format_count(audit.input_tokens)} in / "
+        f"{format_count(audit.output_tokens)} out tokens{cost}"
+    )
+    return "\n".join(lines)
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _print_audit(audit: Audit, args: argparse.Namespace, text: str) -> None:
+    print(audit.model_dump_json(indent=2) if args.json else text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from releval_judge.sim import SimConfig
-from tests.support.api import create_evaluation, create_judge, wait_until_ended
+from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
 from tests.support.cli import Result, run
 from tests.support.servers import LocalServers
 from tests.support.service import TOKEN, Service, free_port
@@ -173,3 +173,47 @@ async def test_errors_say_what_to_fix(service: Service) -> None:
     nobody = await cli(None, "list", "whatever")
     assert nobody.code == 1
     assert "cannot reach the service" in nobody.stderr
+
+
+async def test_audit_waits_for_the_verdict_and_exits_by_it(
+    service: Service, sim: SimFactory
+) -> None:
+    """``runs audit`` starts an audit of a run, waits, prints the verdict and the figures it
+    rests on, and exits 0 only for a consistent judge (so that a CI job can stop on it)."""
+    base_url = await sim(
+        SimConfig(
+            latency_ms=0, seed=7, position_bias=1, behaviour_models=frozenset({"biased-model"})
+        )
+    )
+    words = ("gardening tools", "number {q} explained, query {q} answered", "number {q}")
+    ended: dict[str, dict[str, Any]] = {}
+    for model in ("steady-model", "biased-model"):
+        evaluation = await create_evaluation(
+            service,
+            queries=4,
+            per_query=10,
+            texts=lambda q, r: words[(q + r) % len(words)].format(q=q),
+        )
+        judge = await create_judge(service, base_url, model=model, batch_size=5, concurrency=1)
+        run_ = await start_run(service, evaluation["id"], judge["id"], reuse="none")
+        ended[model] = await wait_until_ended(service, run_["id"])
+        assert ended[model]["status"] == "completed", ended[model]
+
+    steady = await cli(service, "audit", ended["steady-model"]["id"], "--seed", "3")
+    assert steady.code == 0, steady.stderr
+    assert "audit " in steady.stderr and "queued" in steady.stderr
+    lines = steady.stdout.splitlines()
+    assert lines[0] == "verdict: consistent (40 candidates, seed 3)", steady.stdout
+    assert lines[1].startswith("  repeat: exact 1.000, weighted kappa")
+    assert lines[2].startswith("  order: exact 1.000, weighted kappa")
+    assert lines[3] == "  first minus last: +0.000 [+0.000, +0.000] over 16 pairs"
+    assert lines[4].startswith("  16 calls, ")  # 8 batches of 5, twice
+
+    biased = await cli(service, "audit", ended["biased-model"]["id"], "--seed", "3", "--json")
+    assert biased.code == 1, biased.stderr  # a verdict other than consistent
+    audit = json.loads(biased.stdout)
+    assert audit["verdict"] == "order_sensitive", audit
+    assert audit["position"]["first_minus_last"] > 0.25
+
+    gone = await cli(service, "audit", "00000000-0000-0000-0000-000000000000")
+    assert gone.code == 1 and "not found" in gone.stderr.lower(), gone.stderr
