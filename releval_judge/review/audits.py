@@ -53,11 +53,15 @@ def position_effect(pairs: Sequence[PositionPair]) -> PositionEffect:
         return PositionEffect(first_minus_last=None, ci95=None, pairs=0)
     differences = [p.first - p.last for p in pairs]
     mean = statistics.fmean(differences)
+    means = {
+        "mean_first": statistics.fmean(p.first for p in pairs),
+        "mean_last": statistics.fmean(p.last for p in pairs),
+    }
     if len(differences) < 2:
-        return PositionEffect(first_minus_last=mean, ci95=None, pairs=1)
+        return PositionEffect(first_minus_last=mean, ci95=None, pairs=1, **means)
     half = Z95 * statistics.stdev(differences) / math.sqrt(len(differences))
     return PositionEffect(
-        first_minus_last=mean, ci95=(mean - half, mean + half), pairs=len(differences)
+        first_minus_last=mean, ci95=(mean - half, mean + half), pairs=len(differences), **means
     )
 
 
