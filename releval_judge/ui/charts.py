@@ -133,3 +133,58 @@ def per_query_bars_svg(
         )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+POSITION_WIDTH = 320
+POSITION_LABEL = 90
+POSITION_ROW = 26
+
+
+def grade_by_position_svg(
+    mean_first: float, mean_last: float, scale: Scale, *, title: str, ident: str = "position"
+) -> Markup:
+    """Two horizontal bars, an audit's mean grade of the same documents when first in their
+    batch and when last, on the scale from its lowest grade (an empty bar) to its highest
+    (a full one), each value written beside its bar. A judge without a position effect
+    draws two bars of the same length."""
+    plot = POSITION_WIDTH - POSITION_LABEL - VALUE_WIDTH
+    span = scale.max - scale.min
+    height = 2 * POSITION_ROW + 24
+    rows = (("when first", mean_first), ("when last", mean_last))
+    description = "; ".join(f"mean grade {name}: {value:.2f}" for name, value in rows)
+    parts = [
+        f'<svg class="chart position" role="img" viewBox="0 0 {POSITION_WIDTH} {height}" '
+        f'width="{POSITION_WIDTH}" height="{height}" '
+        f'aria-labelledby="{ident}-title {ident}-desc" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{ident}-title">{escape(title)}</title>',
+        f'<desc id="{ident}-desc">{escape(description)} (scale {scale.min} to {scale.max})</desc>',
+    ]
+    for i, (name, value) in enumerate(rows):
+        y = 4 + i * POSITION_ROW
+        share = max(0.0, min(1.0, (value - scale.min) / span))
+        parts.append(
+            f'<text x="{POSITION_LABEL - 6}" y="{y + 15}" text-anchor="end" class="label">'
+            f"{name}</text>"
+        )
+        parts.append(
+            f'<rect x="{POSITION_LABEL}" y="{y}" width="{round(plot * share, 1)}" '
+            f'height="{POSITION_ROW - 6}" fill="hsl({round(130 * share)} 55% 42%)" '
+            f'data-position="{name.split()[1]}" data-mean="{value:.4f}"/>'
+        )
+        parts.append(
+            f'<text x="{POSITION_LABEL + plot + 6}" y="{y + 15}" class="count">{value:.2f}</text>'
+        )
+    axis = 2 * POSITION_ROW + 4
+    parts.append(
+        f'<line x1="{POSITION_LABEL}" y1="{axis}" x2="{POSITION_LABEL + plot}" y2="{axis}" '
+        'class="axis"/>'
+    )
+    for grade, anchor, x in (
+        (scale.min, "start", POSITION_LABEL),
+        (scale.max, "end", POSITION_LABEL + plot),
+    ):
+        parts.append(
+            f'<text x="{x}" y="{axis + 14}" text-anchor="{anchor}" class="label">{grade}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

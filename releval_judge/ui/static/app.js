@@ -107,9 +107,11 @@
     progress.value = percent(run);
     progress.setAttribute("aria-label", "Progress of the judging run by " + run.ai_judge_name);
     field(card, "percent").textContent = percent(run) + "%";
-    for (const name of ["judged", "failed", "total", "input_tokens", "output_tokens"]) {
-      field(card, name).textContent = String(run[name]);
+    for (const name of ["judged", "reused", "failed", "total", "input_tokens", "output_tokens"]) {
+      field(card, name).textContent = String(run[name] || 0);
     }
+    // Reused judgments are counted within "judged", as the API counts them.
+    field(card, "reused-part").hidden = !run.reused;
     const cost = field(card, "cost");
     cost.hidden = !run.cost;
     cost.textContent = run.cost ? "· cost " + run.cost.total + (run.max_cost ? " of max " + run.max_cost : "") : "";
