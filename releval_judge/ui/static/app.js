@@ -242,8 +242,12 @@
       const open = toggle.getAttribute("aria-expanded") !== "true";
       toggle.setAttribute("aria-expanded", String(open));
       panel.hidden = !open;
-      if (open) document.getElementById("ai-judge-select").focus();
+      if (open) {
+        document.getElementById("ai-judge-select").focus();
+        showEstimate(panel);
+      }
     });
+    document.getElementById("ai-judge-select").addEventListener("change", () => showEstimate(panel));
     panel.addEventListener("submit", async (event) => {
       event.preventDefault();
       const start = document.getElementById("start-judging");
@@ -264,6 +268,40 @@
       panel.hidden = true;
       toggle.focus();
     });
+  }
+
+  // What the chosen judge would send and cost, and what reuse saves: the estimate with
+  // reuse (what starting sends) and without (what it would cost to send everything).
+  let estimateSeq = 0;
+  async function showEstimate(panel) {
+    const box = document.getElementById("estimate");
+    const text = document.getElementById("estimate-text");
+    if (!box) return;
+    const seq = ++estimateSeq;
+    const judge = document.getElementById("ai-judge-select").value;
+    const path = "/evaluations/runs/" + panel.dataset.evaluationRun + "/ai-judge/estimate";
+    const [reuse, none] = await Promise.all([
+      api("POST", path, { ai_judge_id: judge }),
+      api("POST", path, { ai_judge_id: judge, reuse: "none" }),
+    ]);
+    if (seq !== estimateSeq) return; // another judge was chosen meanwhile
+    box.hidden = false;
+    if (!reuse.ok) {
+      text.textContent = "No estimate: " + reuse.message;
+      return;
+    }
+    const e = reuse.data;
+    const toSend = e.candidates - e.reusable;
+    let line = "Estimate: " + e.candidates + " candidates; " + e.reusable +
+      " reusable (no call, no cost), " + toSend + " to judge in " + e.batches + " batches";
+    if (e.cost) {
+      line += ", cost " + e.cost.total;
+      if (none.ok && none.data.cost) line += " (" + none.data.cost.total + " without reuse)";
+    } else {
+      line += ", about " + e.estimated_input_tokens + " input tokens (no prices set on the judge)";
+    }
+    text.textContent = line + ".";
+    box.dataset.reusable = String(e.reusable);
   }
 
   // --- the review page: grade inline -------------------------------------------------
