@@ -4,6 +4,8 @@ and the grade-by-position plot; the evaluation run page's estimate says what reu
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from playwright.async_api import BrowserContext, expect
 
@@ -16,7 +18,10 @@ pytestmark = pytest.mark.browser
 
 
 async def test_an_audit_started_from_the_page_shows_its_verdict(
-    services: ServiceFactory, browser: BrowserContext, local_servers: LocalServers
+    services: ServiceFactory,
+    browser: BrowserContext,
+    local_servers: LocalServers,
+    artifacts: Path,
 ) -> None:
     service = await services.start()
     port = await local_servers.sim(
@@ -57,6 +62,7 @@ async def test_an_audit_started_from_the_page_shows_its_verdict(
     first = float(await plot.locator('[data-position="first"]').get_attribute("data-mean") or "")
     last = float(await plot.locator('[data-position="last"]').get_attribute("data-mean") or "")
     assert first > last  # the biased judge grades a document higher when it comes first
+    await card.screenshot(path=str(artifacts / "audit-card.png"))
     status, listed = await service.request("GET", f"/ai-judging-runs/{run['id']}/audits")
     assert status == 200 and listed["items"][0]["verdict"] == "order_sensitive", listed
 
@@ -66,4 +72,5 @@ async def test_an_audit_started_from_the_page_shows_its_verdict(
     estimate = page.locator("#estimate-text")
     await expect(estimate).to_contain_text("40 candidates; 40 reusable (no call, no cost)")
     await expect(estimate).to_contain_text("without reuse)")
+    await page.locator("#run-ai-judge-panel").screenshot(path=str(artifacts / "estimate.png"))
     assert errors == []
