@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import BrowserContext, expect
 
 from releval_judge.sim import SimConfig
-from tests.integration.test_audits import judged_run
+from tests.support.audits import judged_run
 from tests.support.servers import LocalServers
 from tests.support.service import TOKEN, ServiceFactory
 

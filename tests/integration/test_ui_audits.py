@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 
 from releval_judge.sim import SimConfig
-from tests.integration.test_audits import audit_of, judged_run
 from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.audits import audit_of, judged_run
 from tests.support.servers import LocalServers
 from tests.support.service import Service
 from tests.support.tokens import create_token
