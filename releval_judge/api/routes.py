@@ -427,6 +427,14 @@ ROUTES: list[RouteSpec] = [
     ),
     RouteSpec(
         "GET",
+        f"{API}/ai-judging-runs/{{judging_run_id}}/audits",
+        audits.list_run_audits,
+        "List an AI judging run's audits, newest first",
+        response=Page[Audit],
+        query=PageParams,
+    ),
+    RouteSpec(
+        "GET",
         f"{API}/audits/{{audit_id}}",
         audits.get_audit,
         "Get an audit: its status, usage and (once completed) figures and verdict",

@@ -51,6 +51,11 @@ class PositionEffect(BaseModel):
     first_minus_last: float | None
     ci95: tuple[float, float] | None
     pairs: int
+    mean_first: float | None = None
+    """The mean grade of those documents when first in their batch (null without pairs;
+    absent from audits that ended before it was reported): the UI's grade-by-position plot."""
+    mean_last: float | None = None
+    """Their mean grade when last in their batch."""
 
 
 class Audit(BaseModel):

@@ -53,11 +53,18 @@ def position_effect(pairs: Sequence[PositionPair]) -> PositionEffect:
         return PositionEffect(first_minus_last=None, ci95=None, pairs=0)
     differences = [p.first - p.last for p in pairs]
     mean = statistics.fmean(differences)
-    if len(differences) < 2:
-        return PositionEffect(first_minus_last=mean, ci95=None, pairs=1)
-    half = Z95 * statistics.stdev(differences) / math.sqrt(len(differences))
+    first = statistics.fmean(p.first for p in pairs)
+    last = statistics.fmean(p.last for p in pairs)
+    interval = None
+    if len(differences) >= 2:
+        half = Z95 * statistics.stdev(differences) / math.sqrt(len(differences))
+        interval = (mean - half, mean + half)
     return PositionEffect(
-        first_minus_last=mean, ci95=(mean - half, mean + half), pairs=len(differences)
+        first_minus_last=mean,
+        ci95=interval,
+        pairs=len(differences),
+        mean_first=first,
+        mean_last=last,
     )
 
 

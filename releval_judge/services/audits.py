@@ -1,8 +1,10 @@
-"""Audits of AI judging runs (DESIGN.md, "Audits"): queue one, read one, cancel one. The
+"""Audits of AI judging runs (DESIGN.md, "Audits"): queue one, read one or a run's,
+cancel one. The
 audit itself runs in ``engine.audits``."""
 
 from __future__ import annotations
 
+from releval_judge.models import Page
 from releval_judge.models.audits import Audit, AuditCreate
 from releval_judge.services import Services
 
@@ -20,3 +22,10 @@ async def get_audit(svc: Services, audit_id: str) -> Audit:
 async def cancel_audit(svc: Services, audit_id: str) -> Audit:
     """Cancel a queued or running audit (409 ``audit_ended`` once ended)."""
     return await svc.audits.cancel(audit_id)
+
+
+async def list_run_audits(
+    svc: Services, judging_run_id: str, *, limit: int, cursor: str | None
+) -> Page[Audit]:
+    """A page of the run's audits, newest first (404 unknown run)."""
+    return await svc.audits.audits.list_run_audits(judging_run_id, limit=limit, cursor=cursor)

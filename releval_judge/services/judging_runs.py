@@ -13,6 +13,7 @@ from releval_judge.models import (
     JudgingRunCreate,
     Page,
 )
+from releval_judge.models.audits import Audit
 from releval_judge.services import Services
 from releval_judge.services.run_events import RunStream
 from releval_judge.store.review import HumanJudge, ReviewStore
@@ -78,17 +79,24 @@ async def list_failures(
 @dataclass(frozen=True)
 class JudgingRunOverview:
     """A judging run with its evaluation run, a page of its failures, how many of its
-    judgments have each grade, and the human judges it may be compared with."""
+    judgments have each grade, the human judges it may be compared with, and its latest
+    audits (newest first)."""
 
     run: JudgingRun
     evaluation: EvaluationRun
     failures: Page[CandidateFailure]
     grade_counts: dict[int, int]
     human_judges: list[HumanJudge]
+    audits: list[Audit]
 
 
 async def judging_run_overview(
-    svc: Services, judging_run_id: str, *, failures_per_page: int, cursor: str | None
+    svc: Services,
+    judging_run_id: str,
+    *,
+    failures_per_page: int,
+    cursor: str | None,
+    audits: int = 5,
 ) -> JudgingRunOverview:
     """404 for an unknown run; ``cursor`` pages its failures."""
     run = await svc.store.get_judging_run(judging_run_id)
@@ -96,4 +104,5 @@ async def judging_run_overview(
     failures = await svc.store.list_failures(run.id, limit=failures_per_page, cursor=cursor)
     counts = await UiStore(svc.store).run_grade_counts(run.id)
     human_judges = await ReviewStore(svc.store).human_judges(evaluation.id)
-    return JudgingRunOverview(run, evaluation, failures, counts, human_judges)
+    latest = await svc.audits.audits.list_run_audits(run.id, limit=audits, cursor=None)
+    return JudgingRunOverview(run, evaluation, failures, counts, human_judges, latest.items)

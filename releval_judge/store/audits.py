@@ -11,17 +11,18 @@ from uuid import UUID
 import asyncpg
 
 from releval_judge.errors import AuditEnded, NothingToAudit
-from releval_judge.models import JudgeConfig
+from releval_judge.models import JudgeConfig, Page
 from releval_judge.models.audits import Audit, AuditStatus, PassAgreement, PositionEffect, Verdict
 from releval_judge.scale import Scale
 from releval_judge.store.batches import PendingCandidate, candidate_fields
 from releval_judge.store.evaluation_runs import get_evaluation_run
 from releval_judge.store.judging_runs import get_judging_run, run_cost
-from releval_judge.store.pages import fetch_one, parse_uuid
+from releval_judge.store.pages import fetch_one, page, parse_uuid, time_cursor, time_key
 from releval_judge.store.sql import fill, queries
 
 Q = queries()
 GET_AUDIT = fill(Q["get_audit"], audit_columns=Q["audit_columns"])
+LIST_RUN_AUDITS = fill(Q["list_run_audits"], audit_columns=Q["audit_columns"])
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,18 @@ class AuditStore:
 
     async def get_audit(self, audit_id: str) -> Audit:
         return audit(await fetch_one(self.pool, GET_AUDIT, "audit", audit_id))
+
+    async def list_run_audits(
+        self, judging_run_id: str, *, limit: int, cursor: str | None
+    ) -> Page[Audit]:
+        """A page of the run's audits, newest first; NotFound for an unknown run."""
+        after_at, after_id = time_cursor(cursor)
+        uuid = parse_uuid(judging_run_id, "AI judging run")
+        rows = await self.pool.fetch(LIST_RUN_AUDITS, uuid, after_at, after_id, limit + 1)
+        if not rows:
+            # Only an empty page can be that of an unknown run: one query, not two.
+            await get_judging_run(self.pool, judging_run_id)
+        return page(Page[Audit], rows, limit, audit, time_key())
 
     async def start_audit(self, audit_id: str) -> AuditWork | None:
         """Take the next attempt of an unended audit and mark it running; None when it

@@ -17,6 +17,14 @@ RETURNING id;
 {audit_columns}
 WHERE a.id = $1;
 
+-- list_run_audits --
+-- The audits of judging run $1, newest first, keyset-paginated on (created_at, id) after ($2, $3).
+{audit_columns}
+WHERE a.ai_judging_run_id = $1
+  AND ($2::timestamptz IS NULL OR (a.created_at, a.id) < ($2, $3::uuid))
+ORDER BY a.created_at DESC, a.id DESC
+LIMIT $4;
+
 -- count_run_judgments --
 -- How many candidates judging run $1 judged.
 SELECT count(*)::int FROM ai_run_judgments WHERE ai_judging_run_id = $1;

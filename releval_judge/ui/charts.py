@@ -19,6 +19,20 @@ MARGIN_BOTTOM = 40
 MARGIN_SIDE = 12
 
 
+def _svg_head(
+    kind: str, width: int, height: int, *, ident: str, title: str, description: str
+) -> list[str]:
+    """The opening of a chart: an ``img`` named by its title and described by its numbers
+    (``description`` is escaped here)."""
+    return [
+        f'<svg class="chart{kind}" role="img" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" aria-labelledby="{ident}-title {ident}-desc" '
+        f'xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{ident}-title">{escape(title)}</title>',
+        f'<desc id="{ident}-desc">{escape(description)}</desc>',
+    ]
+
+
 def grade_colour(grade: int, scale: Scale) -> str:
     """Red for the lowest grade through amber to green for the highest (HSL hue 0–130)."""
     share = (grade - scale.min) / (scale.max - scale.min)
@@ -48,15 +62,13 @@ def grade_distribution_svg(
     description = ", ".join(
         f"grade {g}{_label_suffix(scale, g)}: {n}" for g, n in zip(grades, values, strict=True)
     )
-    parts = [
-        f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" aria-labelledby="{ident}-title {ident}-desc" '
-        f'xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="{ident}-title">{escape(title)}</title>',
-        f'<desc id="{ident}-desc">{total} judgments. {escape(description)}</desc>',
+    parts = _svg_head(
+        "", width, height, ident=ident, title=title, description=f"{total} judgments. {description}"
+    )
+    parts.append(
         f'<line x1="{MARGIN_SIDE - 4}" y1="{baseline}" x2="{width - MARGIN_SIDE + 4}" '
-        f'y2="{baseline}" class="axis"/>',
-    ]
+        f'y2="{baseline}" class="axis"/>'
+    )
     for i, (grade, n) in enumerate(zip(grades, values, strict=True)):
         x = MARGIN_SIDE + i * (bar_width + gap)
         bar = round(PLOT_HEIGHT * n / highest) if n else 0
@@ -108,13 +120,9 @@ def per_query_bars_svg(
     plot = BARS_WIDTH - LABEL_WIDTH - VALUE_WIDTH
     height = MARGIN_TOP + BAR_ROW * len(values) + 8
     description = ", ".join(f"{q}: {'none' if v is None else f'{v:.3f}'}" for q, v in values)
-    parts = [
-        f'<svg class="chart bars" role="img" viewBox="0 0 {BARS_WIDTH} {height}" '
-        f'width="{BARS_WIDTH}" height="{height}" aria-labelledby="{ident}-title {ident}-desc" '
-        f'xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="{ident}-title">{escape(title)}</title>',
-        f'<desc id="{ident}-desc">{escape(description)}</desc>',
-    ]
+    parts = _svg_head(
+        " bars", BARS_WIDTH, height, ident=ident, title=title, description=description
+    )
     for i, (query_id, value) in enumerate(values):
         y = MARGIN_TOP + i * BAR_ROW
         share = 0.0 if value is None else max(0.0, min(1.0, value))
@@ -130,6 +138,62 @@ def per_query_bars_svg(
         parts.append(
             f'<text x="{LABEL_WIDTH + plot + 6}" y="{y + 12}" class="count">'
             f"{'–' if value is None else f'{value:.3f}'}</text>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+POSITION_WIDTH = 320
+POSITION_LABEL = 90
+POSITION_ROW = 26
+
+
+def grade_by_position_svg(
+    mean_first: float, mean_last: float, scale: Scale, *, title: str, ident: str = "position"
+) -> Markup:
+    """Two horizontal bars, an audit's mean grade of the same documents when first in their
+    batch and when last, on the scale from its lowest grade (an empty bar) to its highest
+    (a full one), each value written beside its bar. A judge without a position effect
+    draws two bars of the same length."""
+    plot = POSITION_WIDTH - POSITION_LABEL - VALUE_WIDTH
+    span = scale.max - scale.min
+    height = 2 * POSITION_ROW + 24
+    rows = (("when first", mean_first), ("when last", mean_last))
+    description = "; ".join(f"mean grade {name}: {value:.2f}" for name, value in rows)
+    parts = _svg_head(
+        " position",
+        POSITION_WIDTH,
+        height,
+        ident=ident,
+        title=title,
+        description=f"{description} (scale {scale.min} to {scale.max})",
+    )
+    for i, (name, value) in enumerate(rows):
+        y = 4 + i * POSITION_ROW
+        share = max(0.0, min(1.0, (value - scale.min) / span))
+        parts.append(
+            f'<text x="{POSITION_LABEL - 6}" y="{y + 15}" text-anchor="end" class="label">'
+            f"{name}</text>"
+        )
+        parts.append(
+            f'<rect x="{POSITION_LABEL}" y="{y}" width="{round(plot * share, 1)}" '
+            f'height="{POSITION_ROW - 6}" fill="hsl({round(130 * share)} 55% 42%)" '
+            f'data-position="{name.split()[1]}" data-mean="{value:.4f}"/>'
+        )
+        parts.append(
+            f'<text x="{POSITION_LABEL + plot + 6}" y="{y + 15}" class="count">{value:.2f}</text>'
+        )
+    axis = 2 * POSITION_ROW + 4
+    parts.append(
+        f'<line x1="{POSITION_LABEL}" y1="{axis}" x2="{POSITION_LABEL + plot}" y2="{axis}" '
+        'class="axis"/>'
+    )
+    for grade, anchor, x in (
+        (scale.min, "start", POSITION_LABEL),
+        (scale.max, "end", POSITION_LABEL + plot),
+    ):
+        parts.append(
+            f'<text x="{x}" y="{axis + 14}" text-anchor="{anchor}" class="label">{grade}</text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))

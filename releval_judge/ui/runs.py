@@ -9,8 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from releval_judge.models import EvaluationRun
+from releval_judge.models.audits import Audit
+from releval_judge.scale import Scale
 from releval_judge.services import evaluation_runs, judging_runs
-from releval_judge.ui.charts import grade_distribution_svg
+from releval_judge.ui.charts import grade_by_position_svg, grade_distribution_svg
 from releval_judge.ui.pages import Session, cursor, page, render
 from releval_judge.web.auth import services
 
@@ -29,6 +31,7 @@ BLANK_RUN: dict[str, Any] = {
     "scope": "all",
     "total": 0,
     "judged": 0,
+    "reused": 0,
     "failed": 0,
     "progress": 0.0,
     "input_tokens": 0,
@@ -43,6 +46,44 @@ BLANK_RUN: dict[str, Any] = {
     "created_by": None,
     "cancelled_by": None,
 }
+
+
+# An audit's verdict in the page's words, with what it means for the run's grades.
+VERDICTS: dict[str, tuple[str, str]] = {
+    "consistent": (
+        "consistent",
+        "Asked again, the judge gave the run's grades, and a document's place in its batch "
+        "did not move its grade: as far as this sample shows, its grades can be trusted.",
+    ),
+    "order_sensitive": (
+        "order-sensitive",
+        "A document's grade depends on where it stands in its batch (first or last): "
+        "batching biases this judge. A smaller batch size or another model may help.",
+    ),
+    "unstable": (
+        "unstable",
+        "Asked again with the same prompts, the judge changed more than 1 grade in 5: its "
+        "grades are noisy. A lower temperature or another model may help.",
+    ),
+}
+LATEST_AUDITS = 5
+
+
+def audit_view(audit: Audit, scale: Scale) -> dict[str, Any]:
+    """What an audit card shows beside the audit: its verdict in words and the plot of
+    grade by position (None until the audit reports both means)."""
+    position = audit.position
+    chart = None
+    if position is not None and position.mean_first is not None and position.mean_last is not None:
+        chart = grade_by_position_svg(
+            position.mean_first,
+            position.mean_last,
+            scale,
+            title="Mean grade of the same documents when first and when last in their batch",
+            ident=f"position-{audit.id}",
+        )
+    word, meaning = VERDICTS.get(audit.verdict or "", (None, None))
+    return {"audit": audit, "verdict": word, "meaning": meaning, "chart": chart}
 
 
 def start_blocked_reason(evaluation: EvaluationRun) -> str | None:
@@ -104,6 +145,7 @@ async def judging_run_page(request: Request, session: Session) -> Response:
         request.path_params["judging_run_id"],
         failures_per_page=FAILURES_PER_PAGE,
         cursor=cursor(request),
+        audits=LATEST_AUDITS,
     )
     run, evaluation = overview.run, overview.evaluation
     return render(
@@ -118,6 +160,8 @@ async def judging_run_page(request: Request, session: Session) -> Response:
             or start_blocked_reason(evaluation),
             "failures": overview.failures,
             "human_judges": overview.human_judges,
+            "audits": [audit_view(a, evaluation.scale) for a in overview.audits],
+            "audit_blocked": session.needs("write", "starting an audit"),
             "distribution": grade_distribution_svg(
                 overview.grade_counts,
                 evaluation.scale,

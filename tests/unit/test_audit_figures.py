@@ -69,3 +69,12 @@ def test_the_verdict_follows_the_contract(
 ) -> None:
     repeat = PassAgreement(pairs=40, exact=exact, weighted_kappa=None)
     assert verdict(repeat, effect) == expected
+
+
+def test_the_position_effect_reports_the_mean_grades_when_first_and_when_last() -> None:
+    effect = position_effect([PositionPair(first=3, last=1), PositionPair(first=2, last=2)])
+    assert (effect.mean_first, effect.mean_last, effect.first_minus_last) == (2.5, 1.5, 1.0)
+    one = position_effect([PositionPair(first=1, last=0)])
+    assert (one.mean_first, one.mean_last, one.ci95) == (1.0, 0.0, None)
+    none = position_effect([])
+    assert (none.mean_first, none.mean_last) == (None, None)

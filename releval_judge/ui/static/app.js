@@ -107,9 +107,11 @@
     progress.value = percent(run);
     progress.setAttribute("aria-label", "Progress of the judging run by " + run.ai_judge_name);
     field(card, "percent").textContent = percent(run) + "%";
-    for (const name of ["judged", "failed", "total", "input_tokens", "output_tokens"]) {
-      field(card, name).textContent = String(run[name]);
+    for (const name of ["judged", "reused", "failed", "total", "input_tokens", "output_tokens"]) {
+      field(card, name).textContent = String(run[name] || 0);
     }
+    // Reused judgments are counted within "judged", as the API counts them.
+    field(card, "reused-part").hidden = !run.reused;
     const cost = field(card, "cost");
     cost.hidden = !run.cost;
     cost.textContent = run.cost ? "· cost " + run.cost.total + (run.max_cost ? " of max " + run.max_cost : "") : "";
@@ -240,8 +242,12 @@
       const open = toggle.getAttribute("aria-expanded") !== "true";
       toggle.setAttribute("aria-expanded", String(open));
       panel.hidden = !open;
-      if (open) document.getElementById("ai-judge-select").focus();
+      if (open) {
+        document.getElementById("ai-judge-select").focus();
+        showEstimate(panel);
+      }
     });
+    document.getElementById("ai-judge-select").addEventListener("change", () => showEstimate(panel));
     panel.addEventListener("submit", async (event) => {
       event.preventDefault();
       const start = document.getElementById("start-judging");
@@ -262,6 +268,40 @@
       panel.hidden = true;
       toggle.focus();
     });
+  }
+
+  // What the chosen judge would send and cost, and what reuse saves: the estimate with
+  // reuse (what starting sends) and without (what it would cost to send everything).
+  let estimateSeq = 0;
+  async function showEstimate(panel) {
+    const box = document.getElementById("estimate");
+    const text = document.getElementById("estimate-text");
+    if (!box) return;
+    const seq = ++estimateSeq;
+    const judge = document.getElementById("ai-judge-select").value;
+    const path = "/evaluations/runs/" + panel.dataset.evaluationRun + "/ai-judge/estimate";
+    const [reuse, none] = await Promise.all([
+      api("POST", path, { ai_judge_id: judge }),
+      api("POST", path, { ai_judge_id: judge, reuse: "none" }),
+    ]);
+    if (seq !== estimateSeq) return; // another judge was chosen meanwhile
+    box.hidden = false;
+    if (!reuse.ok) {
+      text.textContent = "No estimate: " + reuse.message;
+      return;
+    }
+    const e = reuse.data;
+    const toSend = e.candidates - e.reusable;
+    let line = "Estimate: " + e.candidates + " candidates; " + e.reusable +
+      " reusable (no call, no cost), " + toSend + " to judge in " + e.batches + " batches";
+    if (e.cost) {
+      line += ", cost " + e.cost.total;
+      if (none.ok && none.data.cost) line += " (" + none.data.cost.total + " without reuse)";
+    } else {
+      line += ", about " + e.estimated_input_tokens + " input tokens (no prices set on the judge)";
+    }
+    text.textContent = line + ".";
+    box.dataset.reusable = String(e.reusable);
   }
 
   // --- the review page: grade inline -------------------------------------------------
@@ -682,6 +722,53 @@
     });
   }
 
+  // --- the judging run page: audits ------------------------------------------------
+
+  // Start an audit from the form; the page then shows it, and an audit still queued or
+  // running is polled until it ends and the page is drawn again with its verdict (the
+  // figures and the grade-by-position plot are rendered by the server).
+  function setupAudits() {
+    const section = document.getElementById("audits");
+    if (!section) return;
+    const form = document.getElementById("audit-form");
+    const error = document.getElementById("audit-error");
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const button = document.getElementById("start-audit");
+      const body = { sample_size: Number(document.getElementById("audit-sample-size").value) };
+      const seed = document.getElementById("audit-seed").value.trim();
+      if (seed !== "") body.seed = Number(seed);
+      button.disabled = true;
+      const result = await api("POST", "/ai-judging-runs/" + section.dataset.judgingRun + "/audits", body);
+      if (!result.ok) {
+        button.disabled = false;
+        show(error, result.message);
+        return;
+      }
+      window.location.reload();
+    });
+    for (const card of section.querySelectorAll(".audit-card")) {
+      if (ACTIVE.has(card.dataset.status)) pollAudit(card);
+    }
+  }
+
+  function pollAudit(card) {
+    const status = card.querySelector('[data-field="audit-status"]');
+    const tick = async () => {
+      const result = await api("GET", "/audits/" + card.dataset.audit);
+      if (result.ok && !ACTIVE.has(result.data.status)) {
+        window.location.reload();
+        return;
+      }
+      if (result.ok) {
+        status.textContent = result.data.status;
+        status.className = "status status-" + result.data.status;
+      }
+      setTimeout(tick, 1000);
+    };
+    setTimeout(tick, 1000);
+  }
+
   // --- start -----------------------------------------------------------------------
 
   document.addEventListener("DOMContentLoaded", () => {
@@ -693,6 +780,7 @@
     setupReview();
     setupQueue();
     setupAgreement();
+    setupAudits();
     setupJudgeForm();
     setupJudgeDelete();
     setupJudgeTest();
