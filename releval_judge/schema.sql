@@ -493,6 +493,12 @@ ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS reuse text NOT NULL DEFAULT
     CHECK (reuse IN ('fingerprint', 'none'));
 -- Judgments this run took from an earlier one (part of judged).
 ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS reused integer NOT NULL DEFAULT 0;
+-- The hash of the run's deciding settings (the part of every fingerprint that is not the
+-- candidate's, engine/fingerprints.py): a run whose settings no other run ever had has
+-- nothing to reuse, and skips the look-ups (a new judge or template costs nothing extra).
+ALTER TABLE ai_judging_runs ADD COLUMN IF NOT EXISTS settings_fingerprint bytea;
+CREATE INDEX IF NOT EXISTS ai_judging_runs_settings_fingerprint_idx
+    ON ai_judging_runs (settings_fingerprint) WHERE settings_fingerprint IS NOT NULL;
 
 -- Audits of AI judging runs (issue #26, DESIGN.md "Audits"): two passes over a seeded
 -- sample of a run's judged candidates. Their grades are never written as judgments; only

@@ -140,6 +140,12 @@ class Fingerprinter:
         }
         self._settings = hashlib.blake2b(_canonical(settings), digest_size=DIGEST_BYTES)
 
+    @property
+    def settings_digest(self) -> bytes:
+        """The hash of the settings' part alone: the same for every candidate of the run,
+        and for any run that decides the same way."""
+        return self._settings.digest()
+
     def prepare(self, candidate: QueryDocument) -> Prepared:
         """The candidate with its document and its fingerprint."""
         document = prompt_candidate(

@@ -154,7 +154,7 @@ class JudgingRunTask:
             )
         except TemplateLimitError as exc:
             raise RunFailed(f"prompt_template is over a limit: {exc}") from exc
-        self.context.fingerprinter = Fingerprinter(self.config, evaluation.scale, shown)
+        await self.context.fingerprint_with(Fingerprinter(self.config, evaluation.scale, shown))
         return wire_config, template, evaluation.scale
 
     async def _deliver_live(

@@ -67,7 +67,9 @@ class RunContext:
         self.templates = templates
         self.budget = _budget(active)
         self.fingerprinter: Fingerprinter | None = None
-        """Set once the run's template and scale are known (before any batch is read)."""
+        """Set once the run's template and scale are known (before any batch is read), by
+        :meth:`fingerprint_with`."""
+        self._may_reuse = False
         self._writer = GroupWriter(self._record, on_written=self._count_statement)
 
     @property
@@ -129,6 +131,22 @@ class RunContext:
             after=None if last is None else (last.query_id, last.rank, last.id),
         )
 
+    async def fingerprint_with(self, fingerprinter: Fingerprinter) -> None:
+        """Fingerprint the run's judgments with ``fingerprinter``, and record its settings'
+        hash: with reuse on, the run looks earlier judgments up only when another run ever
+        had the same settings (else none can match: a new judge or template pays no
+        look-up, one per page of candidates)."""
+        self.fingerprinter = fingerprinter
+        seen = await self.with_db(
+            functools.partial(
+                self.store.record_settings_fingerprint,
+                self.run_id,
+                fingerprinter.settings_digest,
+            ),
+            "recording the run's settings",
+        )
+        self._may_reuse = self.run.reuse == "fingerprint" and seen
+
     def _fingerprints(self) -> Fingerprinter:
         assert self.fingerprinter is not None, "the run's fingerprinter is set before reading"
         return self.fingerprinter
@@ -137,7 +155,7 @@ class RunContext:
         """`page` prepared; with reuse, without those an earlier judgment answered (written
         here as this run's, with ``reused_from``: no call, no tokens)."""
         prepared = self._fingerprints().prepare_all(page)
-        if self.run.reuse != "fingerprint" or not prepared or self.control.halt.is_set():
+        if not self._may_reuse or not prepared or self.control.halt.is_set():
             return prepared
         found = await self.with_db(
             functools.partial(

@@ -47,6 +47,15 @@ class Reuse(PoolUser):
             for r in rows
         }
 
+    async def record_settings_fingerprint(self, judging_run_id: str, digest: bytes) -> bool:
+        """Record the hash of the run's deciding settings; whether another run (of any
+        evaluation, in any state) had the same: if none did, no judgment can match this
+        run's fingerprints."""
+        seen: bool = await self.pool.fetchval(
+            Q["record_settings_fingerprint"], UUID(judging_run_id), digest
+        )
+        return seen
+
     async def candidates_by_id(
         self, evaluation_run_id: str, candidate_ids: Sequence[UUID]
     ) -> list[PendingCandidate]:

@@ -14,3 +14,13 @@ SELECT c.id, c.query_id, q.text AS query, c.doc_id, c.rank, c.title, c.text, c.f
 FROM candidates c
 JOIN queries q ON q.evaluation_run_id = c.evaluation_run_id AND q.query_id = c.query_id
 WHERE c.evaluation_run_id = $1 AND c.id = ANY($2::uuid[]);
+
+-- record_settings_fingerprint --
+-- Judging run $1 decides with settings hashed $2: record it, and answer whether any other run had the same settings (only then can a fingerprint of this run match an earlier judgment).
+WITH recorded AS (
+    UPDATE ai_judging_runs SET settings_fingerprint = $2 WHERE id = $1 RETURNING id
+)
+SELECT EXISTS (
+    SELECT 1 FROM ai_judging_runs
+    WHERE settings_fingerprint = $2 AND id <> $1
+) AS seen_before;

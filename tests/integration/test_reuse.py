@@ -9,13 +9,16 @@ from __future__ import annotations
 import re
 import uuid
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 import pytest
 from aiohttp import web
 
+from releval_judge.prompt import DEFAULT_TEMPLATE
 from releval_judge.sim import SimConfig
+from releval_judge.store.reuse import ReusableJudgment, Reuse
 from tests.support.api import assert_error, create_judge, start_run, wait_until_ended
 from tests.support.fakes import FakeProvider, FakeProviders, blocks, completion
 from tests.support.panels import make_panel, wait_panel_ended
@@ -146,6 +149,35 @@ async def test_the_next_ranker_sends_only_the_documents_not_judged_before(
     assert third["reused"] == 30 and len(provider.calls) - calls_before == 3
     sources = {str(j["reused_from"]) for j in (await grades_by_doc(db, third["id"])).values()}
     assert sources == {first["id"], second["id"]}
+
+
+async def test_a_run_with_settings_no_run_had_before_looks_nothing_up(
+    service: Service, fake_provider: FakeProviders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every fingerprint carries the run's settings: when no other run ever decided with the
+    same settings (a new judge, a new template), no judgment can match, and the run pays no
+    look-up; the next run with those settings looks up, and reuses."""
+    looked_up: list[int] = []
+    original = Reuse.reusable_judgments
+
+    async def counting(
+        self: Reuse, fingerprints: Sequence[bytes], *, judging_run_id: str | None
+    ) -> dict[bytes, ReusableJudgment]:
+        looked_up.append(len(fingerprints))
+        return await original(self, fingerprints, judging_run_id=judging_run_id)
+
+    monkeypatch.setattr(Reuse, "reusable_judgments", counting)
+    provider = await fake_provider(wavering)
+    # A template of its own: settings no earlier test's run had.
+    template = "{# " + uuid.uuid4().hex + " #}" + DEFAULT_TEMPLATE
+    judge = await create_judge(service, provider.base_url, batch_size=10, prompt_template=template)
+
+    first = await judge_run(service, await create(service, ranker_body()), judge["id"])
+    assert (first["judged"], first["reused"], looked_up) == (30, 0, [])
+
+    second = await judge_run(service, await create(service, ranker_body(new=2)), judge["id"])
+    assert (second["judged"], second["reused"]) == (30, 24)
+    assert sum(looked_up) == 30  # every candidate of the second run, looked up once
 
 
 @pytest.mark.parametrize(
