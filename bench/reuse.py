@@ -1,4 +1,4 @@
-"""Scenario 8, ``--only reuse``: reuse by fingerprint (docs/decisions.md).
+"""Scenario 9, ``--only reuse``: reuse by fingerprint (docs/decisions.md).
 
 1. The next ranker: evaluation A (30 queries × 10 documents) judged, then evaluation B (the
    same queries, 8 of 10 documents the same, in other ranks, 2 new) by the same judge. What
@@ -130,7 +130,7 @@ async def _next_ranker(bench: Bench) -> None:
     }
     bench.results["reuse_next_ranker"] = result
     table(
-        f"8a. The next ranker: {QUERIES} queries × {DOCS} documents, {SHARED} shared "
+        f"9a. The next ranker: {QUERIES} queries × {DOCS} documents, {SHARED} shared "
         "(other ranks), same judge, batch 10",
         ["run", "calls", "reused", "shared sent", "input tok", "cost", "× first", "same grades"],
         [
@@ -187,7 +187,7 @@ async def _overhead(bench: Bench) -> None:
     }
     bench.results["reuse_overhead"] = result
     table(
-        f"8b. Reuse look-up on a {candidates:,}-candidate run with nothing to reuse "
+        f"9b. Reuse look-up on a {candidates:,}-candidate run with nothing to reuse "
         "(conc 32, 0 ms, batch 10), in the order run",
         ["reuse", "judged", "s", "cands/s", "CPU µs/cand", "DB CPU s"],
         [

@@ -25,6 +25,7 @@ restarted for each configuration), and measures (docs/benchmarks.md says how):
 9. reuse by fingerprint: the next ranker's run (calls, shared candidates sent, cost), and
    the look-up's overhead on a 1,000,000-candidate run with nothing to reuse (quick:
    100,000) (bench/reuse.py).
+10. audit: the calls of an audit of 100 candidates against judging them (bench/audit.py).
 
 Prints tables and writes ``bench/results.json``. Medians of several runs where cheap
 (the number of runs is printed as n). Usage: ``python -m bench.run [--quick] [--only
@@ -46,6 +47,7 @@ from pathlib import Path
 
 from bench import (
     answer_cap,
+    audit,
     big,
     cancel,
     cost,
@@ -79,6 +81,7 @@ SCENARIOS = (
     "slow_clients",
     "reads",
     "reuse",
+    "audit",
 )
 
 
@@ -95,6 +98,7 @@ async def _step(name: str, bench: Bench, args: argparse.Namespace) -> None:
         "tokens": tokens,
         "cost": cost,
         "reuse": reuse,
+        "audit": audit,
     }
     if name == "answer_cap":
         await answer_cap.scenario(bench.results, bench.api, bench.svc)
