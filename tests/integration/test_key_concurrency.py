@@ -195,7 +195,8 @@ async def start_on_key(
     )
     assert status == 201, judge
     assert judge["key_concurrency"] == key_concurrency
-    run = await start_run(replica, created["id"], judge["id"])
+    # The two runs' candidates are the same questions: each must call for its own.
+    run = await start_run(replica, created["id"], judge["id"], reuse="none")
     run_id: str = run["id"]
     return run_id
 

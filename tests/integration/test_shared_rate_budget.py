@@ -116,7 +116,9 @@ async def test_two_replicas_on_one_key_keep_to_its_limit_together(
         status, run = await replica.request(
             "POST",
             f"/evaluations/runs/{created['id']}/ai-judge",
-            json={"ai_judge_id": judge["id"]},
+            # Both evaluations hold the same questions: without reuse "none" the second run
+            # could take the first's grades instead of calling (the calls are counted here).
+            json={"ai_judge_id": judge["id"], "reuse": "none"},
         )
         assert status == 201, run
         runs.append((replica, run["id"]))

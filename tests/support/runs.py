@@ -57,7 +57,9 @@ async def start_judging(
 ) -> dict[str, Any]:
     """An evaluation run of ``candidates`` numbered candidates, a judge on ``provider`` (of
     batch size BATCH and concurrency CONCURRENCY, unless ``judge_fields`` say otherwise)
-    and a judging run of it on them: the queued run (each 201 asserted)."""
+    and a judging run of it on them, with reuse "none" (every test's candidates are the same
+    questions: a run must call for each, not take another run's grades): the queued run
+    (each 201 asserted)."""
     status, created = await service.request(
         "POST", "/evaluations/runs", json=evaluation(candidates, per_query)
     )
@@ -73,7 +75,7 @@ async def start_judging(
     }
     status, judge = await service.request("POST", "/ai-judges", json=fields)
     assert status == 201, judge
-    return await start_run(service, created["id"], judge["id"])
+    return await start_run(service, created["id"], judge["id"], reuse="none")
 
 
 async def check_invariants(db: asyncpg.Pool | asyncpg.Connection, run_id: str) -> asyncpg.Record:
