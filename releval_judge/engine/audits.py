@@ -32,6 +32,7 @@ from typing import Final
 import structlog
 
 from releval_judge.engine.errors import RunFailed
+from releval_judge.engine.keyed_tasks import KeyedTasks
 from releval_judge.engine.provider_setup import provider_config
 from releval_judge.engine.runner import Runner
 from releval_judge.engine.trial import (
@@ -57,8 +58,7 @@ class AuditRunner:
     def __init__(self, *, audits: AuditStore, runner: Runner) -> None:
         self.audits = audits
         self.runner = runner
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._stopping = False
+        self._tasks = KeyedTasks()
 
     async def create(self, judging_run_id: str, body: AuditCreate, *, created_by: str) -> Audit:
         """Queue an audit of the run and start it on this replica; the seed is drawn at
@@ -73,18 +73,12 @@ class AuditRunner:
 
     def start(self, audit_id: str) -> None:
         """Start (once) the task that runs the audit."""
-        if self._stopping or audit_id in self._tasks:
-            return
-        task = asyncio.create_task(self._guarded(audit_id), name=f"audit-{audit_id}")
-        self._tasks[audit_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(audit_id, None))
+        self._tasks.start(audit_id, lambda: self._guarded(audit_id), f"audit-{audit_id}")
 
     async def cancel(self, audit_id: str) -> Audit:
         """Mark the audit cancelled (409 ``audit_ended`` once ended) and stop its calls."""
         audit = await self.audits.cancel_audit(audit_id)
-        task = self._tasks.get(audit_id)
-        if task is not None:
-            task.cancel()
+        self._tasks.cancel(audit_id)
         log.info("audit_cancelled", audit_id=audit_id)
         return audit
 
@@ -98,12 +92,7 @@ class AuditRunner:
 
     async def shutdown(self) -> None:
         """Cancel the running audits' tasks; they run again at the next start."""
-        self._stopping = True
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
+        await self._tasks.shutdown()
 
     async def _guarded(self, audit_id: str) -> None:
         structlog.contextvars.bind_contextvars(audit_id=audit_id)

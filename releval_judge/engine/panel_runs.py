@@ -17,6 +17,7 @@ import contextlib
 
 import structlog
 
+from releval_judge.engine.keyed_tasks import KeyedTasks
 from releval_judge.engine.runner import Runner
 from releval_judge.errors import DomainError, JudgingRunEnded, TooManyActiveRuns
 from releval_judge.models import JudgingRunScope, ReuseMode
@@ -39,8 +40,7 @@ class PanelRunner:
         self.runner = runner
         self.max_active = max_active
         self.poll_s = poll_s
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._stopping = False
+        self._tasks = KeyedTasks()
 
     async def start_panel_run(
         self,
@@ -118,11 +118,9 @@ class PanelRunner:
 
     def watch(self, panel_run_id: str) -> None:
         """Start (once) the task that waits for the members and writes the aggregate."""
-        if self._stopping or panel_run_id in self._tasks:
-            return
-        task = asyncio.create_task(self._guarded(panel_run_id), name=f"panel-run-{panel_run_id}")
-        self._tasks[panel_run_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(panel_run_id, None))
+        self._tasks.start(
+            panel_run_id, lambda: self._guarded(panel_run_id), f"panel-run-{panel_run_id}"
+        )
 
     async def _guarded(self, panel_run_id: str) -> None:
         structlog.contextvars.bind_contextvars(panel_run_id=panel_run_id)
@@ -236,9 +234,4 @@ class PanelRunner:
     async def shutdown(self) -> None:
         """Cancel the watching tasks (they only poll); running panel runs resume at the
         next start."""
-        self._stopping = True
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
+        await self._tasks.shutdown()
