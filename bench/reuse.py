@@ -7,9 +7,11 @@
 2. The look-up's overhead on a large run with nothing to reuse (1,000,000 candidates; quick:
    100,000): the same candidates judged three times by judges whose fingerprints match
    nothing, with ``reuse: "none"``, ``"fingerprint"``, ``"none"`` (the tables grow from run
-   to run; the look-up probes an index already holding a million fingerprints). Every run
-   computes and stores fingerprints; the difference is the look-up. Zero provider latency,
-   so that the service's own work is the bound and any overhead shows.
+   to run). The ``fingerprint`` run's judge has judged 10 other documents before, so its
+   settings are known and the run checks every candidate against what was judged with them
+   (a judge never used before would skip the look-up altogether). Every run computes and
+   stores fingerprints; the difference is the look-up. Zero provider latency, so that the
+   service's own work is the bound and any overhead shows.
 """
 
 from __future__ import annotations
@@ -144,6 +146,28 @@ async def _next_ranker(bench: Bench) -> None:
     )  # fmt: skip
 
 
+async def _other_documents(bench: Bench) -> str:
+    """A small evaluation whose query and documents no other evaluation of the bench has."""
+    run = await bench.api.create_evaluation_run(
+        {
+            "name": "bench reuse other documents",
+            "status": "completed",
+            "scale": {"min": 0, "max": 3},
+            "queries": [
+                {
+                    "query_id": "other",
+                    "text": "a query no bench evaluation asks",
+                    "candidates": [
+                        {"doc_id": f"other-{d}", "rank": d, "text": f"other document {d}"}
+                        for d in range(1, 11)
+                    ],
+                }
+            ],
+        }
+    )
+    return run.id
+
+
 async def _overhead(bench: Bench) -> None:
     candidates = bench.mode.reuse_candidates
     evaluation_id, _ = await bench.evaluation(candidates)
@@ -158,6 +182,11 @@ async def _overhead(bench: Bench) -> None:
             judge_id = await bench.judge(
                 sim, concurrency=32, prompt_template=f"{{# run {n} #}}" + DEFAULT_TEMPLATE
             )
+            if reuse == "fingerprint":
+                # The judge has judged other documents before: its settings are known, so
+                # the run reads what they judged and checks every candidate against it
+                # (a judge never used before skips even that).
+                await _run(bench, await _other_documents(bench), judge_id, "none")
             measure = await bench.judge_run(evaluation_id, judge_id, sim, reuse=reuse)
             measures.append((reuse, measure))
     nones = [m for reuse, m in measures if reuse == "none"]

@@ -27,6 +27,7 @@ from releval_judge.engine.fingerprints import Fingerprinter, Prepared
 from releval_judge.engine.rendering import TemplateRenderer
 from releval_judge.engine.writes import GroupWriter
 from releval_judge.errors import EvaluationRunLocked, LeaseLost
+from releval_judge.store.reuse import fingerprint_prefix
 from releval_judge.store.store import (
     ActiveRun,
     BatchOutcome,
@@ -41,6 +42,11 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 PAGE_SIZE = 1000
+#: A run holds in memory the fingerprints (8 bytes of each) that earlier runs with its
+#: settings judged, up to this many (about 5 MB), and looks up in the database only the
+#: candidates one of them may answer: a run with nothing to reuse then makes no look-up.
+#: Over this many, it looks every page up (docs/decisions.md "Reuse").
+KNOWN_FINGERPRINTS_MAX = 100_000
 
 
 class RunContext:
@@ -70,6 +76,8 @@ class RunContext:
         """Set once the run's template and scale are known (before any batch is read), by
         :meth:`fingerprint_with`."""
         self._may_reuse = False
+        # The known fingerprints' prefixes (None: too many, every page is looked up).
+        self._known: frozenset[int] | None = None
         self._writer = GroupWriter(self._record, on_written=self._count_statement)
 
     @property
@@ -146,6 +154,19 @@ class RunContext:
             "recording the run's settings",
         )
         self._may_reuse = self.run.reuse == "fingerprint" and seen
+        if self._may_reuse:
+            # Judgments other runs write from now on are seen only when there are too many
+            # to hold (then every page is looked up): a run takes what was judged before
+            # it started.
+            self._known = await self.with_db(
+                functools.partial(
+                    self.store.known_fingerprint_prefixes,
+                    self.run_id,
+                    fingerprinter.settings_digest,
+                    limit=KNOWN_FINGERPRINTS_MAX,
+                ),
+                "reading the fingerprints earlier runs judged",
+            )
 
     def _fingerprints(self) -> Fingerprinter:
         assert self.fingerprinter is not None, "the run's fingerprinter is set before reading"
@@ -157,10 +178,18 @@ class RunContext:
         prepared = self._fingerprints().prepare_all(page)
         if not self._may_reuse or not prepared or self.control.halt.is_set():
             return prepared
+        known = self._known
+        candidates = (
+            prepared
+            if known is None
+            else [p for p in prepared if fingerprint_prefix(p.fingerprint) in known]
+        )
+        if not candidates:
+            return prepared
         found = await self.with_db(
             functools.partial(
                 self.store.reusable_judgments,
-                [p.fingerprint for p in prepared],
+                [p.fingerprint for p in candidates],
                 judging_run_id=self.run_id,
             ),
             "looking up reusable judgments",

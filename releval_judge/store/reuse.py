@@ -24,6 +24,12 @@ class ReusableJudgment:
     source_run: UUID
 
 
+def fingerprint_prefix(fingerprint: bytes) -> int:
+    """The first 8 bytes of a fingerprint as a signed integer, as ``reuse.sql`` computes it
+    (``bit(64)::bigint``): what a run keeps in memory of each known fingerprint."""
+    return int.from_bytes(fingerprint[:8], "big", signed=True)
+
+
 class Reuse(PoolUser):
     """Reuse's part of :class:`~releval_judge.store.store.Store`."""
 
@@ -55,6 +61,19 @@ class Reuse(PoolUser):
             Q["record_settings_fingerprint"], UUID(judging_run_id), digest
         )
         return seen
+
+    async def known_fingerprint_prefixes(
+        self, judging_run_id: str, settings_digest: bytes, *, limit: int
+    ) -> frozenset[int] | None:
+        """The :func:`fingerprint_prefix` of every fingerprint that another run with the
+        settings hashed ``settings_digest`` judged (only those can match this run's), or
+        None when there are more than ``limit`` (too many to hold in memory)."""
+        rows = await self.pool.fetch(
+            Q["known_fingerprint_prefixes"], UUID(judging_run_id), settings_digest, limit + 1
+        )
+        if len(rows) > limit:
+            return None
+        return frozenset(r["prefix"] for r in rows)
 
     async def candidates_by_id(
         self, evaluation_run_id: str, candidate_ids: Sequence[UUID]

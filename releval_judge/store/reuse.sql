@@ -24,3 +24,11 @@ SELECT EXISTS (
     SELECT 1 FROM ai_judging_runs
     WHERE settings_fingerprint = $2 AND id <> $1
 ) AS seen_before;
+
+-- known_fingerprint_prefixes --
+-- The first 8 bytes (as a bigint) of the fingerprint of every successful judgment of the judging runs other than $1 whose settings hash $2, at most $3 rows: a run holds them in memory and looks up in the database only the candidates one of them may answer (over $3, it looks every page up). Reads the runs' judgments through their primary key.
+SELECT ('x' || encode(substring(j.fingerprint FROM 1 FOR 8), 'hex'))::bit(64)::bigint AS prefix
+FROM ai_judging_runs r
+JOIN ai_run_judgments j ON j.ai_judging_run_id = r.id
+WHERE r.settings_fingerprint = $2 AND r.id <> $1 AND j.fingerprint IS NOT NULL
+LIMIT $3;

@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 
+from releval_judge.engine import run_context
 from releval_judge.prompt import DEFAULT_TEMPLATE
 from releval_judge.sim import SimConfig
 from releval_judge.store.reuse import ReusableJudgment, Reuse
@@ -151,12 +152,8 @@ async def test_the_next_ranker_sends_only_the_documents_not_judged_before(
     assert sources == {first["id"], second["id"]}
 
 
-async def test_a_run_with_settings_no_run_had_before_looks_nothing_up(
-    service: Service, fake_provider: FakeProviders, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every fingerprint carries the run's settings: when no other run ever decided with the
-    same settings (a new judge, a new template), no judgment can match, and the run pays no
-    look-up; the next run with those settings looks up, and reuses."""
+def count_look_ups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many fingerprints each look-up in the database asks for, in order."""
     looked_up: list[int] = []
     original = Reuse.reusable_judgments
 
@@ -167,6 +164,18 @@ async def test_a_run_with_settings_no_run_had_before_looks_nothing_up(
         return await original(self, fingerprints, judging_run_id=judging_run_id)
 
     monkeypatch.setattr(Reuse, "reusable_judgments", counting)
+    return looked_up
+
+
+async def test_a_run_looks_up_only_what_an_earlier_run_with_its_settings_judged(
+    service: Service, fake_provider: FakeProviders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every fingerprint carries the run's settings: when no other run ever decided with the
+    same settings (a new judge, a new template), no judgment can match, and the run pays no
+    look-up. The next run with those settings holds what the earlier ones judged in memory
+    and looks up only the candidates that may match; a run of new documents looks up
+    nothing."""
+    looked_up = count_look_ups(monkeypatch)
     provider = await fake_provider(wavering)
     # A template of its own: settings no earlier test's run had.
     template = "{# " + uuid.uuid4().hex + " #}" + DEFAULT_TEMPLATE
@@ -177,7 +186,28 @@ async def test_a_run_with_settings_no_run_had_before_looks_nothing_up(
 
     second = await judge_run(service, await create(service, ranker_body(new=2)), judge["id"])
     assert (second["judged"], second["reused"]) == (30, 24)
-    assert sum(looked_up) == 30  # every candidate of the second run, looked up once
+    assert sum(looked_up) == 24  # the 6 new documents are not looked up
+
+    calls = len(provider.calls)
+    unseen = ranker_body(text="a text no earlier run judged: {doc}")
+    third = await judge_run(service, await create(service, unseen), judge["id"])
+    assert (third["judged"], third["reused"], sum(looked_up)) == (30, 0, 24)
+    assert len(provider.calls) - calls == 3  # one call per query: everything was sent
+
+
+async def test_too_many_known_fingerprints_to_hold_looks_every_page_up(
+    service: Service, fake_provider: FakeProviders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over KNOWN_FINGERPRINTS_MAX known fingerprints the run keeps none in memory: it looks
+    every candidate up in the database, and reuses the same."""
+    monkeypatch.setattr(run_context, "KNOWN_FINGERPRINTS_MAX", 29)
+    looked_up = count_look_ups(monkeypatch)
+    provider = await fake_provider(wavering)
+    template = "{# " + uuid.uuid4().hex + " #}" + DEFAULT_TEMPLATE
+    judge = await create_judge(service, provider.base_url, batch_size=10, prompt_template=template)
+    await judge_run(service, await create(service, ranker_body()), judge["id"])  # 30 known
+    second = await judge_run(service, await create(service, ranker_body(new=2)), judge["id"])
+    assert (second["judged"], second["reused"], sum(looked_up)) == (30, 24, 30)
 
 
 @pytest.mark.parametrize(
