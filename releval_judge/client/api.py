@@ -8,6 +8,7 @@ raises :class:`ServiceUnreachable`, both with a message a user can act on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import (
@@ -115,20 +116,29 @@ class ApiClient:
     ) -> Any:
         """Send one request and return its decoded JSON body (None when empty)."""
         url = self.base_url + (API_PREFIX if api else "") + path
+        async with self._exchange(
+            method,
+            url,
+            json=json,
+            data=data,
+            params=params,
+            headers={**self._headers, **(headers or {})},
+        ) as resp:
+            body = await resp.read()
+            payload = _decode(body)
+            if resp.status >= 400:
+                raise _api_error(resp.status, payload, body)
+            return payload
+
+    @contextlib.asynccontextmanager
+    async def _exchange(
+        self, method: str, url: str, **kwargs: Any
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """One request's response; a service that cannot be reached or does not answer is
+        ServiceUnreachable, naming the URL and what to check."""
         try:
-            async with self.session.request(
-                method,
-                url,
-                json=json,
-                data=data,
-                params=params,
-                headers={**self._headers, **(headers or {})},
-            ) as resp:
-                body = await resp.read()
-                payload = _decode(body)
-                if resp.status >= 400:
-                    raise _api_error(resp.status, payload, body)
-                return payload
+            async with self.session.request(method, url, **kwargs) as resp:
+                yield resp
         except aiohttp.ClientConnectionError as exc:
             raise ServiceUnreachable(
                 f"cannot reach the service at {self.base_url}: {exc} "
@@ -136,6 +146,24 @@ class ApiClient:
             ) from exc
         except TimeoutError as exc:
             raise ServiceUnreachable(f"the service at {self.base_url} did not answer") from exc
+
+    async def _get_if_changed(self, path: str, etag: str | None) -> tuple[Any, str | None]:
+        """GET ``path`` with ``If-None-Match: etag``: (its JSON body, its ETag), or (None,
+        etag) when the service answers 304 Not Modified (nothing changed: README,
+        "Polling")."""
+        headers = dict(self._headers)
+        if etag is not None:
+            headers["If-None-Match"] = etag
+        async with self._exchange(
+            "GET", self.base_url + API_PREFIX + path, headers=headers
+        ) as resp:
+            if resp.status == 304:
+                return None, etag
+            body = await resp.read()
+            payload = _decode(body)
+            if resp.status >= 400:
+                raise _api_error(resp.status, payload, body)
+            return payload, resp.headers.get("ETag")
 
     async def _model(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
         return model.model_validate(await self.request(method, path, **kwargs))
@@ -309,12 +337,20 @@ class ApiClient:
         Polls start every ``min_interval_s`` and slow down by ``backoff`` up to
         ``max_interval_s`` while nothing changes; any progress brings them back to the
         minimum, so a bar stays lively while the run moves and cheap while it waits.
-        ``on_update`` sees every state fetched, the final one included.
+        ``on_update`` sees every state fetched, the final one included. Each poll sends the
+        last answer's ETag, so an unchanged run is answered 304 with no body.
         """
         interval = min_interval_s
         last: tuple[str, int, int] | None = None
+        etag: str | None = None
+        run: JudgingRun | None = None
         while True:
-            run = await self.get_judging_run(judging_run_id)
+            # A conditional GET: while nothing changed the service answers 304, which
+            # costs it almost nothing (README, "Polling").
+            payload, etag = await self._get_if_changed(f"/ai-judging-runs/{judging_run_id}", etag)
+            if payload is not None:
+                run = JudgingRun.model_validate(payload)
+            assert run is not None, "the first GET has no ETag to send, so it is never a 304"
             if on_update is not None:
                 result = on_update(run)
                 if result is not None:

@@ -9,11 +9,13 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 
+from releval_judge.client.api import ApiClient
 from tests.support.api import create_evaluation, create_judge, start_run
 from tests.support.fakes import FakeProvider
-from tests.support.service import Service
+from tests.support.service import TOKEN, Service
 from tests.support.waiting import wait_for
 
 
@@ -85,3 +87,47 @@ async def test_unknown_runs_are_still_404s_and_an_empty_list_a_200(service: Serv
     evaluation = await create_evaluation(service, queries=1, per_query=1)
     status, etag, body = await get(service, f"/evaluations/runs/{evaluation['id']}/ai-judging-runs")
     assert status == 200 and etag and json.loads(body) == {"items": [], "next_cursor": None}
+
+
+async def test_the_clients_watch_polls_with_the_etag_and_is_answered_304s(
+    service: Service,
+    stepped_provider: tuple[FakeProvider, asyncio.Semaphore],
+    running: dict[str, Any],
+) -> None:
+    """``ApiClient.watch`` sends the last ETag: while the run does not move, each poll is a
+    304 with no body; it still follows the run to its end."""
+    statuses: list[int] = []
+
+    async def on_request_end(
+        session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestEndParams
+    ) -> None:
+        if params.url.path.endswith(running["id"]):
+            statuses.append(params.response.status)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(on_request_end)
+    seen: list[tuple[str, int]] = []
+    async with (
+        aiohttp.ClientSession(trace_configs=[trace]) as session,
+        ApiClient(service.base_url, TOKEN, session=session) as api,
+    ):
+
+        async def release_when_polled_unchanged() -> None:
+            async def unchanged() -> bool:
+                return statuses.count(304) >= 3
+
+            await wait_for(unchanged, timeout=10)
+            for _ in range(3):  # the run's three batches
+                stepped_provider[1].release()
+
+        releasing = asyncio.create_task(release_when_polled_unchanged())
+        final = await api.watch(
+            running["id"],
+            lambda run: seen.append((run.status, run.judged)),
+            min_interval_s=0.01,
+            max_interval_s=0.05,
+        )
+        await releasing
+    assert (final.status, final.judged) == ("completed", 9)
+    assert statuses[0] == 200 and statuses.count(304) >= 3
+    assert seen[-1] == ("completed", 9)
