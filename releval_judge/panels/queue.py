@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from releval_judge.panels.models import (
@@ -118,12 +117,3 @@ class Queue:
             for e in ordered
         ]
 
-
-def top(
-    candidates: Iterable[QueueCandidate], relevant_min_grade: int, limit: int
-) -> list[ReviewQueueItem]:
-    """The ``limit`` highest-scoring candidates, best first."""
-    queue = Queue(relevant_min_grade, limit)
-    for candidate in candidates:
-        queue.add(candidate)
-    return queue.items()

@@ -32,12 +32,6 @@ class CandidateJudgment:
 
 
 @dataclass(frozen=True)
-class HumanJudgeCount:
-    judge: str
-    judgments: int
-
-
-@dataclass(frozen=True)
 class StoredDocument:
     """A candidate's document as stored, with its current AI judgment's reasoning and the
     document rules of the judge that gave it (``judged`` False: no AI judgment yet)."""
@@ -82,10 +76,6 @@ class UiStore:
                 CandidateJudgment(key, r["source"], r["judge"], r["grade"], r["reasoning"])
             )
         return found
-
-    async def human_judges(self, evaluation_run_id: str) -> list[HumanJudgeCount]:
-        rows = await self.pool.fetch(Q["ui_human_judges"], UUID(evaluation_run_id))
-        return [HumanJudgeCount(r["judge"], r["n"]) for r in rows]
 
     async def queue_documents(
         self, evaluation_run_id: str, candidate_ids: Sequence[str]

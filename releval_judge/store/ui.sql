@@ -21,12 +21,6 @@ FROM human_judgments h
 WHERE h.evaluation_run_id = $1 AND h.candidate_id = ANY($2::uuid[])
 ORDER BY 1, 2, 3;
 
--- ui_human_judges --
--- The human judges of evaluation run $1, the one with the most judgments first.
-SELECT judge, count(*)::int AS n FROM human_judgments
-WHERE evaluation_run_id = $1
-GROUP BY judge ORDER BY n DESC, judge;
-
 -- ui_queue_documents --
 -- The documents of candidates $2 of evaluation run $1 (title, text, fields), each with its current AI judgment's reasoning and the document rules (max_document_chars, fields) of the judge snapshot that gave it (nulls: no AI judgment yet).
 SELECT c.id AS candidate_id, c.title, c.text, c.fields, a.reasoning,
