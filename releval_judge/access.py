@@ -19,6 +19,10 @@ from releval_judge.models import Name, Strict
 Scope = Literal["read", "write", "admin"]
 SCOPES: tuple[Scope, ...] = get_args(Scope)
 STATIC_NAME = "static"
+#: Names the service itself records as who did what: the static tokens, and the demo's
+#: sample human grades. A token of the API may not take one, so that a record never leaves
+#: in doubt which did it.
+RESERVED_NAMES = frozenset({STATIC_NAME, "demo"})
 
 
 def ordered(scopes: frozenset[Scope] | list[Scope]) -> list[Scope]:
@@ -62,6 +66,16 @@ class TokenCreate(Strict):
     name: Name
     scopes: list[Scope] = Field(min_length=1)
     expires_at: AwareDatetime | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name.strip().lower() in RESERVED_NAMES:
+            raise ValueError(
+                f"{name!r} is reserved: the service records {' and '.join(sorted(RESERVED_NAMES))} "
+                "as who did what for its own static tokens and demo data; choose another name"
+            )
+        return name
 
     @field_validator("scopes")
     @classmethod

@@ -160,6 +160,8 @@ async def test_bad_token_requests_are_422_naming_the_field(service: Service) -> 
         ({"name": "", "scopes": ["read"]}, "name"),
         ({"name": "   ", "scopes": ["read"]}, "name"),
         ({"name": "x" * 201, "scopes": ["read"]}, "name"),
+        ({"name": "static", "scopes": ["read"]}, "name"),  # who the static tokens are
+        ({"name": " Demo ", "scopes": ["read"]}, "name"),
         ({"name": "t"}, "scopes"),
         ({"name": "t", "scopes": []}, "scopes"),
         ({"name": "t", "scopes": ["root"]}, "scopes"),
