@@ -277,11 +277,20 @@ async def test_seed_workflow(
     await _shot(page, artifacts, "13-cancelled")
     await fill.click()
     gaps = page.locator("#judging-runs .jr-card").first
-    await expect(gaps.locator('[data-field="scope"]')).to_have_text("scope: unjudged")
+    await expect(gaps).not_to_have_attribute("data-judging-run", slow_id)  # the new run's card
+    # The cancelled run's own scope again, taking what it judged without a call.
+    await expect(gaps.locator('[data-field="scope"]')).to_have_text("scope: all")
     gaps_id = await gaps.get_attribute("data-judging-run")
-    status, gap_run = await service.request("GET", f"/ai-judging-runs/{gaps_id}")
-    assert status == 200 and gap_run["scope"] == "unjudged", gap_run
-    assert gap_run["ai_judge_name"] == "slow judge"
+    status, cancelled = await service.request("GET", f"/ai-judging-runs/{slow_id}")
+    assert status == 200 and cancelled["judged"] >= 3, cancelled
+
+    async def reused_the_cancelled_runs_judgments() -> bool:
+        status, gap_run = await service.request("GET", f"/ai-judging-runs/{gaps_id}")
+        assert status == 200 and gap_run["scope"] == "all", gap_run
+        assert gap_run["ai_judge_name"] == "slow judge"
+        return bool(gap_run["reused"] == cancelled["judged"])
+
+    await wait_for(reused_the_cancelled_runs_judgments, timeout=10)
     await gaps.get_by_role("button", name="Cancel").click()
     await expect(gaps.locator('[data-field="status"]')).to_have_text("cancelled")
     await _shot(page, artifacts, "14-filled-gaps-then-cancelled")

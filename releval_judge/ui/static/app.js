@@ -85,6 +85,7 @@
     card.dataset.status = run.status;
     card.dataset.evaluationRun = run.evaluation_run_id;
     card.dataset.judgeId = run.ai_judge_id || "";
+    card.dataset.scope = run.scope;
     field(card, "link").href = ROOT + "/ui/judging-runs/" + run.id;
     field(card, "judge").textContent = run.ai_judge_name;
     const status = field(card, "status");
@@ -202,8 +203,12 @@
       const button = event.currentTarget;
       button.disabled = true;
       const result = await api("POST", "/evaluations/runs/" + card.dataset.evaluationRun + "/ai-judge", {
+        // The same scope again, reusing what this run judged (no call, no cost): the new
+        // run judges exactly what this one did not. ("unjudged" would skip what other
+        // judges had judged before a scope-"all" run.)
         ai_judge_id: card.dataset.judgeId,
-        scope: "unjudged",
+        scope: card.dataset.scope || "unjudged",
+        reuse: "fingerprint",
       });
       button.disabled = false;
       if (!result.ok) {
