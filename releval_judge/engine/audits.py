@@ -2,11 +2,12 @@
 its judge can be trusted (DESIGN.md, "Audits"; docs/reviewing.md, "Auditing a judge").
 
 One ``AuditRunner`` per process, owned by the app's lifespan. Audits are claimed like
-judging runs (``engine/runner.py``; docs/decisions.md, "Audits resume where they stopped"):
-a replica that judges claims free audits (queued, or running with a lapsed claim) with one
-statement that skips what another claim holds, renews its claims from a heartbeat, and
-every write names the claim, so a replica that lost one writes nothing more for that audit.
-Each claimed audit is a named, tracked task:
+judging runs and by the same loops (it is a :class:`~releval_judge.engine.runner.Claimant`
+of the runner; docs/decisions.md, "Audits resume where they stopped"): a replica that
+judges claims free audits (queued, or running with a lapsed claim) with one statement that
+skips what another claim holds, renews its claims from the runner's heartbeat, and every
+write names the claim, so a replica that lost one writes nothing more for that audit. Each
+claimed audit is a named, tracked task:
 
 1. draw the sample: whole queries of the candidates its run had judged when the audit was
    queued, in an order fixed by the seed, each in rank order, cut at the sample size.
@@ -29,7 +30,6 @@ notices a cancel made on another replica at its next heartbeat.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import secrets as random_source
 from collections.abc import Mapping, Sequence
@@ -80,22 +80,24 @@ class AuditRunner:
         self.runner = runner
         self.max_audits = max_audits
         self._tasks = KeyedTasks()
-        # The claims this replica holds, by audit (renewed by the heartbeat).
+        # The claims this replica holds, by audit (renewed by the runner's heartbeat).
         self._leases: dict[str, Lease] = {}
-        self._wake = asyncio.Event()
-        self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
+        # One claim at a time (the start-up claim and the runner's loop may overlap): each
+        # excludes what the one before took.
+        self._claiming = asyncio.Lock()
+        runner.add_claimant(self)
 
     async def create(self, judging_run_id: str, body: AuditCreate, *, created_by: str) -> Audit:
-        """Queue an audit of the run for the next claim (this replica's at once when it
-        judges); the seed is drawn at random when the body has none (and reported, so the
-        sample can be drawn again)."""
+        """Queue an audit of the run for the next claim (the store wakes every judging
+        replica's claim loop); the seed is drawn at random when the body has none (and
+        reported, so the sample can be drawn again)."""
         seed = body.seed if body.seed is not None else random_source.randbelow(2**31)
         audit = await self.audits.create_audit(
             judging_run_id, sample_size=body.sample_size, seed=seed, created_by=created_by
         )
         log.info("audit_queued", audit_id=audit.id, judging_run_id=audit.ai_judging_run_id)
-        self._wake.set()
+        self.runner.wake()  # here at once, without waiting for the notification
         return audit
 
     async def cancel(self, audit_id: str) -> Audit:
@@ -107,80 +109,58 @@ class AuditRunner:
         return audit
 
     async def resume(self) -> int:
-        """Claim the audits this replica may run now (its own from before a restart, queued
-        ones, lapsed claims) and start the claim loop and the heartbeat; how many were
-        claimed. A replica that does not judge (role ``api``) runs no audit."""
+        """At start-up: claim the audits this replica may run now (its own from before a
+        restart, queued ones, lapsed claims); how many. Later claims are made by the
+        runner's claim loop. A replica that does not judge (role ``api``) runs no audit."""
         if not self.runner.judging:
             return 0
-        claimed = await self.claim(include_own=True)
-        self._loops = [
-            asyncio.create_task(self._claim_forever(), name="audit-claims"),
-            asyncio.create_task(self._heartbeat_forever(), name="audit-heartbeat"),
-        ]
-        return claimed
+        return await self.claim(include_own=True)
 
     async def claim(self, *, include_own: bool = False) -> int:
         """Claim free audits up to ``max_audits`` and start their tasks; how many."""
-        free = self.max_audits - len(self._tasks)
-        if self._stopping or free <= 0:
-            return 0
-        claimed = await self.audits.claim_audits(
-            self.runner.owner,
-            ttl_s=self.runner.lease_ttl_s,
-            limit=free,
-            include_own=include_own,
-            # A task still ending (its claim lost or cancelled) is not claimed again yet.
-            exclude=[*self._leases, *self._tasks.keys()],
-        )
-        for audit_id, lease in claimed.items():
-            log.info("audit_claimed", audit_id=audit_id, attempt=lease.epoch)
-            self._leases[audit_id] = lease
-            work = functools.partial(self._guarded, audit_id, lease)
-            self._tasks.start(audit_id, work, f"audit-{audit_id}")
-        return len(claimed)
+        async with self._claiming:
+            free = self.max_audits - len(self._tasks)
+            if self._stopping or free <= 0:
+                return 0
+            claimed = await self.audits.claim_audits(
+                self.runner.owner,
+                ttl_s=self.runner.lease_ttl_s,
+                limit=free,
+                include_own=include_own,
+                # A task still ending (its claim lost or cancelled) is not claimed again yet.
+                exclude=[*self._leases, *self._tasks.keys()],
+            )
+            for audit_id, lease in claimed.items():
+                log.info("audit_claimed", audit_id=audit_id, attempt=lease.epoch)
+                self._leases[audit_id] = lease
+                work = functools.partial(self._guarded, audit_id, lease)
+                self._tasks.start(audit_id, work, f"audit-{audit_id}")
+            return len(claimed)
 
     async def shutdown(self) -> None:
-        """Stop the loops and the audits' tasks, then give their claims back, so that
-        another replica (or the next start) takes them over at once where they stopped."""
+        """Stop the audits' tasks, then give their claims back, so that another replica (or
+        the next start) takes them over at once where they stopped."""
         self._stopping = True
-        for task in self._loops:
-            task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
         await self._tasks.shutdown()
-        if self._leases:
+        leases, self._leases = dict(self._leases), {}
+        if leases:
             try:
-                await self.audits.release_claims(self.runner.owner, dict(self._leases))
+                await self.audits.release_claims(self.runner.owner, leases)
             except LEASE_ERRORS as exc:  # they lapse by themselves within the lease time
                 log.warning("audit_claims_not_released", error=str(exc))
 
-    async def _claim_forever(self) -> None:
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.runner.claim_interval_s)
-            self._wake.clear()
-            try:
-                await self.claim()
-            except LEASE_ERRORS as exc:
-                log.warning("audit_claim_failed", error=str(exc))
-
-    async def _heartbeat_forever(self) -> None:
-        interval = self.runner.lease_ttl_s / 3
-        while True:
-            renewed = await self.renew()
-            # After a failed renewal, try again soon: the claim's end is near.
-            await asyncio.sleep(interval if renewed else min(1.0, interval / 3))
-
     async def renew(self) -> bool:
-        """Renew every claim held here; stop the audits taken over or cancelled elsewhere.
-        False when the renewal failed (a claim that lapses meanwhile is taken over, and the
-        writes of this replica are refused from then on)."""
+        """Renew every claim held here (called by the runner's heartbeat); stop the audits
+        taken over or cancelled elsewhere. False when the renewal failed (a claim that
+        lapses meanwhile is taken over, and this replica's writes are refused from then)."""
         leases = dict(self._leases)
         if not leases:
             return True
         try:
-            held = await self.audits.renew_claims(
-                self.runner.owner, leases, ttl_s=self.runner.lease_ttl_s
-            )
+            async with asyncio.timeout(self.runner.lease_ttl_s / 6):
+                held = await self.audits.renew_claims(
+                    self.runner.owner, leases, ttl_s=self.runner.lease_ttl_s
+                )
         except LEASE_ERRORS as exc:
             log.warning("audit_claim_renewal_failed", error=str(exc), audits=len(leases))
             return False

@@ -21,7 +21,8 @@ from releval_judge.models.audits import Audit, AuditStatus, PassAgreement, Posit
 from releval_judge.scale import Scale
 from releval_judge.store.batches import PendingCandidate, candidate_fields
 from releval_judge.store.evaluation_runs import get_evaluation_run
-from releval_judge.store.judging_runs import Lease, get_judging_run, run_cost
+from releval_judge.store.judging_runs import Lease, get_judging_run, notify_work, run_cost
+from releval_judge.store.leases import lease_arrays
 from releval_judge.store.pages import fetch_one, page, parse_uuid, time_cursor, time_key
 from releval_judge.store.sql import fill, queries
 
@@ -128,8 +129,16 @@ class AuditStore:
             judged = await conn.fetchval(Q["count_run_judgments"], uuid)
             if judged == 0:
                 raise NothingToAudit(run.id, run.status)
-            audit_id = await conn.fetchval(Q["insert_audit"], uuid, sample_size, seed, created_by)
-        return await self.get_audit(str(audit_id))
+            # One transaction: the audit is read as queued before any replica can claim
+            # it, and every judging replica's claim loop is woken at the commit.
+            async with conn.transaction():
+                audit_id = await conn.fetchval(
+                    Q["insert_audit"], uuid, sample_size, seed, created_by
+                )
+                row = await conn.fetchrow(GET_AUDIT, audit_id)
+                await notify_work(conn)
+        assert row is not None  # inserted in this transaction
+        return audit(row)
 
     async def get_audit(self, audit_id: str) -> Audit:
         return audit(await fetch_one(self.pool, GET_AUDIT, "audit", audit_id))
@@ -168,22 +177,12 @@ class AuditStore:
         self, owner: str, leases: dict[str, Lease], *, ttl_s: float
     ) -> dict[str, AuditStatus]:
         """Extend ``leases`` by ``ttl_s``; the audits still held, with their status."""
-        ids = list(leases)
-        rows = await self.pool.fetch(
-            Q["renew_audit_claims"],
-            owner,
-            ttl_s,
-            [UUID(i) for i in ids],
-            [leases[i].epoch for i in ids],
-        )
+        rows = await self.pool.fetch(Q["renew_audit_claims"], owner, ttl_s, *lease_arrays(leases))
         return {str(r["id"]): r["status"] for r in rows}
 
     async def release_claims(self, owner: str, leases: dict[str, Lease]) -> None:
         """Give ``leases`` back now: another replica may take the audits over at once."""
-        ids = list(leases)
-        await self.pool.execute(
-            Q["release_audit_claims"], owner, [UUID(i) for i in ids], [leases[i].epoch for i in ids]
-        )
+        await self.pool.execute(Q["release_audit_claims"], owner, *lease_arrays(leases))
 
     async def work(self, audit_id: str, lease: Lease) -> AuditWork:
         """What running a claimed audit needs."""
