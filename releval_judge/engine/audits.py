@@ -168,7 +168,8 @@ class AuditRunner:
             status = held.get(audit_id)
             if status is None:
                 self._lose(audit_id)
-            elif status == "cancelled":
+            elif status == "cancelled" and audit_id in self._tasks:
+                log.info("audit_cancel_noticed", audit_id=audit_id)
                 self._tasks.cancel(audit_id)
         return True
 

@@ -33,6 +33,9 @@ class KeyedTasks:
         """The keys whose task still runs."""
         return list(self._tasks)
 
+    def __contains__(self, key: str) -> bool:
+        return key in self._tasks
+
     def __len__(self) -> int:
         return len(self._tasks)
 

@@ -3,7 +3,9 @@ they stopped"): the service runs as real processes on a real PostgreSQL, the pro
 fake on loopback that records which batch each call carried. A process stopped mid-audit
 (SIGKILL or SIGTERM) leaves the batches already answered kept; the replica that takes the
 audit over asks only the rest, and its calls, tokens and cost carry over. Two replicas
-starting on an unended audit make one attempt between them."""
+starting on an unended audit make one attempt between them. An audit queued on an `api`
+replica is run by a worker, which stops it at its next heartbeat when it is cancelled on
+the `api` replica, keeping what it spent."""
 
 from __future__ import annotations
 
@@ -167,3 +169,39 @@ async def test_two_replicas_starting_on_an_unended_audit_make_one_attempt(
 
     assert_resumed(end, provider)
     assert await db.fetchval("SELECT attempt FROM audits WHERE id = $1::uuid", audit_id) == 2
+
+
+async def test_an_audit_queued_and_cancelled_on_an_api_replica_is_run_and_stopped_by_a_worker(
+    processes: ServiceProcesses, local_servers: LocalServers
+) -> None:
+    provider = await local_servers.start(CountingProvider())
+    api = processes.new("api", env={**FAST_LEASES, "RELEVAL_ROLE": "api"})
+    worker = processes.new("worker", env={**FAST_LEASES, "RELEVAL_ROLE": "worker"})
+    await asyncio.gather(api.start(), worker.start())
+    run_id = await judged_run(api, provider)
+    provider.counting = True
+    provider.answer_only(1)
+
+    status, audit = await api.request(
+        "POST", f"/ai-judging-runs/{run_id}/audits", json={"sample_size": 6}
+    )
+    assert (status, audit["status"]) == (201, "queued"), audit
+
+    async def second_call_held() -> bool:
+        state = await audit_state(api, audit["id"])
+        return state["calls"] == 1 and len(provider.asked) == 2
+
+    await wait_for(second_call_held, timeout=30)
+    assert audit_events(worker, "audit_claimed", audit["id"])  # the worker runs it
+    status, cancelled = await api.request("POST", f"/audits/{audit['id']}/cancel")
+    assert (status, cancelled["status"]) == (200, "cancelled"), cancelled
+
+    # The worker hears of it at its next heartbeat and stops the audit's calls.
+    async def noticed() -> bool:
+        return bool(audit_events(worker, "audit_cancel_noticed", audit["id"]))
+
+    await wait_for(noticed, timeout=30)
+    provider.answer_all()
+    after = await audit_state(api, audit["id"])
+    assert (after["status"], after["calls"], after["input_tokens"]) == ("cancelled", 1, INPUT)
+    assert len(provider.asked) == 2  # nothing asked after the cancel
