@@ -526,3 +526,22 @@ CREATE TABLE IF NOT EXISTS audits (
 );
 CREATE INDEX IF NOT EXISTS audits_run_idx ON audits (ai_judging_run_id);
 CREATE INDEX IF NOT EXISTS audits_active_idx ON audits (status) WHERE status IN ('queued', 'running');
+
+-- Audits resume like runs (docs/decisions.md, "Audits resume where they stopped"): a
+-- replica runs an audit only while it holds its claim (`lease_owner`, `attempt` as the
+-- epoch, bumped by every claim, `lease_expires_at` renewed by the holder's heartbeat); a
+-- claim whose holder died lapses and another replica takes the audit over. Each answered
+-- batch of a pass is kept as it arrives (with its calls and tokens added to the audit's in
+-- the same statement), so a resumed audit asks only what is still unanswered. A grade here
+-- is the audit's alone: it never becomes a judgment of the run.
+ALTER TABLE audits ADD COLUMN IF NOT EXISTS lease_owner text;
+ALTER TABLE audits ADD COLUMN IF NOT EXISTS lease_expires_at timestamptz;
+CREATE TABLE IF NOT EXISTS audit_answers (
+    audit_id     uuid NOT NULL REFERENCES audits (id) ON DELETE CASCADE,
+    pass         text NOT NULL CHECK (pass IN ('repeat', 'order')),
+    candidate_id uuid NOT NULL,
+    -- Only grades are kept: a candidate a pass could not grade is asked again if the audit
+    -- resumes (with its whole batch, so that its neighbours stay the same).
+    grade        integer NOT NULL,
+    PRIMARY KEY (audit_id, pass, candidate_id)
+);

@@ -29,6 +29,13 @@ class KeyedTasks:
         if task is not None:
             task.cancel()
 
+    def keys(self) -> list[str]:
+        """The keys whose task still runs."""
+        return list(self._tasks)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._tasks
+
     def __len__(self) -> int:
         return len(self._tasks)
 

@@ -9,12 +9,17 @@ replica that lost a lease writes nothing more for that run.
 Every task is named and tracked. Shutdown halts them (no new batch, no new attempt), gives
 calls in flight a grace period while the heartbeat keeps the leases, cancels what is left,
 then gives the leases back so that another replica continues at once.
+
+Other work claimed the same way (audits, ``engine/audits.py``) joins as a
+:class:`Claimant`: the claim loop (woken by the same notifications) and the heartbeat call
+it after the runs' own claim and renewal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Protocol
 
 import aiohttp
 import asyncpg
@@ -38,6 +43,19 @@ log = structlog.get_logger(__name__)
 
 # A database error of a lease statement: logged and tried again, never fatal to the loops.
 LEASE_ERRORS: tuple[type[BaseException], ...] = (*DATABASE_UNAVAILABLE, asyncpg.PostgresError)
+
+
+class Claimant(Protocol):
+    """Work other than runs that replicas claim with leases of its own (audits)."""
+
+    async def claim(self, *, include_own: bool = False) -> int:
+        """Claim what is free (and with ``include_own`` what this replica held before a
+        restart) and start it; how many."""
+        ...
+
+    async def renew(self) -> bool:
+        """Renew the leases held; False when the renewal failed."""
+        ...
 
 
 class Runner:
@@ -93,6 +111,8 @@ class Runner:
         self._renewed_at: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
+        # Other work claimed by the same loops (see ``add_claimant``).
+        self._claimants: list[Claimant] = []
         self._stopping = False
         # Cancels from any replica and "claim now" arrive by LISTEN/NOTIFY.
         self.listener = (
@@ -118,6 +138,11 @@ class Runner:
             asyncio.create_task(self._heartbeat_forever(), name="runner-heartbeat"),
         ]
         return claimed
+
+    def add_claimant(self, claimant: Claimant) -> None:
+        """Claim and renew ``claimant``'s work from this runner's loops (from its next tick;
+        its start-up claim is its own)."""
+        self._claimants.append(claimant)
 
     def wake(self) -> None:
         """Claim now rather than at the next tick (a run was queued, a lease given back)."""
@@ -172,6 +197,11 @@ class Runner:
                 await self.claim()
             except LEASE_ERRORS as exc:
                 log.warning("claim_failed", error=str(exc))
+            for claimant in self._claimants:
+                try:
+                    await claimant.claim()
+                except LEASE_ERRORS as exc:
+                    log.warning("claim_failed", error=str(exc), claimant=type(claimant).__name__)
 
     # --- the heartbeat -------------------------------------------------------------------
 
@@ -179,6 +209,8 @@ class Runner:
         interval = self.lease_ttl_s / 3
         while True:
             renewed = await self.renew()
+            for claimant in self._claimants:
+                renewed = await claimant.renew() and renewed
             # After a failed renewal, try again soon: the deadline is near.
             await asyncio.sleep(interval if renewed else min(1.0, interval / 3))
 

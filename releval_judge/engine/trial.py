@@ -12,7 +12,7 @@ run (authentication, unknown model, exhausted quota) fails the test with
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -88,6 +88,10 @@ class TrialOutcome:
         return sum(c.output_tokens for c in self.calls)
 
 
+BatchAnswered = Callable[[int, JudgeTestCall, list[JudgeTestItem]], Awaitable[None]]
+"""Told each batch's call and results as soon as it is answered (by its index)."""
+
+
 def batches_of(candidates: Sequence[TrialCandidate], batch_size: int) -> list[list[TrialCandidate]]:
     """Group by query (a batch never mixes queries), ``batch_size`` at most, rank order."""
     return batched(sorted(candidates, key=lambda c: (c.query_id, c.rank)), batch_size)
@@ -126,11 +130,13 @@ async def judge_batches(
     process_calls: asyncio.Semaphore,
     templates: TemplateRenderer,
     deadline_s: float,
+    on_batch: BatchAnswered | None = None,
 ) -> TrialOutcome:
     """Grade ``batches`` as given (each one prompt, its candidates in that order, each of
     one query) the way :func:`run_trial` grades its candidates, with the same errors; an
-    audit composes its batches itself (``engine.audits``). No new attempt starts after
-    ``deadline_s``."""
+    audit composes its batches itself (``engine.audits``) and keeps each answered batch
+    through ``on_batch`` (awaited before the next batch of that slot starts). No new
+    attempt starts after ``deadline_s``."""
     try:
         template = await templates.judge_prompt(config.prompt_template)
     except TemplateLimitError as exc:
@@ -155,9 +161,12 @@ async def judge_batches(
 
     async def one(index: int, batch: Sequence[TrialCandidate]) -> None:
         async with slots, process_calls:
-            calls[index], results[index] = await _judge_batch(
+            call, items = await _judge_batch(
                 index, batch, prompts[index], config, provider, scale, stop, deadline_s
             )
+            calls[index], results[index] = call, items
+            if on_batch is not None:
+                await on_batch(index, call, items)
 
     try:
         async with asyncio.TaskGroup() as group:

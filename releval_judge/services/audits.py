@@ -1,6 +1,5 @@
 """Audits of AI judging runs (DESIGN.md, "Audits"): queue one, read one or a run's,
-cancel one. The
-audit itself runs in ``engine.audits``."""
+cancel one. The audit itself runs in ``engine.audits``, on the replica that claims it."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from releval_judge.services import Services
 
 async def create_audit(svc: Services, judging_run_id: str, body: AuditCreate, *, by: str) -> Audit:
     """Queue an audit of the run (404 unknown run, 409 ``nothing_to_audit`` when it judged
-    no candidate) and start it; returns it queued."""
+    no candidate) for the next judging replica's claim; returns it queued."""
     return await svc.audits.create(judging_run_id, body, created_by=by)
 
 

@@ -3,7 +3,7 @@ replica that runs them, epoch-fenced. Queries: ``leases.sql``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from uuid import UUID
 
 from releval_judge.store.database import PoolUser
@@ -12,6 +12,13 @@ from releval_judge.store.pages import parse_uuid
 from releval_judge.store.sql import queries
 
 Q = queries()
+
+
+def lease_arrays(leases: Mapping[str, Lease]) -> tuple[list[UUID], list[int]]:
+    """The ids and epochs of ``leases``, in one order: the arrays a renewal or a release
+    unnests (runs' here, audits' in ``store/audits.py``)."""
+    ids = list(leases)
+    return [UUID(i) for i in ids], [leases[i].epoch for i in ids]
 
 
 class Leases(PoolUser):
@@ -43,14 +50,7 @@ class Leases(PoolUser):
         self, owner: str, leases: dict[str, Lease], *, ttl_s: float
     ) -> dict[str, str]:
         """Extend ``leases`` by ``ttl_s``; the runs still held, with their status."""
-        ids = list(leases)
-        rows = await self.pool.fetch(
-            Q["renew_leases"],
-            owner,
-            ttl_s,
-            [UUID(i) for i in ids],
-            [leases[i].epoch for i in ids],
-        )
+        rows = await self.pool.fetch(Q["renew_leases"], owner, ttl_s, *lease_arrays(leases))
         return {str(r["id"]): r["status"] for r in rows}
 
     async def lease_owner(self, judging_run_id: str) -> str | None:
@@ -62,10 +62,7 @@ class Leases(PoolUser):
 
     async def release_leases(self, owner: str, leases: dict[str, Lease]) -> int:
         """Give ``leases`` back now (another replica may claim them at once); how many."""
-        ids = list(leases)
-        released: int = await self.pool.fetchval(
-            Q["release_leases"], owner, [UUID(i) for i in ids], [leases[i].epoch for i in ids]
-        )
+        released: int = await self.pool.fetchval(Q["release_leases"], owner, *lease_arrays(leases))
         return released
 
     async def notify_work(self) -> None:

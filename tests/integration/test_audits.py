@@ -1,8 +1,9 @@
 """Audits end to end (DESIGN.md, "Audits"), on real PostgreSQL and the provider simulator:
 an audit tells a steady judge (consistent) from one that favours the first document of a
 batch (order_sensitive) and one whose grades waver (unstable); it never changes the run's
-judgments; it costs about two judgings of its sample; it can be cancelled, and one left
-running by a stopped process runs again at the next start."""
+judgments; it costs about two judgings of its sample; it can be cancelled (keeping what it
+spent), and one left running by a stopped process is finished at the next start
+(test_audit_resume.py: without asking again what was answered)."""
 
 from __future__ import annotations
 
@@ -162,7 +163,7 @@ async def test_the_sample_is_fixed_by_the_seed_and_cut_at_its_size(
     assert larger["sample_size"] == 20 and larger["repeat"]["pairs"] == 20
 
 
-async def test_an_audit_is_cancelled_and_its_calls_stop(
+async def test_an_audit_is_cancelled_its_calls_stop_and_what_it_spent_is_kept(
     service: Service, fake_provider: FakeProviders
 ) -> None:
     release = asyncio.Event()
@@ -172,11 +173,19 @@ async def test_an_audit_is_cancelled_and_its_calls_stop(
         nonlocal audit_calls
         if release.is_set():
             audit_calls += 1
-            await asyncio.Event().wait()  # the audit's calls never get an answer
+            if audit_calls > 1:
+                await asyncio.Event().wait()  # the audit's second call never gets an answer
         return completion(blocks(dict.fromkeys(document_ids(prompt), 1)))
 
     provider = await fake_provider(respond)
-    judge = await create_judge(service, provider.base_url, batch_size=3, concurrency=1)
+    judge = await create_judge(
+        service,
+        provider.base_url,
+        batch_size=3,
+        concurrency=1,
+        input_price_per_mtok=2.0,
+        output_price_per_mtok=8.0,
+    )
     evaluation = await create_evaluation(service, queries=2, per_query=3)
     run = await wait_until_ended(
         service, (await start_run(service, evaluation["id"], judge["id"]))["id"]
@@ -188,10 +197,11 @@ async def test_an_audit_is_cancelled_and_its_calls_stop(
     )
     assert status == 201, audit
 
-    async def calling() -> bool:
-        return audit_calls == 1
+    async def second_call_held() -> bool:
+        _, body = await service.request("GET", f"/audits/{audit['id']}")
+        return audit_calls == 2 and body["calls"] == 1
 
-    await wait_for(calling, timeout=10.0)
+    await wait_for(second_call_held, timeout=10.0)
     status, cancelled = await service.request("POST", f"/audits/{audit['id']}/cancel")
     assert (status, cancelled["status"]) == (200, "cancelled"), cancelled
 
@@ -200,10 +210,14 @@ async def test_an_audit_is_cancelled_and_its_calls_stop(
     await asyncio.sleep(0)  # the task's cancel runs
     status, still = await service.request("GET", f"/audits/{audit['id']}")
     assert (status, still["status"], still["verdict"]) == (200, "cancelled", None)
-    assert audit_calls == 1
+    assert audit_calls == 2
+    # The answered call is counted and priced (the fake's usage: 100 in, 20 out); the held
+    # one never answered, so it has no usage to count.
+    assert (still["calls"], still["input_tokens"], still["output_tokens"]) == (1, 100, 20)
+    assert still["cost"]["total"] == pytest.approx((100 * 2.0 + 20 * 8.0) / 1e6)
 
 
-async def test_an_audit_left_running_runs_again_at_the_next_start(
+async def test_an_audit_left_running_is_finished_at_the_next_start(
     services: ServiceFactory, fake_provider: FakeProviders
 ) -> None:
     held = asyncio.Event()

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from typing import Any
 
+from aiohttp import web
+
 from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.fakes import FakeProvider, blocks, completion, document_ids
+from tests.support.process import ServiceProcess
 from tests.support.service import Service
 from tests.support.waiting import wait_for
 
@@ -61,4 +67,73 @@ async def audit_of(service: Api, run_id: str, **body: Any) -> dict[str, Any]:
         return audit["status"] not in ("queued", "running")
 
     await wait_for(ended, timeout=60.0)
+    return result
+
+
+_TITLE = re.compile(r"Title: (title \d+-\d+)")
+
+
+class CountingProvider:
+    """A fake provider (``fake``) that grades every document 2 and records each call's
+    batch (its documents' titles, in prompt order) once ``counting`` is set; after
+    ``answer_only(n)`` it answers the next ``n`` calls and holds every later one (a call in
+    flight when its caller dies) until ``answer_all()``."""
+
+    def __init__(self) -> None:
+        self.counting = False
+        self.asked: list[tuple[str, ...]] = []
+        self.answered: list[tuple[str, ...]] = []
+        self._budget: int | None = None
+        self._released = asyncio.Event()
+        self.fake = FakeProvider(respond=self.respond)
+
+    def answer_only(self, calls: int) -> None:
+        self._budget = calls
+        self._released.clear()
+
+    def answer_all(self) -> None:
+        self._budget = None
+        self._released.set()
+
+    async def start(self) -> CountingProvider:
+        await self.fake.start()
+        return self
+
+    async def stop(self) -> None:
+        """Held calls are answered first, as a test that ends releases what it held."""
+        self.answer_all()
+        await self.fake.stop()
+
+    async def respond(self, prompt: str, call_no: int) -> web.Response:
+        batch = tuple(_TITLE.findall(prompt))
+        if self.counting:
+            self.asked.append(batch)
+        if self._budget is not None:
+            if self._budget == 0:
+                await self._released.wait()
+            else:
+                self._budget -= 1
+        if self.counting:
+            self.answered.append(batch)
+        return completion(blocks(dict.fromkeys(document_ids(prompt), 2)))
+
+
+async def audit_state(service: Api | ServiceProcess, audit_id: str) -> dict[str, Any]:
+    status, audit = await service.request("GET", f"/audits/{audit_id}")
+    assert status == 200, audit
+    result: dict[str, Any] = audit
+    return result
+
+
+async def audit_ended(
+    service: Api | ServiceProcess, audit_id: str, *, timeout: float = 60.0
+) -> dict[str, Any]:
+    """The audit once it has ended (neither queued nor running)."""
+    result: dict[str, Any] = {}
+
+    async def ended() -> bool:
+        result.update(await audit_state(service, audit_id))
+        return result["status"] not in ("queued", "running")
+
+    await wait_for(ended, timeout=timeout)
     return result
