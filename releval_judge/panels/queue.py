@@ -116,4 +116,3 @@ class Queue:
             )
             for e in ordered
         ]
-
