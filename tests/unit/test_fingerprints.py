@@ -3,13 +3,14 @@ candidate values a template shows."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from releval_judge.engine.fingerprints import Fingerprinter, shown_keys
+from releval_judge.engine.fingerprints import PREPARE_SLICE, Fingerprinter, shown_keys
 from releval_judge.models import JudgeConfig
 from releval_judge.prompt import JudgePrompt
 from releval_judge.scale import Scale
@@ -104,3 +105,30 @@ def test_rank_and_doc_id_count_only_when_the_template_shows_them(
         Doc(), prompt_template=template
     )
     assert moved == ("rank" in shown)
+
+
+async def test_a_page_is_prepared_in_slices_that_let_the_loop_serve_others() -> None:
+    """The loop that judges also answers the API: preparing a page gives it back between
+    slices, and the result is the same as preparing it at once."""
+    judge = config()
+    fingerprinter = Fingerprinter(judge, SCALE, shown_keys(None, JudgePrompt(None)))
+    page = [Doc(doc_id=f"d{i}", rank=i, text=f"text {i}") for i in range(2 * PREPARE_SLICE + 1)]
+    turns = 0
+
+    async def other_work() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_work())
+    await asyncio.sleep(0)  # let it start
+    turns_before = turns
+    prepared = await fingerprinter.prepare_all_yielding(page)
+    turns_during = turns - turns_before
+    other.cancel()
+    await asyncio.gather(other, return_exceptions=True)
+
+    assert prepared == fingerprinter.prepare_all(page)
+    # Three slices: the loop ran the other task after the first and after the second.
+    assert turns_during == 2
