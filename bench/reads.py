@@ -7,7 +7,10 @@ simulator at 200 ms), in one process and with an ``api`` + a ``worker`` process.
 reads/s, p50/p95/p99/max over every read, errors, the run's efficiency (candidates ÷
 (``finished_at`` − ``started_at``) ÷ (concurrency × batch ÷ latency), as bench 1), and CPU
 of the service process(es) and of PostgreSQL per read over the reads' window (while
-judging, that CPU includes the judging's own).
+judging, that CPU includes the judging's own); and the event loop's lag on the process the
+reads go to (``releval_event_loop_lag_seconds`` on /metrics: how late a 20-ms timer fired,
+its p99 and the share of timers over 20 ms late, by histogram bucket) with the seconds the
+run's dispatch was held back meanwhile (``releval_dispatch_held_seconds_total``).
 
 Then ``EVENT_CLIENTS`` clients (default 200) watch one run at concurrency 32 by its
 server-sent events: the run's efficiency, events per client, and the database reads of
@@ -114,6 +117,48 @@ class Topology:
         return sum(p.cpu_s() for p in self.processes), self.db.cpu_s()
 
 
+LAG_LATE_S = 0.02
+"""A timer fired later than this counts as late (the loop stalled for a read's worth and more)."""
+
+
+@dataclass(frozen=True)
+class LoopLag:
+    """The cumulative ``releval_event_loop_lag_seconds`` buckets (upper bound → count) and
+    ``releval_dispatch_held_seconds_total`` of one process, at one moment."""
+
+    buckets: dict[float, float]
+    held_s: float
+
+    def since(self, before: LoopLag) -> dict[str, float | None]:
+        """Over the window from `before`: the lag's p99 (the upper bound of its bucket, ms),
+        the share of timers later than :data:`LAG_LATE_S`, and the seconds held."""
+        counts = {le: n - before.buckets.get(le, 0.0) for le, n in self.buckets.items()}
+        total = counts.get(float("inf"), 0.0)
+        if total <= 0:
+            return {"lag_p99_ms": None, "lag_late_share": None, "held_s": None}
+        p99 = next(le for le, n in sorted(counts.items()) if n >= 0.99 * total)
+        on_time = counts.get(LAG_LATE_S, 0.0)
+        return {
+            "lag_p99_ms": 1000 * p99,
+            "lag_late_share": 1 - on_time / total,
+            "held_s": self.held_s - before.held_s,
+        }
+
+
+async def loop_lag(url: str) -> LoopLag | None:
+    """The service's loop lag and dispatch held (None: a service without the histogram)."""
+    buckets: dict[float, float] = {}
+    held = 0.0
+    async with aiohttp.ClientSession() as session, session.get(url + "/metrics") as resp:
+        for line in (await resp.text()).splitlines():
+            series, _, value = line.rpartition(" ")
+            if series.startswith("releval_event_loop_lag_seconds_bucket{"):
+                buckets[float(series.partition('le="')[2].partition('"')[0])] = float(value)
+            elif series == "releval_dispatch_held_seconds_total":
+                held = float(value)
+    return LoopLag(buckets, held) if buckets else None
+
+
 async def scenario(
     bench: Bench, *, clients: int = READ_CLIENTS, event_clients: int = EVENT_CLIENTS
 ) -> None:
@@ -194,6 +239,7 @@ async def _measure(
 ) -> dict[str, Any]:
     """`clients` clients for `seconds` (or until the run `run_id` ends)."""
     stop = asyncio.Event()
+    lag_before = await loop_lag(top.url)
     service_cpu, db_cpu = top.cpu()
     reads = asyncio.create_task(read_load(top.url, top.token, paths, clients=clients, until=stop))
     ended_early = False
@@ -206,6 +252,12 @@ async def _measure(
     stop.set()
     load = await reads
     service_after, db_after = top.cpu()
+    lag_after = await loop_lag(top.url)
+    lag: dict[str, float | None] = (
+        lag_after.since(lag_before)
+        if lag_before is not None and lag_after is not None
+        else {"lag_p99_ms": None, "lag_late_share": None, "held_s": None}
+    )
     count = max(len(load.all_ms), 1)
     return {
         "topology": top.name,
@@ -228,6 +280,7 @@ async def _measure(
         "db_cores": None
         if db_after is None or db_cpu is None
         else (db_after - db_cpu) / load.seconds,
+        **lag,
     }
 
 
@@ -321,6 +374,9 @@ def _print(rows: list[dict[str, Any]], events: list[dict[str, Any]], clients: in
             "run eff",
             "svc µs/read",
             "pg µs/read",
+            "lag p99 ≤ ms",
+            "lag >20 ms",
+            "held s",
             "p50 run/runs/judgments/evaluations",
         ],
         [
@@ -336,6 +392,9 @@ def _print(rows: list[dict[str, Any]], events: list[dict[str, Any]], clients: in
                 f"{r['efficiency']:.3f}" if "efficiency" in r else "-",
                 f"{r['service_cpu_us_per_read']:.0f}",
                 "-" if r["db_cpu_us_per_read"] is None else f"{r['db_cpu_us_per_read']:.0f}",
+                "-" if r.get("lag_p99_ms") is None else f"{r['lag_p99_ms']:.0f}",
+                "-" if r.get("lag_late_share") is None else f"{100 * r['lag_late_share']:.1f}%",
+                "-" if r.get("held_s") is None else f"{r['held_s']:.1f}",
                 " / ".join(_ms(v) for v in r["p50_by_read_ms"].values()),
             ]
             for r in rows

@@ -50,6 +50,14 @@ class Metrics:
             "Statements that wrote judging runs' batches",
             registry=r,
         )
+        # How late the loop-lag monitor's timer fired (engine.lag): what every request and
+        # batch in flight waited on top of its own work while the loop was busy.
+        self.loop_lag = Histogram(
+            "releval_event_loop_lag_seconds",
+            "How late a 20-ms timer fired on the event loop that serves the API",
+            registry=r,
+            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
         self.dispatch_held = Counter(
             "releval_dispatch_held_seconds",
             "Time judging runs held back new batches while the event loop lagged",

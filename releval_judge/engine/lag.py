@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import structlog
 
@@ -18,13 +19,21 @@ log = structlog.get_logger(__name__)
 
 
 class LoopLagMonitor:
-    def __init__(self, *, interval_s: float = 0.02, threshold_s: float = 0.025) -> None:
+    def __init__(
+        self,
+        *,
+        interval_s: float = 0.02,
+        threshold_s: float = 0.025,
+        observe: Callable[[float], None] | None = None,
+    ) -> None:
+        """`observe`, when given, is called with each lag measured (seconds)."""
         self.interval_s = interval_s
         self.threshold_s = threshold_s
         self.lag_s = 0.0
         self._calm = asyncio.Event()
         self._calm.set()
         self._task: asyncio.Task[None] | None = None
+        self._observe = observe
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._measure(), name="loop-lag-monitor")
@@ -41,6 +50,8 @@ class LoopLagMonitor:
             expected = time.perf_counter() + self.interval_s
             await asyncio.sleep(self.interval_s)
             self.lag_s = max(0.0, time.perf_counter() - expected)
+            if self._observe is not None:
+                self._observe(self.lag_s)
             if self.lag_s > self.threshold_s:
                 self._calm.clear()
             else:

@@ -96,7 +96,9 @@ class Runner:
         self.judging = judging
         # Back-pressure that keeps API answers quick while runs share the loop; a worker
         # (role `worker`) answers no API, so its runs go at full speed.
-        self.lag: LoopLagMonitor | None = LoopLagMonitor() if serves_api else None
+        self.lag: LoopLagMonitor | None = (
+            LoopLagMonitor(observe=metrics.loop_lag.observe) if serves_api else None
+        )
         if self.lag is not None:
             self.lag.start()
         self.provider_factory = provider_factory

@@ -47,3 +47,5 @@ async def test_metrics_count_what_a_run_did(
     )
     assert sample(text, 'releval_provider_calls_in_flight{provider="openai"}') == 0
     assert sample(text, 'releval_provider_call_seconds_count{outcome="ok",provider="openai"}') == 2
+    # The loop-lag monitor's 20-ms timer fired during the run (the 429 alone waited 50 ms).
+    assert sample(text, "releval_event_loop_lag_seconds_count") >= 1

@@ -3,13 +3,14 @@ candidate values a template shows."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from releval_judge.engine.fingerprints import Fingerprinter, shown_keys
+from releval_judge.engine.fingerprints import PREPARE_SLICE, Fingerprinter, shown_keys
 from releval_judge.models import JudgeConfig
 from releval_judge.prompt import JudgePrompt
 from releval_judge.scale import Scale
@@ -104,3 +105,29 @@ def test_rank_and_doc_id_count_only_when_the_template_shows_them(
         Doc(), prompt_template=template
     )
     assert moved == ("rank" in shown)
+
+
+async def test_a_page_is_prepared_in_slices_that_let_the_loop_serve_others() -> None:
+    """The loop that judges also answers the API: preparing a page gives it back between
+    slices, and the result is the same as preparing it at once."""
+    judge = config()
+    fingerprinter = Fingerprinter(judge, SCALE, shown_keys(None, JudgePrompt(None)))
+    page = [Doc(doc_id=f"d{i}", rank=i, text=f"text {i}") for i in range(2 * PREPARE_SLICE + 1)]
+    loop = asyncio.get_running_loop()
+    callbacks_run = 0
+    handle: asyncio.Handle | None = None
+
+    def other_callback() -> None:  # stands for a request waiting its turn on the loop
+        nonlocal callbacks_run, handle
+        callbacks_run += 1
+        handle = loop.call_soon(other_callback)
+
+    handle = loop.call_soon(other_callback)
+    try:
+        prepared = await fingerprinter.prepare_all_yielding(page)
+    finally:
+        handle.cancel()
+
+    assert prepared == fingerprinter.prepare_all(page)
+    # Three slices: the loop ran the other callback after the first and after the second.
+    assert callbacks_run == 2

@@ -23,3 +23,20 @@ async def test_a_blocked_loop_is_seen_as_lag_and_dispatchers_wait_for_calm() -> 
     finally:
         await monitor.stop()
     assert monitor._calm.is_set()  # stopped: nobody stays parked
+
+
+async def test_each_lag_measured_is_reported_to_observe() -> None:
+    """What /metrics' ``releval_event_loop_lag_seconds`` is fed from: every measurement,
+    the stall among them."""
+    seen: list[float] = []
+    monitor = LoopLagMonitor(interval_s=0.01, threshold_s=0.02, observe=seen.append)
+    monitor.start()
+    try:
+        await asyncio.sleep(0)  # the monitor arms its first timer
+        time.sleep(0.05)  # noqa: ASYNC251 - block the loop, as a burst of CPU-bound work does
+        while len(seen) < 3:
+            await asyncio.sleep(0.005)
+    finally:
+        await monitor.stop()
+    assert max(seen) > 0.03
+    assert all(lag >= 0 for lag in seen)
