@@ -17,15 +17,19 @@ server-sent events: the run's efficiency, events per client, and the database re
 the events' shared reader (``releval_run_events_reads_total`` on /metrics), which must not
 grow with the number of clients.
 
-The clients run in this process on the same two cores: their CPU is not counted.
+The clients run in this process on the same two cores: their CPU is not counted in the
+service's, and is printed apart ("client µs/read"). They are lean raw HTTP/1.1 keep-alive
+connections (:mod:`bench.raw_http`), so that the load generator takes as little of the two
+cores as it can; ``BENCH_READ_CLIENT=aiohttp`` uses aiohttp's client instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +38,7 @@ import aiohttp
 from bench.context import Bench, dispatch_seconds, new_evaluation, new_judge
 from bench.harness import Child, Database, Sim, database, service
 from bench.modes import BATCH, LATENCY_MS
+from bench.raw_http import RawConnection, encode_get
 from bench.report import percentile, print_progress, table
 from releval_judge.client.api import API_PREFIX, ApiClient
 from releval_judge.models import JudgingRun
@@ -71,34 +76,65 @@ async def read_load(
     base_url: str, token: str, paths: dict[str, str], *, clients: int, until: asyncio.Event
 ) -> ReadLoad:
     """`clients` clients, each looping over `paths` (from a different one) until `until`
-    is set; a non-200 answer or a failed request is an error."""
+    is set; a non-200 answer or a failed request is an error. The clients are
+    :mod:`bench.raw_http` connections (``BENCH_READ_CLIENT=aiohttp``: aiohttp's)."""
     load = ReadLoad(latencies={name: [] for name in paths})
     names = list(paths)
     headers = {"Authorization": f"Bearer {token}"}
-    timeout = aiohttp.ClientTimeout(total=30)
 
-    async def client(index: int, session: aiohttp.ClientSession) -> None:
+    async def loop(index: int, get: Callable[[str], Awaitable[int]]) -> None:
         turn = index
         while not until.is_set():
             name = names[turn % len(names)]
             turn += 1
             started = time.perf_counter()
             try:
-                async with session.get(base_url + paths[name], headers=headers) as resp:
-                    await resp.read()
-                    ok = resp.status == 200
-            except (aiohttp.ClientError, TimeoutError):
+                ok = await asyncio.wait_for(get(name), 30) == 200
+            except (aiohttp.ClientError, OSError, ValueError, asyncio.IncompleteReadError):
+                ok = False
+            except TimeoutError:
                 ok = False
             if ok:
                 load.latencies[name].append(1000 * (time.perf_counter() - started))
             else:
                 load.errors += 1
 
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        started = time.perf_counter()
-        await asyncio.gather(*(client(i, session) for i in range(clients)))
-        load.seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    if os.environ.get("BENCH_READ_CLIENT", "raw") == "aiohttp":
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def aiohttp_get(name: str) -> int:
+                async with session.get(base_url + paths[name], headers=headers) as resp:
+                    await resp.read()
+                    return resp.status
+
+            await asyncio.gather(*(loop(i, aiohttp_get) for i in range(clients)))
+    else:
+        requests = {name: encode_get(base_url, path, headers) for name, path in paths.items()}
+
+        async def raw_client(index: int) -> None:
+            connection: RawConnection | None = None
+
+            async def get(name: str) -> int:
+                # A request that failed half-way leaves its connection unusable: the next
+                # one opens another.
+                nonlocal connection
+                if connection is None:
+                    connection = await RawConnection.open(base_url)
+                used, connection = connection, None
+                status = await used.get(requests[name])
+                connection = used
+                return status
+
+            try:
+                await loop(index, get)
+            finally:
+                if connection is not None:
+                    await connection.close()
+
+        await asyncio.gather(*(raw_client(i) for i in range(clients)))
+    load.seconds = time.perf_counter() - started
     return load
 
 
@@ -241,6 +277,7 @@ async def _measure(
     stop = asyncio.Event()
     lag_before = await loop_lag(top.url)
     service_cpu, db_cpu = top.cpu()
+    client_cpu = time.process_time()  # this process: the clients (and a poll of the run)
     reads = asyncio.create_task(read_load(top.url, top.token, paths, clients=clients, until=stop))
     ended_early = False
     deadline = time.monotonic() + seconds
@@ -252,6 +289,7 @@ async def _measure(
     stop.set()
     load = await reads
     service_after, db_after = top.cpu()
+    client_after = time.process_time()
     lag_after = await loop_lag(top.url)
     lag: dict[str, float | None] = (
         lag_after.since(lag_before)
@@ -273,6 +311,7 @@ async def _measure(
         "p50_by_read_ms": {k: percentile(v, 0.5) for k, v in load.latencies.items()},
         "errors": load.errors,
         "service_cpu_us_per_read": 1e6 * (service_after - service_cpu) / count,
+        "client_cpu_us_per_read": 1e6 * (client_after - client_cpu) / count,
         "db_cpu_us_per_read": None
         if db_after is None or db_cpu is None
         else 1e6 * (db_after - db_cpu) / count,
@@ -374,6 +413,7 @@ def _print(rows: list[dict[str, Any]], events: list[dict[str, Any]], clients: in
             "run eff",
             "svc µs/read",
             "pg µs/read",
+            "client µs/read",
             "lag p99 ≤ ms",
             "lag >20 ms",
             "held s",
@@ -392,6 +432,7 @@ def _print(rows: list[dict[str, Any]], events: list[dict[str, Any]], clients: in
                 f"{r['efficiency']:.3f}" if "efficiency" in r else "-",
                 f"{r['service_cpu_us_per_read']:.0f}",
                 "-" if r["db_cpu_us_per_read"] is None else f"{r['db_cpu_us_per_read']:.0f}",
+                f"{r['client_cpu_us_per_read']:.0f}",
                 "-" if r.get("lag_p99_ms") is None else f"{r['lag_p99_ms']:.0f}",
                 "-" if r.get("lag_late_share") is None else f"{100 * r['lag_late_share']:.1f}%",
                 "-" if r.get("held_s") is None else f"{r['held_s']:.1f}",
