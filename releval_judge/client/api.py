@@ -124,11 +124,7 @@ class ApiClient:
             params=params,
             headers={**self._headers, **(headers or {})},
         ) as resp:
-            body = await resp.read()
-            payload = _decode(body)
-            if resp.status >= 400:
-                raise _api_error(resp.status, payload, body)
-            return payload
+            return await _payload(resp)
 
     @contextlib.asynccontextmanager
     async def _exchange(
@@ -159,11 +155,7 @@ class ApiClient:
         ) as resp:
             if resp.status == 304:
                 return None, etag
-            body = await resp.read()
-            payload = _decode(body)
-            if resp.status >= 400:
-                raise _api_error(resp.status, payload, body)
-            return payload, resp.headers.get("ETag")
+            return await _payload(resp), resp.headers.get("ETag")
 
     async def _model(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
         return model.model_validate(await self.request(method, path, **kwargs))
@@ -361,6 +353,15 @@ class ApiClient:
             interval = min_interval_s if state != last else min(max_interval_s, interval * backoff)
             last = state
             await asyncio.sleep(interval)
+
+
+async def _payload(resp: aiohttp.ClientResponse) -> Any:
+    """The answer's decoded JSON body (None when empty); ApiError for a 4xx or 5xx."""
+    body = await resp.read()
+    payload = _decode(body)
+    if resp.status >= 400:
+        raise _api_error(resp.status, payload, body)
+    return payload
 
 
 def _decode(body: bytes) -> Any:
