@@ -10,10 +10,10 @@ import pytest
 from playwright.async_api import BrowserContext, expect
 
 from releval_judge.sim import SimConfig
-from tests.support.browser import PHONE
+from tests.support.browser import PHONE, log_in, watched_page
 from tests.support.catalogue import evaluation_run
 from tests.support.servers import LocalServers
-from tests.support.service import TOKEN, ServiceFactory
+from tests.support.service import ServiceFactory
 
 pytestmark = pytest.mark.browser
 
@@ -32,13 +32,9 @@ async def test_create_preview_test_and_edit_a_judge(
         "POST", "/evaluations/runs", json=evaluation_run("Judge test sample")
     )
     assert status == 201, evaluation
-    page = browser.pages[0] if browser.pages else await browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page, errors = await watched_page(browser)
 
-    await page.goto(f"{service.base_url}/ui/judges")
-    await page.get_by_label("API token").fill(TOKEN)
-    await page.get_by_role("button", name="Log in").click()
+    await log_in(page, f"{service.base_url}/ui/judges")
     await page.get_by_role("link", name="New AI judge").click()
 
     await page.get_by_label("Name").fill("sim judge")

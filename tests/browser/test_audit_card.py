@@ -14,8 +14,9 @@ from playwright.async_api import BrowserContext, expect
 from releval_judge.sim import SimConfig
 from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
 from tests.support.audits import CountingProvider, audit_state, judged_run
+from tests.support.browser import log_in, watched_page
 from tests.support.servers import LocalServers
-from tests.support.service import TOKEN, ServiceFactory
+from tests.support.service import ServiceFactory
 from tests.support.tokens import create_token
 from tests.support.waiting import wait_for
 
@@ -42,12 +43,8 @@ async def test_an_audit_started_from_the_page_shows_its_verdict(
         input_price_per_mtok=2.0,
         output_price_per_mtok=8.0,
     )
-    page = browser.pages[0] if browser.pages else await browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    await page.goto(f"{service.base_url}/ui/judging-runs/{run['id']}")
-    await page.get_by_label("API token").fill(TOKEN)
-    await page.get_by_role("button", name="Log in").click()
+    page, errors = await watched_page(browser)
+    await log_in(page, f"{service.base_url}/ui/judging-runs/{run['id']}")
 
     audits = page.locator("#audits")
     await expect(audits.get_by_text("No audit of this run yet.")).to_be_visible()
@@ -111,16 +108,12 @@ async def test_a_running_audit_is_cancelled_from_its_card_and_keeps_what_it_spen
         return len(provider.asked) == 2 and (await audit_state(service, audit["id"]))["calls"] == 1
 
     await wait_for(second_call_held, timeout=30)
-    page = browser.pages[0] if browser.pages else await browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page, errors = await watched_page(browser)
     url = f"{service.base_url}/ui/judging-runs/{run['id']}"
 
     # A read token sees the running audit but is offered no Cancel, as no Start.
     reader = (await create_token(service, ["read"], name="auditor"))["token"]
-    await page.goto(url)
-    await page.get_by_label("API token").fill(reader)
-    await page.get_by_role("button", name="Log in").click()
+    await log_in(page, url, reader)
     card = page.locator(f'.audit-card[data-audit="{audit["id"]}"]')
     await expect(card.locator('[data-field="audit-status"]')).to_have_text("running")
     await expect(card.get_by_role("button", name="Cancel audit")).to_have_count(0)
@@ -128,9 +121,7 @@ async def test_a_running_audit_is_cancelled_from_its_card_and_keeps_what_it_spen
     await expect(card.locator('[data-field="calls"]')).to_have_text("1")
 
     await browser.clear_cookies()
-    await page.goto(url)
-    await page.get_by_label("API token").fill(TOKEN)
-    await page.get_by_role("button", name="Log in").click()
+    await log_in(page, url)
     await card.get_by_role("button", name="Cancel audit").click()
 
     # The page is drawn again: cancelled, no verdict, the answered call and its cost kept.

@@ -11,7 +11,8 @@ import pytest
 from playwright.async_api import BrowserContext, expect
 
 from tests.support.api import evaluation_body
-from tests.support.service import TOKEN, Service, ServiceFactory
+from tests.support.browser import log_in, watched_page
+from tests.support.service import Service, ServiceFactory
 
 pytestmark = pytest.mark.browser
 
@@ -48,13 +49,9 @@ async def test_choosing_runs_to_compare(services: ServiceFactory, browser: Brows
     await _run(service, "Other query set", prefix="x")
     await _grade_first(service, baseline, 0)
     await _grade_first(service, ranker, 3)
-    page = browser.pages[0] if browser.pages else await browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page, errors = await watched_page(browser)
 
-    await page.goto(f"{service.base_url}/ui/runs")
-    await page.get_by_label("API token").fill(TOKEN)
-    await page.get_by_role("button", name="Log in").click()
+    await log_in(page, f"{service.base_url}/ui/runs")
     compare = page.get_by_role("button", name="Compare")
 
     # One run is not a comparison: the page says so and stays.

@@ -11,8 +11,9 @@ from aiohttp import web
 from playwright.async_api import BrowserContext, expect
 
 from tests.support.api import create_evaluation, create_judge, start_run
+from tests.support.browser import log_in, watched_page
 from tests.support.fakes import FakeProviders, blocks, completion, document_ids
-from tests.support.service import TOKEN, ServiceFactory
+from tests.support.service import ServiceFactory
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.browser
@@ -31,9 +32,7 @@ async def test_a_cancelled_runs_card_shows_its_final_counts(
     provider = await fake_provider(held)
     evaluation = await create_evaluation(service, queries=2, per_query=3)
     judge = await create_judge(service, provider.base_url, batch_size=3, concurrency=2)
-    page = browser.pages[0] if browser.pages else await browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page, errors = await watched_page(browser)
     # Records the statuses the page's event streams deliver, to know when the page has
     # heard of the cancel from its stream (not only from the Cancel button's answer).
     await page.add_init_script(
@@ -50,9 +49,7 @@ async def test_a_cancelled_runs_card_shows_its_final_counts(
             };
         })()"""
     )
-    await page.goto(f"{service.base_url}/ui/runs/{evaluation['id']}")
-    await page.get_by_label("API token").fill(TOKEN)
-    await page.get_by_role("button", name="Log in").click()
+    await log_in(page, f"{service.base_url}/ui/runs/{evaluation['id']}")
 
     run = await start_run(service, evaluation["id"], judge["id"])
     await page.reload()

@@ -8,9 +8,10 @@ import pytest
 from playwright.async_api import BrowserContext, expect
 
 from tests.support.api import create_evaluation
+from tests.support.browser import log_in, watched_page
 from tests.support.panels import make_panel, member, start_panel, wait_panel_ended
 from tests.support.servers import LocalServers
-from tests.support.service import TOKEN, ServiceFactory
+from tests.support.service import ServiceFactory
 
 pytestmark = pytest.mark.browser
 
@@ -35,13 +36,9 @@ async def test_the_paged_panel_table(
     panel = await make_panel(service, providers)
     run = await start_panel(service, evaluation["id"], panel["id"])
     assert (await wait_panel_ended(service, run["id"]))["status"] == "completed"
-    page = browser.pages[0] if browser.pages else await browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page, errors = await watched_page(browser)
 
-    await page.goto(f"{service.base_url}/ui/panel-runs/{run['id']}")
-    await page.get_by_label("API token").fill(TOKEN)
-    await page.get_by_role("button", name="Log in").click()
+    await log_in(page, f"{service.base_url}/ui/panel-runs/{run['id']}")
     agreement = page.locator("#agreement")
     # inner_text is the text as rendered, CSS text-transform included.
     shown = await agreement.inner_text()

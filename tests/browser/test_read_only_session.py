@@ -8,6 +8,7 @@ import pytest
 from playwright.async_api import BrowserContext, expect
 
 from tests.support.api import create_evaluation, create_judge, start_run
+from tests.support.browser import log_in, watched_page
 from tests.support.service import ServiceFactory
 from tests.support.tokens import create_token
 
@@ -22,14 +23,11 @@ async def test_a_read_only_session_cannot_grade_or_cancel(
     judge = await create_judge(service, "http://127.0.0.1:9/v1")
     run = await start_run(service, evaluation["id"], judge["id"])
     token = (await create_token(service, ["read"], name="auditor"))["token"]
-    page = browser.pages[0] if browser.pages else await browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page, errors = await watched_page(browser)
 
-    await page.goto(f"{service.base_url}/ui/runs/{evaluation['id']}/queue")
-    await page.get_by_label("API token").fill(token)
-    await page.get_by_label("Your name as a human judge").fill("alice")
-    await page.get_by_role("button", name="Log in").click()
+    await log_in(
+        page, f"{service.base_url}/ui/runs/{evaluation['id']}/queue", token, judge_name="alice"
+    )
     await expect(page.locator("#whoami")).to_have_text("Token auditor read")
     await expect(page.locator("#grading-refused")).to_contain_text("grading needs the write scope")
     rows = page.locator("tr.queue-item")

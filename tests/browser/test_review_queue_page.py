@@ -11,8 +11,9 @@ import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
 from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
+from tests.support.browser import log_in, watched_page
 from tests.support.fakes import FakeProviders
-from tests.support.service import TOKEN, Service, ServiceFactory
+from tests.support.service import Service, ServiceFactory
 
 pytestmark = pytest.mark.browser
 
@@ -24,9 +25,7 @@ def _text(q: int, r: int) -> str:
 
 
 async def _log_in_to_queue(page: Page, service: Service, evaluation: dict[str, Any]) -> None:
-    await page.goto(f"{service.base_url}/ui/runs/{evaluation['id']}/queue")
-    await page.get_by_label("API token").fill(TOKEN)
-    await page.get_by_role("button", name="Log in").click()
+    await log_in(page, f"{service.base_url}/ui/runs/{evaluation['id']}/queue")
     await page.get_by_label("Grading as").fill("alice")
 
 
@@ -44,9 +43,7 @@ async def test_grading_from_the_queue_with_the_keyboard(
 ) -> None:
     service = await services.start()
     evaluation = await create_evaluation(service, queries=2, per_query=3)
-    page = browser.pages[0] if browser.pages else await browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page, errors = await watched_page(browser)
 
     await _log_in_to_queue(page, service, evaluation)
     rows = page.locator("tr.queue-item")
@@ -85,9 +82,7 @@ async def test_grading_from_the_queue_with_the_mouse(
     judge = await create_judge(service, provider.base_url, name="grader", max_document_chars=400)
     run = await start_run(service, evaluation["id"], judge["id"])
     assert (await wait_until_ended(service, run["id"]))["status"] == "completed"
-    page = browser.pages[0] if browser.pages else await browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page, errors = await watched_page(browser)
 
     await _log_in_to_queue(page, service, evaluation)
     rows = page.locator("tr.queue-item")

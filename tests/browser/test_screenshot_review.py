@@ -12,7 +12,7 @@ from aiohttp import web
 from playwright.async_api import BrowserContext, Page
 
 from tests.support.api import create_evaluation, create_judge, start_run, wait_until_ended
-from tests.support.browser import DESKTOP, PHONE
+from tests.support.browser import DESKTOP, PHONE, watched_page
 from tests.support.fakes import FakeProvider, FakeProviders, error
 from tests.support.panels import make_panel, marked_text, start_panel, wait_panel_ended
 from tests.support.service import TOKEN, ServiceFactory
@@ -72,9 +72,7 @@ async def test_every_page_at_both_widths(
     }
     folder = artifacts / "review"
     folder.mkdir(exist_ok=True)
-    page = browser.pages[0] if browser.pages else await browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page, errors = await watched_page(browser)
 
     await page.goto(f"{service.base_url}/ui/login")
     for size, width in ((DESKTOP, 1280), (PHONE, 390)):

@@ -15,7 +15,7 @@ from aiohttp import web
 from playwright.async_api import BrowserContext, Page, expect
 
 from releval_judge.sim import SimConfig
-from tests.support.browser import PHONE
+from tests.support.browser import PHONE, watched_page
 from tests.support.catalogue import evaluation_run
 from tests.support.servers import LocalServers
 from tests.support.service import TOKEN, Service, ServiceFactory
@@ -98,9 +98,7 @@ async def test_seed_workflow(
     await _judge(service, "unknown model judge", fast_sim, model="missing-model")
     run_url = f"{service.base_url}/ui/runs/{run_id}"
 
-    page = browser.pages[0] if browser.pages else await browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page, errors = await watched_page(browser)
 
     # --- log in (the run page sends us to the login page and back) -------------------
     await page.goto(run_url)
