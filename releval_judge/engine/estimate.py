@@ -184,7 +184,7 @@ async def _not_reusable(
         )
     except TemplateError:
         return candidates
-    prepared = await Fingerprinter(config, scale, shown).prepare_all_yielding(candidates)
+    prepared = await Fingerprinter(config, scale, shown).prepare_all(candidates)
     found = await review.store.reusable_judgments(
         [p.fingerprint for p in prepared], judging_run_id=None
     )

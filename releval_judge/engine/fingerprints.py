@@ -23,7 +23,7 @@ sway its grade is what an audit measures.)
 
 Pure: no I/O. A run computes its :class:`Fingerprinter` once, then one fingerprint per
 candidate (a copy of the settings' hash fed the candidate's own part). A page of candidates
-is prepared with :meth:`Fingerprinter.prepare_all_yielding`, which gives the event loop back
+is prepared with :meth:`Fingerprinter.prepare_all`, which gives the event loop back
 between slices: the loop that judges also answers the API.
 """
 
@@ -60,7 +60,7 @@ key half as long as SHA-256's keeps the fingerprint index small and its probes c
 
 PREPARE_SLICE: Final = 100
 """Candidates prepared between two turns of the event loop by
-:meth:`Fingerprinter.prepare_all_yielding`. A candidate costs 8–15 µs (a 400-character text,
+:meth:`Fingerprinter.prepare_all`. A candidate costs 8–15 µs (a 400-character text,
 2 cores): a slice is about a millisecond, where a page of 1,000 at once held the loop for
 10–40 ms (100 ms on a loaded machine), and every API read in flight waited that long
 (docs/benchmarks.md, "Reads while a run writes")."""
@@ -170,12 +170,10 @@ class Fingerprinter:
         digest.update(_canonical(part))
         return Prepared(candidate, document, digest.digest())
 
-    def prepare_all(self, candidates: Sequence[QueryDocument]) -> list[Prepared]:
-        return [self.prepare(c) for c in candidates]
-
-    async def prepare_all_yielding(self, candidates: Sequence[QueryDocument]) -> list[Prepared]:
-        """:meth:`prepare_all`, the same list, letting the event loop run other callbacks
-        after each :data:`PREPARE_SLICE` candidates (never before the first)."""
+    async def prepare_all(self, candidates: Sequence[QueryDocument]) -> list[Prepared]:
+        """The candidates, each prepared (:meth:`prepare`), in order; the event loop runs
+        other callbacks after each :data:`PREPARE_SLICE` candidates (never before the
+        first)."""
         prepared: list[Prepared] = []
         for start in range(0, len(candidates), PREPARE_SLICE):
             if start:

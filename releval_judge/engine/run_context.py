@@ -175,7 +175,7 @@ class RunContext:
     async def _unanswered(self, page: Sequence[PendingCandidate]) -> list[Prepared]:
         """`page` prepared; with reuse, without those an earlier judgment answered (written
         here as this run's, with ``reused_from``: no call, no tokens)."""
-        prepared = await self._fingerprints().prepare_all_yielding(page)
+        prepared = await self._fingerprints().prepare_all(page)
         if not self._may_reuse or not prepared or self.control.halt.is_set():
             return prepared
         known = self._known
@@ -256,7 +256,7 @@ class RunContext:
             functools.partial(self.store.candidates_by_id, self.run.evaluation_run_id, missing),
             what="reading candidates to fingerprint",
         )
-        prepared = await self.fingerprinter.prepare_all_yielding(candidates)
+        prepared = await self.fingerprinter.prepare_all(candidates)
         prints = {p.id: p.fingerprint for p in prepared}
         return dataclasses.replace(
             outcome,

@@ -124,10 +124,10 @@ async def test_a_page_is_prepared_in_slices_that_let_the_loop_serve_others() -> 
 
     handle = loop.call_soon(other_callback)
     try:
-        prepared = await fingerprinter.prepare_all_yielding(page)
+        prepared = await fingerprinter.prepare_all(page)
     finally:
         handle.cancel()
 
-    assert prepared == fingerprinter.prepare_all(page)
+    assert prepared == [fingerprinter.prepare(c) for c in page]
     # Three slices: the loop ran the other callback after the first and after the second.
     assert callbacks_run == 2
