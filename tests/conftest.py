@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 
 from releval_judge.store.database import EmbeddedPostgres, apply_schema
-from tests.support.database import fresh_database
+from tests.support.database import forget_fingerprints, fresh_database
 from tests.support.fakes import (
     FakeProvider,
     FakeProviders,
@@ -73,6 +73,7 @@ async def services(database_url: str, tmp_path: Path) -> AsyncIterator[ServiceFa
     factory = ServiceFactory(database_url, tmp_path)
     yield factory
     await factory.stop()
+    await forget_fingerprints(database_url)
 
 
 @pytest.fixture
@@ -87,6 +88,7 @@ async def processes(database_url: str, tmp_path: Path) -> AsyncIterator[ServiceP
     factory = ServiceProcesses(database_url, tmp_path)
     yield factory
     await factory.stop()
+    await forget_fingerprints(database_url)
 
 
 @pytest.fixture
