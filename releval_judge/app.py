@@ -189,6 +189,8 @@ def create_app(
                 replica=runner.owner,
                 claimed_runs=claimed,
                 embedded_database=bool(embedded),
+                # "uvloop" when serving (uvicorn takes it when installed), "asyncio" in tests.
+                event_loop=type(asyncio.get_running_loop()).__module__.partition(".")[0],
             )
             yield
         finally:

@@ -51,7 +51,10 @@ def forwarded_allow_ips(settings: Settings) -> str | list[str]:
 
 
 def server_config(app: ASGIApp, settings: Settings, **overrides: Any) -> uvicorn.Config:
-    """uvicorn's configuration for serving ``app`` as ``settings`` say."""
+    """uvicorn's configuration for serving ``app`` as ``settings`` say.
+
+    Its ``loop`` and ``http`` stay "auto": uvicorn takes uvloop and httptools, both
+    dependencies, and falls back to asyncio and h11 where they cannot be installed."""
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from tests.support.fakes import FakeProviders, blocks, completion, document_ids
-from tests.support.process import ServiceProcesses
+from tests.support.process import ServiceProcesses, events
 from tests.support.runs import check_invariants, start_judging
 from tests.support.waiting import wait_for
 
@@ -56,3 +56,5 @@ async def test_sigterm_finishes_calls_in_flight_and_the_run_resumes(
     assert (row["judged"], row["total"]) == (60, 60)
     assert len(provider.calls) == 30  # nothing was asked twice
     assert '"event": "judging_run_paused"' in service.logs()
+    # Served as in production: on uvloop (a dependency, which uvicorn takes) both times.
+    assert [e["event_loop"] for e in events(service, "service_started")] == ["uvloop", "uvloop"]

@@ -30,6 +30,22 @@ def test_anything_but_addresses_networks_or_a_lone_star_is_refused(value: str) -
         forwarded_allow_ips(settings(forwarded_allow_ips=value))
 
 
+def test_it_serves_on_uvloop_with_httptools_parsing() -> None:
+    import uvloop
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    config = server_config(Starlette(), settings())
+    config.load()
+    assert config.http_protocol_class is HttpToolsProtocol
+    loop = config.get_loop_factory()
+    assert loop is not None
+    made = loop()
+    try:
+        assert isinstance(made, uvloop.Loop)
+    finally:
+        made.close()
+
+
 def test_idle_keep_alive_connections_close_within_client_idle_s() -> None:
     assert server_config(Starlette(), settings()).timeout_keep_alive == 5
     assert server_config(Starlette(), settings(client_idle_s=2)).timeout_keep_alive == 2
