@@ -23,13 +23,13 @@ RETURNING *, '[]'::jsonb AS provider_batches;
 
 -- get_judging_run --
 -- One judging run by id.
-SELECT *, judging_run_batches(id) AS provider_batches FROM ai_judging_runs WHERE id = $1;
+SELECT * FROM ai_judging_runs r, run_provider_batches(r.id) WHERE r.id = $1;
 
 -- list_judging_runs --
 -- The judging runs of an evaluation run, newest first, keyset-paginated on seq.
-SELECT *, judging_run_batches(id) AS provider_batches FROM ai_judging_runs
-WHERE evaluation_run_id = $1 AND ($2::bigint IS NULL OR seq < $2)
-ORDER BY seq DESC
+SELECT * FROM ai_judging_runs r, run_provider_batches(r.id)
+WHERE r.evaluation_run_id = $1 AND ($2::bigint IS NULL OR r.seq < $2)
+ORDER BY r.seq DESC
 LIMIT $3;
 
 -- cancel_judging_run --
@@ -38,7 +38,7 @@ WITH cancelled AS (
     UPDATE ai_judging_runs
     SET status = 'cancelled', finished_at = clock_timestamp(), cancelled_by = $2
     WHERE id = $1 AND status IN ('queued', 'running')
-    RETURNING *, judging_run_batches(id) AS provider_batches
+    RETURNING *, (SELECT provider_batches FROM run_provider_batches(id)) AS provider_batches
 )
 SELECT cancelled.*, pg_notify('releval_cancel', cancelled.id::text) AS notified FROM cancelled;
 
@@ -47,7 +47,7 @@ SELECT cancelled.*, pg_notify('releval_cancel', cancelled.id::text) AS notified 
 UPDATE ai_judging_runs
 SET status = 'running', started_at = coalesce(started_at, clock_timestamp())
 WHERE id = $1 AND status IN ('queued', 'running') AND lease_owner = $2 AND lease_epoch = $3
-RETURNING *, judging_run_batches(id) AS provider_batches;
+RETURNING *, (SELECT provider_batches FROM run_provider_batches(id)) AS provider_batches;
 
 -- finish_judging_run --
 -- running -> completed | failed by the holder of lease ($4, $5); a run cancelled meanwhile stays cancelled. A completed run
@@ -56,7 +56,7 @@ UPDATE ai_judging_runs
 SET status = $2, error = $3, finished_at = clock_timestamp(),
     total = CASE WHEN $2 = 'completed' THEN judged + failed ELSE total END
 WHERE id = $1 AND status IN ('queued', 'running') AND lease_owner = $4 AND lease_epoch = $5
-RETURNING *, judging_run_batches(id) AS provider_batches;
+RETURNING *, (SELECT provider_batches FROM run_provider_batches(id)) AS provider_batches;
 
 -- count_judging_runs_by_status --
 -- How many judging runs are in each status (for /metrics).

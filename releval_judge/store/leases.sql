@@ -16,7 +16,7 @@ WHERE r.id IN (
     LIMIT $3
     FOR UPDATE SKIP LOCKED
 )
-RETURNING r.*, judging_run_batches(r.id) AS provider_batches;
+RETURNING r.*, (SELECT provider_batches FROM run_provider_batches(r.id)) AS provider_batches;
 
 -- renew_leases --
 -- Extend owner $1's leases of runs $3 (at epochs $4) by $2 seconds; the runs still held, with their status (a run cancelled elsewhere is stopped by its holder).
