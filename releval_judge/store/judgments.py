@@ -19,7 +19,7 @@ from releval_judge.errors import ValidationFailed
 from releval_judge.models import JudgingRun, Judgment, Page
 from releval_judge.scale import Scale
 from releval_judge.store.database import Db
-from releval_judge.store.evaluation_runs import get_evaluation_run
+from releval_judge.store.evaluation_runs import scale_of
 from releval_judge.store.pages import cursor_time, invalid_cursor, page, parse_uuid
 from releval_judge.store.sql import fill, queries
 
@@ -102,10 +102,8 @@ async def list_judgments(
     cursor: str | None,
 ) -> Page[Judgment]:
     eval_uuid = parse_uuid(evaluation_run_id, "evaluation run")
-    async with pool.acquire() as conn:
-        # One connection for both statements: one wait for the pool, not two.
-        scale = (await get_evaluation_run(conn, evaluation_run_id)).scale
-        return await _list_judgments(conn, eval_uuid, scale, filters, sort, limit, cursor)
+    scale = await scale_of(pool, evaluation_run_id)
+    return await _list_judgments(pool, eval_uuid, scale, filters, sort, limit, cursor)
 
 
 async def _list_judgments(

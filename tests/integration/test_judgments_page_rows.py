@@ -27,11 +27,18 @@ QUERIES, PER_QUERY, LIMIT = 20, 20, 25
 
 class Recording:
     """A pool (or a connection of it) that remembers every statement run through
-    ``fetch``, on itself or on a connection it lends."""
+    ``fetch`` (``fetched``) and ``fetchrow`` (``rows``), on itself or on a connection it
+    lends."""
 
-    def __init__(self, target: Any, fetched: list[tuple[str, tuple[Any, ...]]]) -> None:
+    def __init__(
+        self,
+        target: Any,
+        fetched: list[tuple[str, tuple[Any, ...]]],
+        rows: list[str] | None = None,
+    ) -> None:
         self.target = target
         self.fetched = fetched
+        self.rows = [] if rows is None else rows
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         self.fetched.append((sql, args))
@@ -39,13 +46,14 @@ class Recording:
         return rows
 
     async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        self.rows.append(sql)
         row: asyncpg.Record | None = await self.target.fetchrow(sql, *args)
         return row
 
     @contextlib.asynccontextmanager
     async def acquire(self) -> AsyncIterator[Recording]:
         async with self.target.acquire() as conn:
-            yield Recording(conn, self.fetched)
+            yield Recording(conn, self.fetched, self.rows)
 
 
 def rows_read(plan: dict[str, Any], relation: str) -> int:
@@ -98,6 +106,9 @@ async def test_a_page_in_query_order_reads_about_a_page_of_judgments(
 
     total = QUERIES * PER_QUERY
     assert len(fetched) == 3
+    # The evaluation's scale (to label the grades) was read for the first page only: a
+    # scale never changes (store/evaluation_runs.scale_of), and a page is one statement.
+    assert len(recording.rows) == 1 and "evaluation_runs" in recording.rows[0]
     for sql, args in fetched:
         read = await judgments_read(db, sql, args)
         # The page and the rest of its last (query, rank) group, not all 400.
