@@ -80,13 +80,28 @@ def who(thing: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 async def test_judging_runs_name_who_started_and_who_cancelled_them(
-    service: Service, bot: str, stalled_provider: FakeProvider, fake_provider: FakeProviders
+    service: Service, bot: str, fake_provider: FakeProviders
 ) -> None:
+    # Calls wait for `answer`: the runs stay running until cancelled. A cancelled run's
+    # event stream ends once the calls it had in flight are answered and recorded, so the
+    # calls are let through before the stream is read.
+    answer = asyncio.Event()
+
+    async def held(prompt: str, call_no: int) -> web.Response:
+        await answer.wait()
+        return completion(blocks(dict.fromkeys(document_ids(prompt), 1)))
+
+    held_provider = await fake_provider(held)
     evaluation = await create_evaluation(service)
-    judge = await create_judge(service, stalled_provider.base_url)
+    judge = await create_judge(service, held_provider.base_url)
     path = f"/evaluations/runs/{evaluation['id']}/ai-judge"
 
     by_static = await start_run(service, evaluation["id"], judge["id"])
+
+    async def calling() -> bool:
+        return held_provider.in_flight > 0
+
+    await wait_for(calling)  # cancelled with calls in flight, every time
     status, by_bot = await as_token(service, bot, "POST", path, json={"ai_judge_id": judge["id"]})
     assert status == 201, by_bot
     assert who(by_static) == (STATIC, None)
@@ -125,6 +140,7 @@ async def test_judging_runs_name_who_started_and_who_cancelled_them(
         assert who(await get(service, f"/ai-judging-runs/{run_id}")) == names
     page = await get(service, f"/evaluations/runs/{evaluation['id']}/ai-judging-runs")
     assert {item["id"]: who(item) for item in page["items"]} == expected
+    answer.set()
     async with service.client.get(f"{service.api}/ai-judging-runs/{by_static['id']}/events") as r:
         stream = await r.text()
     end = stream.split("event: end\n", 1)[1]
