@@ -68,14 +68,12 @@ async def no_active_runs(db: asyncpg.Pool) -> None:
 
 
 @pytest.fixture
-async def services(
-    database_url: str, db: asyncpg.Pool, tmp_path: Path
-) -> AsyncIterator[ServiceFactory]:
+async def services(database_url: str, tmp_path: Path) -> AsyncIterator[ServiceFactory]:
     """Starts services in this event loop on the session's database; stops them after."""
     factory = ServiceFactory(database_url, tmp_path)
     yield factory
     await factory.stop()
-    await forget_fingerprints(db)
+    await forget_fingerprints(database_url)
 
 
 @pytest.fixture
@@ -84,15 +82,13 @@ async def service(services: ServiceFactory) -> Service:
 
 
 @pytest.fixture
-async def processes(
-    database_url: str, db: asyncpg.Pool, tmp_path: Path
-) -> AsyncIterator[ServiceProcesses]:
+async def processes(database_url: str, tmp_path: Path) -> AsyncIterator[ServiceProcesses]:
     """Service processes (``python -m releval_judge serve``) on the session's database, for
     tests that kill or signal them or run replicas; killed after the test."""
     factory = ServiceProcesses(database_url, tmp_path)
     yield factory
     await factory.stop()
-    await forget_fingerprints(db)
+    await forget_fingerprints(database_url)
 
 
 @pytest.fixture

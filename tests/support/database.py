@@ -33,7 +33,7 @@ async def fresh_database(server_url: str, name: str) -> AsyncIterator[str]:
             await admin.close()
 
 
-async def forget_fingerprints(db: asyncpg.Pool) -> None:
+async def forget_fingerprints(url: str) -> None:
     """Make the judgments of the test that just ended unreusable by the next one.
 
     Tests share one database, and many judge the same few documents with the same model
@@ -41,11 +41,15 @@ async def forget_fingerprints(db: asyncpg.Pool) -> None:
     the same deciding settings as an earlier one's, and would take its grades instead of
     asking its own provider (a panel test once counted 1 disagreement instead of 2 this
     way). Reuse within a test is unaffected; nothing else is deleted."""
-    if await db.fetchval("SELECT to_regclass('ai_run_judgments') IS NOT NULL"):
-        await db.execute(
-            "UPDATE ai_run_judgments SET fingerprint = NULL WHERE fingerprint IS NOT NULL"
-        )
-        await db.execute(
-            "UPDATE ai_judging_runs SET settings_fingerprint = NULL"
-            " WHERE settings_fingerprint IS NOT NULL"
-        )
+    conn = await asyncpg.connect(url)
+    try:
+        if await conn.fetchval("SELECT to_regclass('ai_run_judgments') IS NOT NULL"):
+            await conn.execute(
+                "UPDATE ai_run_judgments SET fingerprint = NULL WHERE fingerprint IS NOT NULL"
+            )
+            await conn.execute(
+                "UPDATE ai_judging_runs SET settings_fingerprint = NULL"
+                " WHERE settings_fingerprint IS NOT NULL"
+            )
+    finally:
+        await conn.close()
