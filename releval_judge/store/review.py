@@ -29,7 +29,7 @@ from releval_judge.scale import Scale
 from releval_judge.store import pages
 from releval_judge.store.batches import PendingCandidate, candidate_fields
 from releval_judge.store.database import fetch_planned
-from releval_judge.store.evaluation_runs import get_evaluation_run, hold_for_judgments, scale_of
+from releval_judge.store.evaluation_runs import get_evaluation_run, hold_for_judgments
 from releval_judge.store.judgments import judgment_fields
 from releval_judge.store.pages import page, parse_uuid
 from releval_judge.store.sql import fill, queries
@@ -111,7 +111,7 @@ class ReviewStore:
         cand_uuid = parse_uuid(candidate_id, "candidate")
         async with self.pool.acquire() as conn, conn.transaction():
             run = await hold_for_judgments(conn, evaluation_run_id)
-            scale = await scale_of(conn, evaluation_run_id)
+            scale = (await get_evaluation_run(conn, evaluation_run_id)).scale
             candidate = await conn.fetchrow(Q["get_candidate_of_run"], eval_uuid, cand_uuid)
             if candidate is None:
                 raise NotFound("candidate", candidate_id)
