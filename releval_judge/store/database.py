@@ -127,14 +127,13 @@ class FairPool(asyncpg.Pool):
         self._turns = asyncio.Semaphore(kwargs["max_size"])
 
     async def _acquire(self, timeout: float | None) -> Any:  # noqa: ASYNC109 (asyncpg's signature)
-        # One deadline for the turn and the connection, as asyncpg's acquire has.
         async with asyncio.timeout(timeout):
             await self._turns.acquire()
-            try:
-                return await super()._acquire(timeout)  # type: ignore[misc]
-            except BaseException:
-                self._turns.release()
-                raise
+        try:
+            return await super()._acquire(timeout)  # type: ignore[misc]
+        except BaseException:
+            self._turns.release()
+            raise
 
     async def release(
         self,

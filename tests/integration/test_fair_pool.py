@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
-import pytest
 
 from releval_judge.store.database import create_pool
 
@@ -61,22 +60,5 @@ async def test_asyncpgs_own_pool_lets_the_newcomer_go_first(database_url: str) -
     pool = await asyncpg.create_pool(database_url, min_size=2, max_size=2)
     try:
         assert await who_gets_it_first(pool) == ["newcomer", "waiting"]
-    finally:
-        await pool.close()
-
-
-async def test_a_timed_out_request_gives_its_turn_back(database_url: str) -> None:
-    pool = await create_pool(database_url, size=2)
-    try:
-        held = [await pool.acquire(), await pool.acquire()]
-        with pytest.raises(TimeoutError):
-            await pool.acquire(timeout=0.1)
-        for conn in held:
-            await pool.release(conn)
-        # Both turns are there again: two requests get a connection at once.
-        again = [await pool.acquire(timeout=5), await pool.acquire(timeout=5)]
-        assert [await conn.fetchval("SELECT 1") for conn in again] == [1, 1]
-        for conn in again:
-            await pool.release(conn)
     finally:
         await pool.close()
